@@ -1,0 +1,16 @@
+"""eventgrad: exact event-based gradients (EventProp) for spiking networks written as equations."""
+
+__version__ = "0.1.0"
+
+from eventgrad import losses, neurons, readouts, synapses
+from eventgrad.data.spikes import SpikeBatch, SpikeDataError
+from eventgrad.engine.simulator import Result, SimulationError, Simulator
+from eventgrad.gradcheck import GradCheckReport, check_gradients
+from eventgrad.model import ModelError, UserNeuron, UserSynapse
+from eventgrad.network import Network, NetworkError
+
+__all__ = [
+    "GradCheckReport", "ModelError", "Network", "NetworkError", "Result", "SimulationError", "Simulator",
+    "SpikeBatch", "SpikeDataError", "UserNeuron", "UserSynapse", "check_gradients", "losses", "neurons",
+    "readouts", "synapses",
+]

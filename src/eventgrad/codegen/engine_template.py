@@ -1,0 +1,596 @@
+# ruff: noqa: F821
+"""The generic event-driven engine, appended verbatim to every generated kernel module.
+
+It calls the generated dispatchers (``rhs``, ``lin``, ``thr``, ``jump``, ...) by population or connection
+index.  The forward pass splits each grid step at every event (input spike, spike found by root finding),
+propagates every population across each piece (exact propagator for linear dynamics, RK4 sub-steps
+otherwise) and logs the events; the backward pass walks the log in reverse, propagates the adjoint
+across the same pieces and applies the jumps derived by ``eventgrad.adjoint``.  Statuses instead of
+exceptions, so that numba and plain Python behave alike; the caller turns them into errors.
+"""
+
+# columns of the population table GI
+IS_INPUT, SIZE, DIM, ZOFF, POFF, NPAR, LINEAR, SHARED, SPIKING, OUT_START, OUT_COUNT, PGOFF, NTRAIN = range(13)
+# columns of the connection table CI
+PRE, POST, WOFF, NPOST = range(4)
+# statuses
+OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
+# kinds of logged events
+KIND_CROSSING, KIND_TRIGGERED, KIND_INPUT = range(3)
+GAUSS_NODES = (0.04691007703066800, 0.23076534494715845, 0.5, 0.76923465505284155, 0.95308992296933200)
+GAUSS_WEIGHTS = (0.11846344252809454, 0.23931433524968324, 0.28444444444444444, 0.23931433524968324,
+                 0.11846344252809454)
+
+
+@jit
+def expm_small(M, m, E, T1, T2):
+    """E[:m,:m] = exp(M[:m,:m]) by scaling and squaring a degree-14 Taylor polynomial (machine precision)."""
+    norm = 0.0
+    for i in range(m):
+        r = 0.0
+        for j in range(m):
+            r += abs(M[i, j])
+        norm = max(norm, r)
+    squarings = 0
+    while norm > 0.25:
+        norm *= 0.5
+        squarings += 1
+    scale = 0.5 ** squarings
+    for i in range(m):
+        for j in range(m):
+            E[i, j] = 1.0 if i == j else 0.0
+    for k in range(14, 0, -1):  # Horner: E = I + (A/k) E
+        for i in range(m):
+            for j in range(m):
+                acc = 0.0
+                for q in range(m):
+                    acc += M[i, q] * E[q, j]
+                T1[i, j] = acc * scale / k
+        for i in range(m):
+            for j in range(m):
+                E[i, j] = T1[i, j] + (1.0 if i == j else 0.0)
+    for _ in range(squarings):
+        for i in range(m):
+            for j in range(m):
+                acc = 0.0
+                for q in range(m):
+                    acc += E[i, q] * E[q, j]
+                T2[i, j] = acc
+        for i in range(m):
+            for j in range(m):
+                E[i, j] = T2[i, j]
+
+
+@jit
+def linear_propagator(g, p, d, s, W3):
+    """W3[2] = exp([[A, b], [0, 0]] s): the exact affine flow of population g over a time s."""
+    M = W3[0]
+    for i in range(d + 1):
+        for j in range(d + 1):
+            M[i, j] = 0.0
+    lin(g, p, M)
+    for i in range(d + 1):
+        for j in range(d + 1):
+            M[i, j] *= s
+    expm_small(M, d + 1, W3[2], W3[1], W3[3])
+
+
+@jit
+def apply_affine(E, d, x, out):
+    for i in range(d):
+        acc = E[i, d]
+        for j in range(d):
+            acc += E[i, j] * x[j]
+        out[i] = acc
+
+
+@jit
+def rk4_step(g, x, p, h, out, K):
+    d = x.shape[0]
+    rhs(g, x, p, K[0, :d])
+    for i in range(d):
+        K[4, i] = x[i] + 0.5 * h * K[0, i]
+    rhs(g, K[4, :d], p, K[1, :d])
+    for i in range(d):
+        K[4, i] = x[i] + 0.5 * h * K[1, i]
+    rhs(g, K[4, :d], p, K[2, :d])
+    for i in range(d):
+        K[4, i] = x[i] + h * K[2, i]
+    rhs(g, K[4, :d], p, K[3, :d])
+    for i in range(d):
+        out[i] = x[i] + h / 6.0 * (K[0, i] + 2.0 * K[1, i] + 2.0 * K[2, i] + K[3, i])
+
+
+@jit
+def substeps(s, h_max):
+    n = int(math.ceil(s / h_max - 1e-9))
+    return max(n, 1)
+
+
+@jit
+def rk4_flow(g, x, p, s, h_max, out, K):
+    """RK4 over s in equal sub-steps no longer than h_max."""
+    d = x.shape[0]
+    n = substeps(s, h_max)
+    h = s / n
+    for i in range(d):
+        K[5, i] = x[i]
+    for _ in range(n):
+        rk4_step(g, K[5, :d], p, h, out, K)
+        for i in range(d):
+            K[5, i] = out[i]
+    for i in range(d):
+        out[i] = K[5, i]
+
+
+@jit
+def flow_one(GI, g, j, x, PR, s, h_max, out, W3, K):
+    """State of neuron j of population g after a time s without events."""
+    d = GI[g, DIM]
+    p = PR[GI[g, POFF] + j * GI[g, NPAR]:GI[g, POFF] + (j + 1) * GI[g, NPAR]]
+    if GI[g, LINEAR] == 1:
+        linear_propagator(g, p, d, s, W3)
+        apply_affine(W3[2], d, x, out)
+    else:
+        rk4_flow(g, x, p, s, h_max, out, K)
+
+
+@jit
+def flow_all(GI, Z, out, PR, s, h_max, W3, K):
+    """Every population's state after a time s without events (Z -> out)."""
+    for g in range(GI.shape[0]):
+        if GI[g, IS_INPUT] == 1:
+            continue
+        d = GI[g, DIM]
+        z0 = GI[g, ZOFF]
+        npar = GI[g, NPAR]
+        pbase = GI[g, POFF]
+        if GI[g, LINEAR] == 1 and GI[g, SHARED] == 1:
+            linear_propagator(g, PR[pbase:pbase + npar], d, s, W3)
+            for j in range(GI[g, SIZE]):
+                apply_affine(W3[2], d, Z[z0 + j * d:z0 + (j + 1) * d], out[z0 + j * d:z0 + (j + 1) * d])
+        else:
+            for j in range(GI[g, SIZE]):
+                flow_one(GI, g, j, Z[z0 + j * d:z0 + (j + 1) * d], PR, s, h_max,
+                         out[z0 + j * d:z0 + (j + 1) * d], W3, K)
+
+
+@jit
+def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K):
+    """First s in (0, s_max] with g(x(s)) = 0, given g(x(0)) < 0 <= g(x(s_max)): safeguarded Newton."""
+    p = PR[GI[g, POFF] + j * GI[g, NPAR]:GI[g, POFF] + (j + 1) * GI[g, NPAR]]
+    lo = 0.0
+    hi = s_max
+    f_lo = thr(g, x0, p)
+    if f_lo >= 0.0:
+        return 0.0
+    flow_one(GI, g, j, x0, PR, hi, h_max, xs, W3, K)
+    f_hi = thr(g, xs, p)
+    s = lo - f_lo * (hi - lo) / (f_hi - f_lo)
+    for _ in range(100):
+        flow_one(GI, g, j, x0, PR, s, h_max, xs, W3, K)
+        f = thr(g, xs, p)
+        if f >= 0.0:
+            hi = s
+        else:
+            lo = s
+        rate = thrdot(g, xs, p)
+        step = f / rate if rate > 0.0 else 0.0
+        new = s - step
+        if rate <= 0.0 or new <= lo or new >= hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - s) <= tol or hi - lo <= tol:
+            return min(max(new, lo), hi)
+        s = new
+    return s
+
+
+@jit
+def neuron_slice(GI, g, j):
+    d = GI[g, DIM]
+    z0 = GI[g, ZOFF] + j * d
+    return z0, z0 + d
+
+
+@jit
+def params_of(GI, PR, g, j):
+    npar = GI[g, NPAR]
+    return PR[GI[g, POFF] + j * npar:GI[g, POFF] + (j + 1) * npar]
+
+
+@jit
+def deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, q_len, check_triggers):
+    """Apply the jumps of a spike of unit j of group g to all targets; queue the targets it pushes over."""
+    for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
+        c = OC[r]
+        post = CI[c, POST]
+        npost = CI[c, NPOST]
+        row = CI[c, WOFF] + j * npost
+        for m in range(npost):
+            a, b = neuron_slice(GI, post, m)
+            pm = params_of(GI, PR, post, m)
+            jump(c, Z[a:b], W[row + m], pm, tmp)
+            for i in range(b - a):
+                Z[a + i] = tmp[i]
+            if check_triggers and GI[post, SPIKING] == 1 and thr(post, Z[a:b], pm) >= 0.0:
+                if q_len >= queue.shape[0]:
+                    return -1
+                queue[q_len, 0] = post
+                queue[q_len, 1] = m
+                q_len += 1
+    return q_len
+
+
+@jit
+def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first):
+    """Log an event at time t, reset the neuron if it spiked, deliver it, and follow any cascade."""
+    queue[0, 0] = g
+    queue[0, 1] = j
+    q_len = 1
+    q = 0
+    while q < q_len:
+        g = queue[q, 0]
+        j = queue[q, 1]
+        if q > 0:
+            kind = KIND_TRIGGERED
+        q += 1
+        a, b = neuron_slice(GI, g, j)
+        if kind == KIND_TRIGGERED and thr(g, Z[a:b], params_of(GI, PR, g, j)) < 0.0:
+            continue  # already fired and reset earlier in this cascade
+        e = counts[0]
+        if e >= log_t.shape[0]:
+            return ERR_CAPACITY
+        log_t[e] = t
+        log_i[e, 0] = g
+        log_i[e, 1] = j
+        log_i[e, 2] = kind
+        counts[0] = e + 1
+        if kind != KIND_INPUT:
+            pj = params_of(GI, PR, g, j)
+            for i in range(b - a):
+                sp_x[e, i] = Z[a + i]
+            if RO[2] == 2 and g == RO[0] and first[j] < 0:
+                first[j] = e
+                y[j] = t
+            reset(g, Z[a:b], pj, tmp)
+            for i in range(b - a):
+                Z[a + i] = tmp[i]
+            if thr(g, Z[a:b], pj) >= 0.0:
+                counts[2] = g
+                counts[3] = j
+                return ERR_RESET
+        q_len = deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, q_len, True)
+        if q_len < 0:
+            return ERR_CASCADE
+    return OK
+
+
+@jit
+def earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K):
+    """(s*, group, neuron) of the earliest threshold crossing within the piece, or (inf, -1, -1)."""
+    best_s = math.inf
+    best_g = -1
+    best_j = -1
+    for g in range(GI.shape[0]):
+        if GI[g, SPIKING] == 0:
+            continue
+        for j in range(GI[g, SIZE]):
+            a, b = neuron_slice(GI, g, j)
+            if thr(g, Zn[a:b], params_of(GI, PR, g, j)) >= 0.0:
+                sc = crossing_time(GI, g, j, Z[a:b], PR, s, tol, h_max, xs, W3, K)
+                if sc < best_s:
+                    best_s = sc
+                    best_g = g
+                    best_j = j
+    return best_s, best_g, best_j
+
+
+@jit
+def sample_readout(GI, RO, ws, Z, n, y, first):
+    g = RO[0]
+    d = GI[g, DIM]
+    z0 = GI[g, ZOFF]
+    for k in range(GI[g, SIZE]):
+        v = Z[z0 + k * d + RO[1]]
+        if RO[2] == 0:
+            y[k] += ws[n] * v
+        elif RO[2] == 1 and (n == 0 or v > y[k]):
+            y[k] = v
+            first[k] = n
+
+
+@jit
+def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in_group, RO, ws,
+            log_t, log_i, sp_x, Zs, y, first, counts):
+    """Simulate one sample; returns a status. counts = [events logged, -, error group, error unit]."""
+    dmax = sp_x.shape[1]
+    Z = Z0.copy()
+    Zn = np.empty_like(Z)
+    xs = np.empty(dmax, Z.dtype)
+    tmp = np.empty(dmax, Z.dtype)
+    W3 = np.empty((4, dmax + 1, dmax + 1), Z.dtype)
+    K = np.empty((6, dmax), Z.dtype)
+    queue = np.empty((4 * Z.shape[0] + 64, 2), np.int64)
+    counts[0] = 0
+    ip = 0
+    n_in = in_time.shape[0]
+    for n in range(n_steps):
+        if Zs.shape[0] > 0:
+            Zs[n, :] = Z
+        t = n * dt
+        t_end = (n + 1) * dt
+        while True:
+            te = t_end
+            is_input = ip < n_in and in_time[ip] <= t_end
+            if is_input:
+                te = in_time[ip]
+            s = te - t
+            flow_all(GI, Z, Zn, PR, s, h_max, W3, K)
+            best_s, best_g, best_j = earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K)
+            if best_g >= 0:
+                flow_all(GI, Z, Zn, PR, best_s, h_max, W3, K)
+                Z, Zn = Zn, Z
+                t = t + best_s
+                status = fire(GI, CI, OC, PR, W, Z, t, best_g, best_j, KIND_CROSSING, log_t, log_i, sp_x,
+                              counts, tmp, queue, RO, y, first)
+                if status != OK:
+                    return status
+                continue
+            Z, Zn = Zn, Z
+            t = te
+            if not is_input:
+                break
+            status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], KIND_INPUT, log_t, log_i, sp_x,
+                          counts, tmp, queue, RO, y, first)
+            ip += 1
+            if status != OK:
+                return status
+        sample_readout(GI, RO, ws, Z, n, y, first)
+    for i in range(Z.shape[0]):
+        if not math.isfinite(Z[i]):
+            return ERR_NONFINITE
+    return OK
+
+
+# ----------------------------------------------------------------------------------------------- backward
+
+
+@jit
+def transpose_apply(E, d, lam, out):
+    """out = E[:d,:d]^T lam: the adjoint of the homogeneous part of the affine flow."""
+    for i in range(d):
+        acc = 0.0
+        for j in range(d):
+            acc += E[j, i] * lam[j]
+        out[i] = acc
+
+
+@jit
+def linear_param_integral(GI, PR, g, j, s, x_a, lam_hi, pg, W3, W3b, xs, ls, buf):
+    """Add integral_0^s lambda . dF/dp dt for neuron j (5-point Gauss-Legendre on exact x and lambda)."""
+    d = GI[g, DIM]
+    p = params_of(GI, PR, g, j)
+    for i in range(5):
+        u = s * GAUSS_NODES[i]
+        linear_propagator(g, p, d, u, W3)
+        apply_affine(W3[2], d, x_a, xs)
+        linear_propagator(g, p, d, s - u, W3b)
+        transpose_apply(W3b[2], d, lam_hi, ls)
+        pint(g, xs, p, ls, buf)
+        for q in range(GI[g, NTRAIN]):
+            pg[q] += s * GAUSS_WEIGHTS[i] * buf[q]
+
+
+@jit
+def rk4_adjoint(GI, PR, g, j, s, h_max, x_a, lam, pg, K, L, buf):
+    """Integrate lambda (and the parameter integrals) backwards over s along the RK4 trajectory from x_a."""
+    d = GI[g, DIM]
+    p = params_of(GI, PR, g, j)
+    n = substeps(s, h_max)
+    h = s / n
+    X = np.empty((n + 1, d), x_a.dtype)
+    X[0, :] = x_a
+    for i in range(n):
+        rk4_step(g, X[i], p, h, X[i + 1], K)
+    nt = GI[g, NTRAIN]
+    for i in range(n - 1, -1, -1):
+        rhs(g, X[i], p, L[0, :d])
+        rhs(g, X[i + 1], p, L[1, :d])
+        for q in range(d):  # cubic Hermite midpoint of the forward trajectory
+            L[2, q] = 0.5 * (X[i, q] + X[i + 1, q]) + h / 8.0 * (L[0, q] - L[1, q])
+        # stages in reversed time: x_b at tau = 0, midpoint at h/2, x_a at h
+        for stage in range(4):
+            if stage == 0:
+                xs = X[i + 1]
+                for q in range(d):
+                    L[3, q] = lam[q]
+            else:
+                xs = L[2, :d] if stage < 3 else X[i]
+                frac = 0.5 * h if stage < 3 else h
+                for q in range(d):
+                    L[3, q] = lam[q] + frac * L[4 + stage - 1, q]
+            adjrhs(g, xs, p, L[3, :d], L[4 + stage, :d])
+            if nt > 0:
+                pint(g, xs, p, L[3, :d], buf)
+                wgt = h / 6.0 * (1.0 if stage == 0 or stage == 3 else 2.0)
+                for q in range(nt):
+                    pg[q] += wgt * buf[q]
+        for q in range(d):
+            lam[q] += h / 6.0 * (L[4, q] + 2.0 * L[5, q] + 2.0 * L[6, q] + L[7, q])
+
+
+@jit
+def back_flow_all(GI, PR, lam, s, X, h_max, PG, W3, W3b, K, L, xs, ls, buf):
+    """Propagate every population's adjoint backwards over a piece of length s starting (forward) at X."""
+    have_state = X.shape[0] > 0
+    for g in range(GI.shape[0]):
+        if GI[g, IS_INPUT] == 1:
+            continue
+        d = GI[g, DIM]
+        nt = GI[g, NTRAIN]
+        for j in range(GI[g, SIZE]):
+            a, b = neuron_slice(GI, g, j)
+            pg = PG[GI[g, PGOFF] + j * nt:GI[g, PGOFF] + (j + 1) * nt]
+            if GI[g, LINEAR] == 0:
+                rk4_adjoint(GI, PR, g, j, s, h_max, X[a:b], lam[a:b], pg, K, L, buf)
+                continue
+            if nt > 0 and have_state:
+                linear_param_integral(GI, PR, g, j, s, X[a:b], lam[a:b], pg, W3, W3b, xs, ls, buf)
+            if j == 0 or GI[g, SHARED] == 0 or (nt > 0 and have_state):  # the integral reuses W3
+                linear_propagator(g, params_of(GI, PR, g, j), d, s, W3)
+            transpose_apply(W3[2], d, lam[a:b], ls)
+            for q in range(d):
+                lam[a + q] = ls[q]
+
+
+@jit
+def replay_step(GI, CI, OC, PR, W, Zstart, t0, e_first, e_last, log_t, log_i, h_max, Zpre, Zpost, W3, K, tmp):
+    """Recompute the states just before and just after each logged event of one step."""
+    Z = Zstart.copy()
+    Zn = np.empty_like(Z)
+    queue = np.empty((1, 2), np.int64)
+    t = t0
+    for k in range(e_first, e_last + 1):
+        flow_all(GI, Z, Zn, PR, log_t[k] - t, h_max, W3, K)
+        Z, Zn = Zn, Z
+        t = log_t[k]
+        Zpre[k - e_first, :] = Z
+        g = log_i[k, 0]
+        j = log_i[k, 1]
+        if log_i[k, 2] != KIND_INPUT:
+            a, b = neuron_slice(GI, g, j)
+            reset(g, Z[a:b], params_of(GI, PR, g, j), tmp)
+            for i in range(b - a):
+                Z[a + i] = tmp[i]
+        deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, 0, False)
+        Zpost[k - e_first, :] = Z
+
+
+@jit
+def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, r, m, x_pre):
+    """State of target m of connection OC[r] just before that connection's jump (earlier ones applied)."""
+    c = OC[r]
+    post = CI[c, POST]
+    a, b = neuron_slice(GI, post, m)
+    for i in range(b - a):
+        x_pre[i] = Zmid[a + i]
+    for r2 in range(GI[g, OUT_START], r):
+        c2 = OC[r2]
+        if CI[c2, POST] == post:
+            jump(c2, x_pre[:b - a].copy(), W[CI[c2, WOFF] + j * CI[c2, NPOST] + m], params_of(GI, PR, post, m),
+                 x_pre)
+
+
+@jit
+def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, RO, first, min_gdot, counts,
+                  x_pre, tmp):
+    """Undo event k backwards: targets' jumps (weight and parameter gradients), then the spike's own jump."""
+    g = log_i[k, 0]
+    j = log_i[k, 1]
+    kind = log_i[k, 2]
+    have_state = Zmid.shape[0] > 0
+    S = 0.0
+    for r in range(GI[g, OUT_START] + GI[g, OUT_COUNT] - 1, GI[g, OUT_START] - 1, -1):
+        c = OC[r]
+        post = CI[c, POST]
+        npost = CI[c, NPOST]
+        row = CI[c, WOFF] + j * npost
+        d = GI[post, DIM]
+        nt = GI[post, NTRAIN]
+        for m in range(npost):
+            a, b = neuron_slice(GI, post, m)
+            pm = params_of(GI, PR, post, m)
+            if have_state:
+                target_state_before(GI, CI, OC, PR, W, Zmid, g, j, r, m, x_pre)
+            w = W[row + m]
+            lam_m = lam[a:b]
+            S += tshift(c, x_pre[:d], w, pm, lam_m)
+            GW[row + m] += wgrad(c, x_pre[:d], w, pm, lam_m)
+            if nt > 0:
+                jpgrad(c, x_pre[:d], w, pm, lam_m, PG[GI[post, PGOFF] + m * nt:GI[post, PGOFF] + (m + 1) * nt])
+            tadj(c, x_pre[:d], w, pm, lam_m, tmp)
+            for i in range(d):
+                lam[a + i] = tmp[i]
+    if kind == KIND_INPUT:
+        return
+    d = GI[g, DIM]
+    a, b = neuron_slice(GI, g, j)
+    p = params_of(GI, PR, g, j)
+    nt = GI[g, NTRAIN]
+    pg = PG[GI[g, PGOFF] + j * nt:GI[g, PGOFF] + (j + 1) * nt]
+    x_minus = sp_x[k, :d]
+    if kind == KIND_CROSSING:
+        gdot = thrdot(g, x_minus, p)
+        if gdot < min_gdot:
+            counts[1] += 1
+            gdot = min_gdot
+        dldt = dLdy[j] if (RO[2] == 2 and g == RO[0] and first[j] == k) else 0.0
+        spikeadj(g, x_minus, p, lam[a:b], S, dldt, gdot, tmp, pg)
+    else:
+        fixedadj(g, x_minus, p, lam[a:b], tmp, pg)
+    for i in range(d):
+        lam[a + i] = tmp[i]
+
+
+@jit
+def readout_adjoint(GI, RO, ws, dLdy, first, n, lam):
+    """Add dL/dx(t_n) of the readout's grid samples to lambda at the end of step n."""
+    g = RO[0]
+    d = GI[g, DIM]
+    z0 = GI[g, ZOFF]
+    for k in range(GI[g, SIZE]):
+        if RO[2] == 0:
+            lam[z0 + k * d + RO[1]] += dLdy[k] * ws[n]
+        elif RO[2] == 1 and first[k] == n:
+            lam[z0 + k * d + RO[1]] += dLdy[k]
+
+
+@jit
+def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_t, log_i, n_events, sp_x,
+             Zs, ztot, first, GW, PG, counts):
+    """Adjoint pass of one sample: accumulates dL/dW into GW and dL/dp (per neuron) into PG."""
+    dmax = sp_x.shape[1]
+    lam = np.zeros(ztot, GW.dtype)
+    W3 = np.empty((4, dmax + 1, dmax + 1), GW.dtype)
+    W3b = np.empty((4, dmax + 1, dmax + 1), GW.dtype)
+    K = np.empty((6, dmax), GW.dtype)
+    L = np.empty((8, dmax), GW.dtype)
+    xs = np.empty(dmax, GW.dtype)
+    ls = np.empty(dmax, GW.dtype)
+    x_pre = np.zeros(dmax, GW.dtype)
+    tmp = np.empty(dmax, GW.dtype)
+    buf = np.empty(max(dmax, PG.shape[0]) + 1, GW.dtype)
+    store_state = Zs.shape[0] > 0
+    no_state = np.empty((0,), GW.dtype)
+    e = n_events - 1
+    for n in range(n_steps - 1, -1, -1):
+        t0 = n * dt
+        readout_adjoint(GI, RO, ws, dLdy, first, n, lam)
+        e_lo = e
+        while e_lo >= 0 and (n == 0 or log_t[e_lo] > t0):
+            e_lo -= 1
+        n_ev = e - e_lo
+        Zpre = np.empty((n_ev if store_state else 0, ztot), GW.dtype)
+        Zpost = np.empty((n_ev if store_state else 0, ztot), GW.dtype)
+        if store_state and n_ev > 0:
+            replay_step(GI, CI, OC, PR, W, Zs[n], t0, e_lo + 1, e, log_t, log_i, h_max, Zpre, Zpost, W3, K, tmp)
+        t_hi = (n + 1) * dt
+        for k in range(e, e_lo, -1):
+            row = k - e_lo - 1
+            start = Zpost[row] if store_state else no_state
+            back_flow_all(GI, PR, lam, t_hi - log_t[k], start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
+            Zmid = no_state
+            if store_state:
+                Zmid = Zpre[row].copy()
+                if log_i[k, 2] != KIND_INPUT:
+                    a, b = neuron_slice(GI, log_i[k, 0], log_i[k, 1])
+                    reset(log_i[k, 0], Zmid[a:b], params_of(GI, PR, log_i[k, 0], log_i[k, 1]), tmp)
+                    for i in range(b - a):
+                        Zmid[a + i] = tmp[i]
+            event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, RO, first, min_gdot,
+                          counts, x_pre, tmp)
+            t_hi = log_t[k]
+        start = Zs[n] if store_state else no_state
+        back_flow_all(GI, PR, lam, t_hi - t0, start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
+        e = e_lo
+    return OK

@@ -1,0 +1,188 @@
+"""Generate the Python source of a network's kernels from the symbolic adjoint systems.
+
+For every population g the generator emits small functions named ``<role>_<g>`` (``rhs_0``, ``thr_1``,
+...), for every connection c the functions ``<role>_c<c>``, and one dispatcher per role that selects the
+function by index, so that the generic engine (``engine_template.py``, appended verbatim) can call
+``rhs(g, x, p, out)`` for any population.  Numba compiles the whole module into one set of kernels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sympy
+
+from eventgrad.adjoint.derive import DLOSS_DT, GDOT, TARGET_SHIFT, AdjointSystem
+from eventgrad.adjoint.system import WEIGHT
+from eventgrad.codegen.printer import Lines, emit_function
+
+TEMPLATE = Path(__file__).with_name("engine_template.py")
+
+# role name -> (arguments, returns a float?)
+GROUP_ROLES = {
+    "rhs": ("x, p, out", False),
+    "lin": ("p, M", False),
+    "adjrhs": ("x, p, lam, out", False),
+    "pint": ("x, p, lam, out", False),
+    "thr": ("x, p", True),
+    "thrdot": ("x, p", True),
+    "reset": ("x, p, out", False),
+    "spikeadj": ("x, p, lam, S, dldt, gdot, out, pg", False),
+    "fixedadj": ("x, p, lam, out, pg", False),
+}
+CONNECTION_ROLES = {
+    "jump": ("x, w, p, out", False),
+    "tshift": ("x, w, p, lam", True),
+    "wgrad": ("x, w, p, lam", True),
+    "tadj": ("x, w, p, lam, out", False),
+    "jpgrad": ("x, w, p, lam, pg", False),
+}
+
+
+@dataclass(frozen=True)
+class ConnectionSite:
+    """Connection ``index`` (global) enters population ``post`` as its incoming connection ``local``."""
+
+    index: int
+    post: int
+    local: int
+
+
+def _reads(adj: AdjointSystem) -> dict:
+    s = adj.system
+    reads = {sym: f"x[{i}]" for i, sym in enumerate(s.state)}
+    reads.update({sym: f"p[{i}]" for i, sym in enumerate(s.param_symbols)})
+    reads.update({sym: f"lam[{i}]" for i, sym in enumerate(adj.lam)})
+    reads.update({WEIGHT: "w", TARGET_SHIFT: "S", DLOSS_DT: "dldt", GDOT: "gdot"})
+    return reads
+
+
+def _trainable_index(adj: AdjointSystem) -> dict:
+    return {p.symbol: q for q, p in enumerate(adj.system.trainable_params)}
+
+
+def _emit_group(lines: Lines, g: int, adj: AdjointSystem) -> None:
+    s = adj.system
+    reads = _reads(adj)
+    d = s.dim
+    emit_function(lines, f"rhs_{g}", ["x", "p", "out"], reads, [(f"out[{i}]", e) for i, e in enumerate(s.rhs)])
+    lin = s.linear_form()
+    if lin is not None:
+        A, b = lin
+        writes = [(f"M[{i}, {j}]", A[i, j]) for i in range(d) for j in range(d) if A[i, j] != 0]
+        writes += [(f"M[{i}, {d}]", b[i]) for i in range(d) if b[i] != 0]
+        emit_function(lines, f"lin_{g}", ["p", "M"], reads, writes)
+    jac_t_lam = -adj.adjoint_rhs  # dlambda/dtau in reversed time tau = T - t
+    emit_function(lines, f"adjrhs_{g}", ["x", "p", "lam", "out"], reads,
+                  [(f"out[{i}]", e) for i, e in enumerate(jac_t_lam)])
+    tidx = _trainable_index(adj)
+    emit_function(lines, f"pint_{g}", ["x", "p", "lam", "out"], reads,
+                  [(f"out[{tidx[p]}]", e) for p, e in adj.param_integrands.items()])
+    if adj.spike is None:
+        return
+    sp = adj.spike
+    emit_function(lines, f"thr_{g}", ["x", "p"], reads, [], returns=s.threshold)
+    emit_function(lines, f"thrdot_{g}", ["x", "p"], reads, [], returns=sp.gdot)
+    emit_function(lines, f"reset_{g}", ["x", "p", "out"], reads, [(f"out[{i}]", e) for i, e in enumerate(s.reset)])
+    writes = [(f"out[{i}]", e) for i, e in enumerate(sp.lambda_minus)]
+    grads = {**{p: 0 for p in tidx}}
+    for p, e in sp.threshold_param_grads.items():
+        grads[p] = grads[p] + e
+    for p, e in sp.reset_param_grads.items():
+        grads[p] = grads[p] + e
+    pg_writes = [(f"pg[{tidx[p]}]", e) for p, e in grads.items() if e != 0]
+    _emit_two_part(lines, f"spikeadj_{g}", ["x", "p", "lam", "S", "dldt", "gdot", "out", "pg"], reads, writes,
+                   pg_writes)
+    fixed_writes = [(f"out[{i}]", e) for i, e in enumerate(sp.fixed_time_lambda_minus)]
+    reset_pg = [(f"pg[{tidx[p]}]", e) for p, e in sp.reset_param_grads.items()]
+    _emit_two_part(lines, f"fixedadj_{g}", ["x", "p", "lam", "out", "pg"], reads, fixed_writes, reset_pg)
+
+
+def _emit_two_part(lines, name, args, reads, writes, accum_writes, returns=None) -> None:
+    """A function that assigns ``writes`` and adds ``accum_writes`` (two helpers, one public name)."""
+    emit_function(lines, f"{name}_set", args, reads, writes, returns=returns)
+    emit_function(lines, f"{name}_add", args, reads, accum_writes, accumulate=True)
+    lines.add("@jit")
+    lines.add(f"def {name}({', '.join(args)}):")
+    lines.indent()
+    lines.add(f"{name}_add({', '.join(args)})")
+    lines.add(f"{'return ' if returns is not None else ''}{name}_set({', '.join(args)})")
+    lines.indent(-1)
+    lines.add()
+
+
+def _emit_connection(lines: Lines, c: int, adj: AdjointSystem, local: int) -> None:
+    s = adj.system
+    ca = adj.connections[local]
+    reads = _reads(adj)
+    jump = s.incoming[local].jump
+    emit_function(lines, f"jump_c{c}", ["x", "w", "p", "out"], reads, [(f"out[{i}]", e) for i, e in enumerate(jump)])
+    emit_function(lines, f"tshift_c{c}", ["x", "w", "p", "lam"], reads, [], returns=ca.target_shift)
+    emit_function(lines, f"wgrad_c{c}", ["x", "w", "p", "lam"], reads, [], returns=ca.weight_grad)
+    emit_function(lines, f"tadj_c{c}", ["x", "w", "p", "lam", "out"], reads,
+                  [(f"out[{i}]", e) for i, e in enumerate(ca.lambda_minus)])
+    tidx = _trainable_index(adj)
+    emit_function(lines, f"jpgrad_c{c}", ["x", "w", "p", "lam", "pg"], reads,
+                  [(f"pg[{tidx[p]}]", e) for p, e in ca.param_grads.items()], accumulate=True)
+
+
+def _emit_dispatcher(lines: Lines, role: str, args: str, returns: bool, indices: list, prefix: str) -> None:
+    lines.add("@jit")
+    lines.add(f"def {role}(k, {args}):")
+    lines.indent()
+    for n, k in enumerate(indices):
+        lines.add(f"{'if' if n == 0 else 'elif'} k == {k}:")
+        lines.indent()
+        lines.add(f"{'return ' if returns else ''}{role}_{prefix}{k}({args})")
+        if not returns:
+            lines.add("return")
+        lines.indent(-1)
+    lines.add("return 0.0" if returns else "return")
+    lines.indent(-1)
+    lines.add()
+
+
+def generate_source(groups: list[AdjointSystem | None], sites: list[ConnectionSite], jit: bool) -> str:
+    """The full kernel module for a network: generated functions, dispatchers and the engine."""
+    lines = Lines()
+    lines.add('"""Kernels generated by eventgrad for one network. Do not edit: regenerated on demand."""')
+    lines.add("import math")
+    lines.add("import numpy as np")
+    lines.add(f"from eventgrad.codegen.jit import {'JIT' if jit else 'PLAIN'} as jit")
+    lines.add("from eventgrad.codegen.jit import PARALLEL as parallel_jit")
+    lines.add()
+    have = {role: [] for role in GROUP_ROLES}
+    for g, adj in enumerate(groups):
+        if adj is None:
+            continue
+        _emit_group(lines, g, adj)
+        for role in GROUP_ROLES:
+            if role == "lin" and adj.system.linear_form() is None:
+                continue
+            if role in ("thr", "thrdot", "reset", "spikeadj", "fixedadj") and adj.spike is None:
+                continue
+            have[role].append(g)
+    for site in sites:
+        _emit_connection(lines, site.index, groups[site.post], site.local)
+    for role, (args, returns) in GROUP_ROLES.items():
+        _emit_dispatcher(lines, role, args, returns, have[role], "")
+    for role, (args, returns) in CONNECTION_ROLES.items():
+        _emit_dispatcher(lines, role, args, returns, [s.index for s in sites], "c")
+    return lines.text() + "\n" + TEMPLATE.read_text()
+
+
+def symbolic_flags(adj: AdjointSystem, local_sites: list[int]) -> dict:
+    """Which backward terms of a population need its state along the trajectory (not just at spikes)."""
+    s = adj.system
+    state = set(s.state)
+    uses_state = False
+    for k in local_sites:
+        ca = adj.connections[k]
+        exprs = [ca.target_shift, ca.weight_grad, *ca.lambda_minus, *ca.param_grads.values()]
+        uses_state |= any(state & sympy.sympify(e).free_symbols for e in exprs)
+    return {
+        "linear": s.linear_form() is not None,
+        "needs_state": uses_state or s.linear_form() is None or bool(adj.param_integrands),
+        "lambda_passes": all(adj.connections[k].lambda_passes_through for k in local_sites),
+    }

@@ -1,0 +1,5 @@
+"""Data: spike batches and their validation."""
+
+from eventgrad.data.spikes import SpikeBatch, SpikeDataError
+
+__all__ = ["SpikeBatch", "SpikeDataError"]

@@ -1,0 +1,55 @@
+"""A batch of input spike trains: per sample, spike times (ms, real numbers) and unit indices."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SpikeDataError(ValueError):
+    """Spike data that cannot be simulated as given."""
+
+
+class SpikeBatch:
+    """``times[b]`` and ``units[b]`` hold the spikes of sample b, sorted by time (not rounded to a grid)."""
+
+    def __init__(self, times, units):
+        if len(times) != len(units):
+            raise SpikeDataError(f"times has {len(times)} samples but units has {len(units)}")
+        self.times: list[np.ndarray] = []
+        self.units: list[np.ndarray] = []
+        for b, (t, u) in enumerate(zip(times, units)):
+            t = np.asarray(t, dtype=np.float64)
+            u = np.asarray(u)
+            if t.ndim != 1 or u.ndim != 1 or t.shape != u.shape:
+                raise SpikeDataError(
+                    f"sample {b}: times and units must be 1-D arrays of equal length, got {t.shape} and {u.shape}"
+                )
+            if u.size and not np.issubdtype(u.dtype, np.integer):
+                raise SpikeDataError(f"sample {b}: units must be integers, got dtype {u.dtype}")
+            bad = np.flatnonzero(~np.isfinite(t))
+            if bad.size:
+                raise SpikeDataError(f"sample {b}: spike {bad[0]} has time {t[bad[0]]}, not a finite number")
+            back = np.flatnonzero(np.diff(t) < 0)
+            if back.size:
+                i = back[0]
+                raise SpikeDataError(
+                    f"sample {b}: spike times are not sorted (spike {i + 1} at {t[i + 1]} comes after {t[i]}); "
+                    "sort them with order = np.argsort(times, kind='stable')"
+                )
+            self.times.append(t)
+            self.units.append(u.astype(np.int64))
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def check(self, n_units: int, duration: float, name: str) -> None:
+        """Refuse units outside the input and times outside [0, duration]."""
+        for b, (t, u) in enumerate(zip(self.times, self.units)):
+            if u.size and (u.min() < 0 or u.max() >= n_units):
+                k = int(np.flatnonzero((u < 0) | (u >= n_units))[0])
+                raise SpikeDataError(f"sample {b}: spike {k} has unit {u[k]}, but input '{name}' has {n_units} units")
+            if t.size and (t[0] < 0 or t[-1] > duration):
+                k = int(np.flatnonzero((t < 0) | (t > duration))[0])
+                raise SpikeDataError(
+                    f"sample {b}: spike {k} at time {t[k]} lies outside the trial [0, {duration}] ms of input '{name}'"
+                )

@@ -1,0 +1,305 @@
+"""The simulator: runs batches through the generated kernels and turns adjoint results into gradients.
+
+Samples of a batch are independent; they run on a thread pool (the kernels release the GIL) and each
+sample accumulates its own gradient buffers, summed at the end.  Event logs start small and are grown
+(and the sample rerun) whenever a kernel reports that one would overflow: nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventgrad.data.spikes import SpikeBatch, SpikeDataError
+from eventgrad.engine.layout import build_layout
+from eventgrad.losses import SoftmaxCrossEntropy
+from eventgrad.network import Network, NetworkError
+from eventgrad.readouts import FIRST_SPIKE, Readout
+
+OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
+KIND_INPUT = 2
+
+
+class SimulationError(RuntimeError):
+    """The simulation reached a state the model does not define (e.g. a reset above threshold)."""
+
+
+@dataclass
+class SampleRecord:
+    """What the forward pass of one sample leaves for the backward pass and for the user."""
+
+    log_t: np.ndarray
+    log_i: np.ndarray
+    sp_x: np.ndarray
+    n_events: int
+    Zs: np.ndarray
+    first: np.ndarray
+
+
+class Result:
+    """Forward results of a batch: readout (B, outputs) and the spikes of every population."""
+
+    def __init__(self, sim: Simulator, records: list[SampleRecord], readout: np.ndarray):
+        self._sim = sim
+        self.records = records
+        self.readout = readout
+
+    def spike_times(self, group: str, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """(times, units) of the spikes of population ``group`` in sample ``b``, in time order."""
+        g = self._sim.network.group(group)
+        rec = self.records[b]
+        log_i = rec.log_i[: rec.n_events]
+        mask = (log_i[:, 0] == g.index) & (log_i[:, 2] != KIND_INPUT)
+        return rec.log_t[: rec.n_events][mask].astype(np.float64), log_i[mask, 1].copy()
+
+    def spike_counts(self, group: str) -> np.ndarray:
+        """(B, size) number of spikes of each neuron of ``group`` in each sample."""
+        size = self._sim.network.group(group).size
+        return np.stack([np.bincount(self.spike_times(group, b)[1], minlength=size) for b in range(len(self.records))])
+
+
+class Simulator:
+    """Simulate a network on a batch of input spikes and differentiate a loss with EventProp.
+
+    dt is the grid of the readout samples (spike times and input times are exact, never rounded to it);
+    ``substeps`` sets the RK4 sub-step (dt / substeps) for nonlinear models.
+    """
+
+    def __init__(self, net: Network, dt: float, duration: float, dtype="float32", readout: Readout | None = None,
+                 loss=None, substeps: int = 4, threads: int | None = None, jit: bool = True,
+                 min_threshold_rate: float = 1e-9):
+        if not isinstance(net, Network):
+            raise NetworkError(f"Simulator needs a Network, got {type(net).__name__}")
+        if not (np.isfinite(dt) and dt > 0 and np.isfinite(duration) and duration > 0):
+            raise ValueError(f"dt and duration must be positive and finite, got dt={dt}, duration={duration}")
+        n_steps = int(round(duration / dt))
+        if abs(n_steps * dt - duration) > 1e-9 * duration:
+            raise ValueError(f"duration {duration} is not a whole number of steps dt={dt}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        if not any(not g.is_input for g in net.groups):
+            raise NetworkError("the network has no population to simulate")
+        self.network = net
+        self.dt, self.duration, self.n_steps = float(dt), float(duration), n_steps
+        self.h_max = float(dt) / int(substeps)
+        self.tol = float(np.finfo(self.dtype).eps) * 16 * max(1.0, dt)
+        self.min_threshold_rate = min_threshold_rate
+        self.readout = readout
+        self.loss_fn = loss if loss is not None else SoftmaxCrossEntropy()
+        self.threads = threads or os.cpu_count() or 1
+        self.jit = jit
+        self.layout = build_layout(net, jit)
+        self.params: dict[str, np.ndarray] = {}
+        for c in net.connections:
+            self.params[f"{c.name}.weight"] = c.weight.astype(self.dtype)
+        for slot in self.layout.param_slots:
+            value = self._model_value(slot.key)
+            self.params[slot.key] = np.array(value, dtype=self.dtype)
+        self.trainable = [f"{c.name}.weight" for c in net.connections]
+        self.trainable += [s.key for s in self.layout.param_slots if s.trainable_column >= 0]
+        self._capacity = 1024
+        self._readout_cfg = self._configure_readout(readout) if readout is not None else None
+
+    # ------------------------------------------------------------------------------------------ setup
+    def _model_value(self, key: str):
+        group_or_conn, name = key.split(".", 1)
+        for c in self.network.connections:
+            if c.name == group_or_conn:
+                return c.synapse.params[name]
+        return self.network.group(group_or_conn).neuron.params[name]
+
+    def _configure_readout(self, readout: Readout):
+        g = self.network.group(readout.group)
+        if g.is_input:
+            raise NetworkError(f"readout group '{g.name}' is an input; read out a population")
+        system = self.layout.adjoints[g.index].system
+        var = readout.var if readout.var is not None else g.neuron.output_var
+        if var not in system.state_names:
+            raise NetworkError(f"readout variable '{var}' is not a variable of '{g.name}': {system.state_names}")
+        if readout.kind == FIRST_SPIKE and not system.spiking:
+            raise NetworkError(f"first-spike readout of '{g.name}', whose neurons never spike (no threshold)")
+        RO = np.array([g.index, system.state_names.index(var), readout.kind], np.int64)
+        return RO, readout.step_weights(self.n_steps, self.dt).astype(self.dtype), g.size
+
+    def _flat_params(self):
+        L = self.layout
+        GI = L.GI.copy()
+        PR = np.zeros(int(sum(GI[:, 1] * GI[:, 5])), self.dtype)
+        for g in range(GI.shape[0]):
+            if GI[g, 0] == 1:
+                continue
+            table = PR[GI[g, 4]:GI[g, 4] + GI[g, 1] * GI[g, 5]].reshape(GI[g, 1], GI[g, 5])
+            shared = True
+            for slot in (s for s in L.param_slots if s.group == g):
+                value = np.asarray(self.params[slot.key], dtype=self.dtype)
+                if value.shape not in ((), (GI[g, 1],)):
+                    raise ValueError(f"parameter '{slot.key}' has shape {value.shape}; expected () or ({GI[g, 1]},)")
+                if not np.all(np.isfinite(value)):
+                    raise ValueError(f"parameter '{slot.key}' contains NaN or infinite values")
+                table[:, slot.column] = value
+                shared &= value.ndim == 0 or bool(np.all(value == value.flat[0]))
+            GI[g, 7] = int(shared)
+        W = np.concatenate([np.asarray(self.params[f"{c.name}.weight"], self.dtype).ravel()
+                            for c in self.network.connections] or [np.zeros(0, self.dtype)])
+        for c in self.network.connections:
+            if self.params[f"{c.name}.weight"].shape != c.weight.shape:
+                raise ValueError(f"'{c.name}.weight' has shape {self.params[c.name + '.weight'].shape}, "
+                                 f"expected {c.weight.shape}")
+        if not np.all(np.isfinite(W)):
+            raise ValueError("a weight matrix contains NaN or infinite values")
+        return GI, PR, W
+
+    def _initial_state(self):
+        Z0 = np.zeros(self.layout.ztot, self.dtype)
+        for _, zoff, size, initial in self.layout.z0_parts:
+            d = len(initial)
+            block = Z0[zoff:zoff + size * d].reshape(size, d)
+            for i, value in enumerate(initial):
+                block[:, i] = value
+        return Z0
+
+    def _merge_inputs(self, batch) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        inputs = [g for g in self.network.groups if g.is_input]
+        if isinstance(batch, SpikeBatch):
+            if len(inputs) != 1:
+                names = [g.name for g in inputs]
+                raise SpikeDataError(f"the network has inputs {names}; pass a dict name -> SpikeBatch")
+            batch = {inputs[0].name: batch}
+        if not isinstance(batch, dict) or set(batch) != {g.name for g in inputs}:
+            raise SpikeDataError(f"expected spike batches for inputs {[g.name for g in inputs]}")
+        sizes = {len(b) for b in batch.values()}
+        if len(sizes) != 1 or 0 in sizes:
+            raise SpikeDataError(f"every input needs the same, non-zero number of samples, got {sorted(sizes)}")
+        for g in inputs:
+            batch[g.name].check(g.size, self.duration, g.name)
+        merged = []
+        for b in range(sizes.pop()):
+            t = np.concatenate([batch[g.name].times[b] for g in inputs])
+            u = np.concatenate([batch[g.name].units[b] for g in inputs])
+            gi = np.concatenate([np.full(len(batch[g.name].times[b]), g.index, np.int64) for g in inputs])
+            order = np.argsort(t, kind="stable")
+            merged.append((t[order].astype(self.dtype), u[order], gi[order]))
+        return merged
+
+    # ---------------------------------------------------------------------------------------- running
+    def _map(self, fn, items):
+        if self.jit and self.threads > 1 and len(items) > 1:
+            with ThreadPoolExecutor(self.threads) as pool:
+                return list(pool.map(fn, items))
+        return [fn(item) for item in items]
+
+    def _forward_sample(self, tables, Z0, RO, ws, n_out, sample):
+        GI, PR, W = tables
+        t_in, u_in, g_in = sample
+        L = self.layout
+        cap = max(self._capacity, 2 * len(t_in) + 64)
+        while True:
+            log_t = np.empty(cap, self.dtype)
+            log_i = np.empty((cap, 3), np.int64)
+            sp_x = np.empty((cap, L.dmax), self.dtype)
+            Zs = np.empty((self.n_steps if L.needs_state else 0, L.ztot), self.dtype)
+            y = np.full(n_out, self.duration if RO[2] == FIRST_SPIKE else 0.0, self.dtype)
+            first = np.full(n_out, -1, np.int64)
+            counts = np.zeros(4, np.int64)
+            status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
+                                       self.h_max, self.tol, t_in, u_in, g_in, RO, ws, log_t, log_i, sp_x, Zs,
+                                       y, first, counts)
+            if status != ERR_CAPACITY:
+                break
+            cap *= 2
+        self._capacity = max(self._capacity, cap)
+        self._raise_status(status, counts)
+        return SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first), y
+
+    def _raise_status(self, status, counts):
+        if status == OK:
+            return
+        if status == ERR_RESET:
+            g = self.network.groups[int(counts[2])]
+            raise SimulationError(f"neuron {counts[3]} of '{g.name}' is still above threshold right after its "
+                                  f"reset; the model '{g.neuron.threshold_text}' would spike forever")
+        if status == ERR_CASCADE:
+            raise SimulationError("a cascade of simultaneous spikes did not end (jumps keep pushing neurons over "
+                                  "threshold at the same instant)")
+        if status == ERR_NONFINITE:
+            raise SimulationError("the state became NaN or infinite; check time constants, weights and dt")
+        raise SimulationError(f"kernel status {status}")
+
+    def _default_readout_cfg(self):
+        if self._readout_cfg is None:
+            last = [g for g in self.network.groups if not g.is_input][-1]
+            RO = np.array([last.index, 0, 0], np.int64)
+            return RO, np.zeros(self.n_steps, self.dtype), last.size
+        return self._readout_cfg
+
+    def run(self, batch) -> Result:
+        """Simulate a batch; the result holds the readout and every population's spikes."""
+        samples = self._merge_inputs(batch)
+        tables = self._flat_params()
+        Z0 = self._initial_state()
+        RO, ws, n_out = self._default_readout_cfg()
+        out = self._map(lambda s: self._forward_sample(tables, Z0, RO, ws, n_out, s), samples)
+        records = [r for r, _ in out]
+        readout = np.stack([y for _, y in out]).astype(np.float64)
+        result = Result(self, records, readout)
+        result.tables = tables
+        return result
+
+    def _require_readout(self):
+        if self._readout_cfg is None:
+            raise NetworkError("this simulator has no readout; pass readout=eg.readouts.SumVar('out'), ...")
+
+    def loss(self, batch, labels) -> float:
+        """Mean loss over the batch."""
+        self._require_readout()
+        res = self.run(batch)
+        logits, _ = self.readout.logits(res.readout)
+        return self.loss_fn.value_and_grad(logits, labels)[0]
+
+    def loss_and_grad(self, batch, labels):
+        """(mean loss, dict of gradients) for every weight and trainable parameter, by EventProp."""
+        self._require_readout()
+        res = self.run(batch)
+        logits, dlogits_dy = self.readout.logits(res.readout)
+        loss, dL_dlogits = self.loss_fn.value_and_grad(logits, labels)
+        dLdy = (dL_dlogits * dlogits_dy).astype(self.dtype)
+        grads, self.last_grazing = self._backward(res, dLdy)
+        return loss, grads
+
+    def _backward(self, res: Result, dLdy: np.ndarray):
+        L = self.layout
+        GI, PR, W = res.tables
+        RO, ws, _ = self._readout_cfg
+        n_pg = int(sum(GI[:, 1] * GI[:, 12]))
+
+        def one(b):
+            rec = res.records[b]
+            GW = np.zeros_like(W)
+            PG = np.zeros(n_pg, self.dtype)
+            counts = np.zeros(4, np.int64)
+            L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
+                               self.min_threshold_rate, RO, ws, dLdy[b], rec.log_t, rec.log_i, rec.n_events,
+                               rec.sp_x, rec.Zs, L.ztot, rec.first, GW, PG, counts)
+            return GW.astype(np.float64), PG.astype(np.float64), int(counts[1])
+
+        parts = self._map(one, list(range(len(res.records))))
+        GW = sum(p[0] for p in parts)
+        PG = sum(p[1] for p in parts)
+        grads = {}
+        woff = 0
+        for c in self.network.connections:
+            n = c.pre.size * c.post.size
+            grads[f"{c.name}.weight"] = GW[woff:woff + n].reshape(c.pre.size, c.post.size)
+            woff += n
+        for slot in L.param_slots:
+            if slot.trainable_column < 0:
+                continue
+            g = slot.group
+            per_neuron = PG[GI[g, 11]:GI[g, 11] + GI[g, 1] * GI[g, 12]].reshape(GI[g, 1], GI[g, 12])
+            column = per_neuron[:, slot.trainable_column]
+            grads[slot.key] = column.sum() if np.ndim(self.params[slot.key]) == 0 else column
+        return grads, sum(p[2] for p in parts)
