@@ -130,7 +130,9 @@ def parameter_integrands(system: PopulationSystem) -> dict:
     lam = sympy.Matrix(adjoint_symbols(system))
     out = {}
     for p in system.trainable_params:
-        out[p.symbol] = (lam.T * system.rhs.diff(p.symbol))[0, 0]
+        integrand = (lam.T * system.rhs.diff(p.symbol))[0, 0]
+        if integrand != 0:
+            out[p.symbol] = integrand
     return out
 
 

@@ -99,7 +99,14 @@ def build_population_system(
     synapse_rhs: list[sympy.Expr] = []
     continuous_current = sympy.Integer(0)
     slices = []
+    owner: list[int] = []  # index of the connection whose synaptic state connection k uses
     for k, (conn, syn) in enumerate(incoming):
+        same = [k2 for k2 in range(k) if owner[k2] == k2 and _mergeable(incoming[k2][1], syn)]
+        if same:  # identical linear-superposable synapse: share the state (and its parameters)
+            owner.append(same[0])
+            slices.append(slices[same[0]])
+            continue
+        owner.append(k)
         missing = [n for n in syn.external_names if n not in state_names[: len(neuron_syms)]]
         if missing:
             raise ModelError(
@@ -127,13 +134,35 @@ def build_population_system(
 
     connections = []
     for k, (conn, syn) in enumerate(incoming):
-        jump = _jump_map(name, conn, k, syn, state, neuron_syms, neuron_rhs, continuous_current, slices[k])
+        jump = _jump_map(name, conn, owner[k], syn, state, neuron_syms, neuron_rhs, continuous_current, slices[k])
         connections.append(IncomingConnection(conn, jump, slices[k]))
     return PopulationSystem(
         name=name, state_names=tuple(state_names), state=tuple(state), initial=tuple(initial), rhs=rhs,
         threshold=threshold, reset=reset, params=tuple(params), incoming=tuple(connections),
         output_index=state_names.index(neuron.output_var),
     )
+
+
+def _signature(syn: UserSynapse):
+    params = tuple((k, tuple(np.atleast_1d(v))) for k, v in syn.params.items())
+    variables = tuple((v.name, str(v.ode), str(v.reset), tuple(np.atleast_1d(v.initial))) for v in syn.variables)
+    return variables, str(syn.inject_current), params
+
+
+def _mergeable(a: UserSynapse, b: UserSynapse) -> bool:
+    """Two synapses whose states may be added: same equations and values, stateful, nothing trainable.
+
+    Their jumps must be additive for the sum to be exact; resets of the form 'x + weight' are.
+    """
+    if a.is_impulse or b.is_impulse or a.trainable or b.trainable or _signature(a) != _signature(b):
+        return False
+    for v in a.variables:
+        x = symbol(v.name)
+        if v.reset is not None and sympy.simplify(v.reset - x).free_symbols & {x}:
+            return False
+    exprs = [v.ode for v in a.variables if v.ode is not None] + [a.inject_current]
+    syms = [symbol(v.name) for v in a.variables]
+    return all(sympy.diff(e, x, y) == 0 for e in exprs for x in syms for y in syms)
 
 
 def _jump_map(pop, conn, k, syn, state, neuron_syms, neuron_rhs, current, sl) -> sympy.Matrix:

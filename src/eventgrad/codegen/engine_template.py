@@ -108,6 +108,44 @@ def substeps(s, h_max):
 
 
 @jit
+def next_grid(t, h_max):
+    """The first multiple of h_max after t (skipping one closer than 1e-9 h_max): RK4 sub-step boundaries.
+
+    Forward and backward passes cut nonlinear trajectories at the same points, so that the recomputed
+    trajectory is the one the forward pass saw and every sub-step is checked for threshold crossings.
+    """
+    tg = (math.floor(t / h_max) + 1.0) * h_max
+    if tg - t <= 1e-9 * h_max:
+        tg += h_max
+    return tg
+
+
+@jit
+def has_nonlinear(GI):
+    for g in range(GI.shape[0]):
+        if GI[g, IS_INPUT] == 0 and GI[g, LINEAR] == 0:
+            return True
+    return False
+
+
+@jit
+def flow_all_cut(GI, Z, PR, t_a, t_b, h_max, cut, Zn, W3, K):
+    """Z (at t_a) -> state at t_b, cutting at the RK4 grid when the network has nonlinear dynamics."""
+    t = t_a
+    while True:
+        te = t_b
+        if cut:
+            tg = next_grid(t, h_max)
+            if tg < te:
+                te = tg
+        flow_all(GI, Z, Zn, PR, te - t, h_max, W3, K)
+        Z[:] = Zn
+        t = te
+        if te >= t_b:
+            return
+
+
+@jit
 def rk4_flow(g, x, p, s, h_max, out, K):
     """RK4 over s in equal sub-steps no longer than h_max."""
     d = x.shape[0]
@@ -156,7 +194,23 @@ def flow_all(GI, Z, out, PR, s, h_max, W3, K):
 
 
 @jit
-def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K):
+def state_after(GI, g, j, x0, PR, s, h_max, xs, W3, K, MU, PI, PIB, P, aff):
+    """x(s) from x0 without events: modal formula when its tables are given (MU non-empty), else flow_one."""
+    if MU.shape[0] == 0:
+        flow_one(GI, g, j, x0, PR, s, h_max, xs, W3, K)
+        return
+    d = GI[g, DIM]
+    modal_matrix(g, s, MU, PI, d, P)
+    modal_affine(g, s, MU, PIB, d, aff)
+    for i in range(d):
+        acc = aff[i]
+        for q in range(d):
+            acc += P[i, q] * x0[q]
+        xs[i] = acc
+
+
+@jit
+def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K, MU, PI, PIB, P, aff):
     """First s in (0, s_max] with g(x(s)) = 0, given g(x(0)) < 0 <= g(x(s_max)): safeguarded Newton."""
     p = PR[GI[g, POFF] + j * GI[g, NPAR]:GI[g, POFF] + (j + 1) * GI[g, NPAR]]
     lo = 0.0
@@ -164,11 +218,11 @@ def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K):
     f_lo = thr(g, x0, p)
     if f_lo >= 0.0:
         return 0.0
-    flow_one(GI, g, j, x0, PR, hi, h_max, xs, W3, K)
+    state_after(GI, g, j, x0, PR, hi, h_max, xs, W3, K, MU, PI, PIB, P, aff)
     f_hi = thr(g, xs, p)
     s = lo - f_lo * (hi - lo) / (f_hi - f_lo)
     for _ in range(100):
-        flow_one(GI, g, j, x0, PR, s, h_max, xs, W3, K)
+        state_after(GI, g, j, x0, PR, s, h_max, xs, W3, K, MU, PI, PIB, P, aff)
         f = thr(g, xs, p)
         if f >= 0.0:
             hi = s
@@ -266,8 +320,9 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, log_t, log_i, sp_x, counts, tmp, q
 
 
 @jit
-def earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K):
-    """(s*, group, neuron) of the earliest threshold crossing within the piece, or (inf, -1, -1)."""
+def earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K, no_mu, no_pi, no_pib, no_p, no_aff):
+    """(s*, group, neuron) of the earliest threshold crossing within the piece, or (inf, -1, -1).
+    The no_* arguments are empty modal tables: the generic kernels propagate with flow_one."""
     best_s = math.inf
     best_g = -1
     best_j = -1
@@ -277,7 +332,7 @@ def earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K):
         for j in range(GI[g, SIZE]):
             a, b = neuron_slice(GI, g, j)
             if thr(g, Zn[a:b], params_of(GI, PR, g, j)) >= 0.0:
-                sc = crossing_time(GI, g, j, Z[a:b], PR, s, tol, h_max, xs, W3, K)
+                sc = crossing_time(GI, g, j, Z[a:b], PR, s, tol, h_max, xs, W3, K, no_mu, no_pi, no_pib, no_p, no_aff)
                 if sc < best_s:
                     best_s = sc
                     best_g = g
@@ -286,12 +341,18 @@ def earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K):
 
 
 @jit
-def sample_readout(GI, RO, ws, Z, n, y, first):
+def state_index(GI, g, m, i, soa):
+    """Where variable i of neuron m of group g lives: [neuron, variable] blocks, or [variable, neuron]."""
+    if soa:
+        return GI[g, ZOFF] + i * GI[g, SIZE] + m
+    return GI[g, ZOFF] + m * GI[g, DIM] + i
+
+
+@jit
+def sample_readout(GI, RO, ws, Z, n, y, first, soa):
     g = RO[0]
-    d = GI[g, DIM]
-    z0 = GI[g, ZOFF]
     for k in range(GI[g, SIZE]):
-        v = Z[z0 + k * d + RO[1]]
+        v = Z[state_index(GI, g, k, RO[1], soa)]
         if RO[2] == 0:
             y[k] += ws[n] * v
         elif RO[2] == 1 and (n == 0 or v > y[k]):
@@ -306,12 +367,15 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
     dmax = sp_x.shape[1]
     Z = Z0.copy()
     Zn = np.empty_like(Z)
-    xs = np.empty(dmax, Z.dtype)
-    tmp = np.empty(dmax, Z.dtype)
-    W3 = np.empty((4, dmax + 1, dmax + 1), Z.dtype)
-    K = np.empty((6, dmax), Z.dtype)
+    xs = np.empty(dmax, np.float64)
+    tmp = np.empty(dmax, np.float64)
+    W3 = np.empty((4, dmax + 1, dmax + 1), np.float64)
+    K = np.empty((6, dmax), np.float64)
     queue = np.empty((4 * Z.shape[0] + 64, 2), np.int64)
+    no_mu, no_p, no_aff = np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0)
+    no_pi, no_pib = np.zeros((0, 0, 0, 0)), np.zeros((0, 0, 0))
     counts[0] = 0
+    cut = has_nonlinear(GI)
     ip = 0
     n_in = in_time.shape[0]
     for n in range(n_steps):
@@ -321,12 +385,19 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
         t_end = (n + 1) * dt
         while True:
             te = t_end
-            is_input = ip < n_in and in_time[ip] <= t_end
-            if is_input:
+            piece = 0  # 0: to the end of the step, 1: to an input spike, 2: to an RK4 sub-step boundary
+            if ip < n_in and in_time[ip] <= t_end:
                 te = in_time[ip]
+                piece = 1
+            if cut:
+                tg = next_grid(t, h_max)
+                if tg < te:
+                    te = tg
+                    piece = 2
             s = te - t
             flow_all(GI, Z, Zn, PR, s, h_max, W3, K)
-            best_s, best_g, best_j = earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K)
+            best_s, best_g, best_j = earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K, no_mu, no_pi,
+                                                       no_pib, no_p, no_aff)
             if best_g >= 0:
                 flow_all(GI, Z, Zn, PR, best_s, h_max, W3, K)
                 Z, Zn = Zn, Z
@@ -338,14 +409,16 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
                 continue
             Z, Zn = Zn, Z
             t = te
-            if not is_input:
+            if piece == 0:
                 break
+            if piece == 2:
+                continue
             status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], KIND_INPUT, log_t, log_i, sp_x,
                           counts, tmp, queue, RO, y, first)
             ip += 1
             if status != OK:
                 return status
-        sample_readout(GI, RO, ws, Z, n, y, first)
+        sample_readout(GI, RO, ws, Z, n, y, first, False)
     for i in range(Z.shape[0]):
         if not math.isfinite(Z[i]):
             return ERR_NONFINITE
@@ -382,18 +455,27 @@ def linear_param_integral(GI, PR, g, j, s, x_a, lam_hi, pg, W3, W3b, xs, ls, buf
 
 
 @jit
-def rk4_adjoint(GI, PR, g, j, s, h_max, x_a, lam, pg, K, L, buf):
-    """Integrate lambda (and the parameter integrals) backwards over s along the RK4 trajectory from x_a."""
+def rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, x_a, lam, pg, K, L, buf):
+    """Integrate lambda (and the parameter integrals) backwards over [t_a, t_b] along the RK4 trajectory
+    that starts at x_a, with the sub-steps of the forward pass."""
     d = GI[g, DIM]
     p = params_of(GI, PR, g, j)
-    n = substeps(s, h_max)
-    h = s / n
+    n = 0
+    t = t_a
+    while t < t_b:  # the forward pass's sub-steps: cut at the RK4 grid
+        t = min(next_grid(t, h_max), t_b)
+        n += 1
+    T = np.empty(n + 1)
+    T[0] = t_a
+    for i in range(n):
+        T[i + 1] = min(next_grid(T[i], h_max), t_b)
     X = np.empty((n + 1, d), x_a.dtype)
     X[0, :] = x_a
     for i in range(n):
-        rk4_step(g, X[i], p, h, X[i + 1], K)
+        rk4_step(g, X[i], p, T[i + 1] - T[i], X[i + 1], K)
     nt = GI[g, NTRAIN]
     for i in range(n - 1, -1, -1):
+        h = T[i + 1] - T[i]
         rhs(g, X[i], p, L[0, :d])
         rhs(g, X[i + 1], p, L[1, :d])
         for q in range(d):  # cubic Hermite midpoint of the forward trajectory
@@ -420,9 +502,10 @@ def rk4_adjoint(GI, PR, g, j, s, h_max, x_a, lam, pg, K, L, buf):
 
 
 @jit
-def back_flow_all(GI, PR, lam, s, X, h_max, PG, W3, W3b, K, L, xs, ls, buf):
-    """Propagate every population's adjoint backwards over a piece of length s starting (forward) at X."""
+def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, buf):
+    """Propagate every population's adjoint backwards over [t_a, t_b]; X is the state at t_a."""
     have_state = X.shape[0] > 0
+    s = t_b - t_a
     for g in range(GI.shape[0]):
         if GI[g, IS_INPUT] == 1:
             continue
@@ -432,7 +515,7 @@ def back_flow_all(GI, PR, lam, s, X, h_max, PG, W3, W3b, K, L, xs, ls, buf):
             a, b = neuron_slice(GI, g, j)
             pg = PG[GI[g, PGOFF] + j * nt:GI[g, PGOFF] + (j + 1) * nt]
             if GI[g, LINEAR] == 0:
-                rk4_adjoint(GI, PR, g, j, s, h_max, X[a:b], lam[a:b], pg, K, L, buf)
+                rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, X[a:b], lam[a:b], pg, K, L, buf)
                 continue
             if nt > 0 and have_state:
                 linear_param_integral(GI, PR, g, j, s, X[a:b], lam[a:b], pg, W3, W3b, xs, ls, buf)
@@ -449,10 +532,10 @@ def replay_step(GI, CI, OC, PR, W, Zstart, t0, e_first, e_last, log_t, log_i, h_
     Z = Zstart.copy()
     Zn = np.empty_like(Z)
     queue = np.empty((1, 2), np.int64)
+    cut = has_nonlinear(GI)
     t = t0
     for k in range(e_first, e_last + 1):
-        flow_all(GI, Z, Zn, PR, log_t[k] - t, h_max, W3, K)
-        Z, Zn = Zn, Z
+        flow_all_cut(GI, Z, PR, t, log_t[k], h_max, cut, Zn, W3, K)
         t = log_t[k]
         Zpre[k - e_first, :] = Z
         g = log_i[k, 0]
@@ -533,16 +616,14 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, RO
 
 
 @jit
-def readout_adjoint(GI, RO, ws, dLdy, first, n, lam):
+def readout_adjoint(GI, RO, ws, dLdy, first, n, lam, soa):
     """Add dL/dx(t_n) of the readout's grid samples to lambda at the end of step n."""
     g = RO[0]
-    d = GI[g, DIM]
-    z0 = GI[g, ZOFF]
     for k in range(GI[g, SIZE]):
         if RO[2] == 0:
-            lam[z0 + k * d + RO[1]] += dLdy[k] * ws[n]
+            lam[state_index(GI, g, k, RO[1], soa)] += dLdy[k] * ws[n]
         elif RO[2] == 1 and first[k] == n:
-            lam[z0 + k * d + RO[1]] += dLdy[k]
+            lam[state_index(GI, g, k, RO[1], soa)] += dLdy[k]
 
 
 @jit
@@ -551,21 +632,21 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_
     """Adjoint pass of one sample: accumulates dL/dW into GW and dL/dp (per neuron) into PG."""
     dmax = sp_x.shape[1]
     lam = np.zeros(ztot, GW.dtype)
-    W3 = np.empty((4, dmax + 1, dmax + 1), GW.dtype)
-    W3b = np.empty((4, dmax + 1, dmax + 1), GW.dtype)
-    K = np.empty((6, dmax), GW.dtype)
-    L = np.empty((8, dmax), GW.dtype)
-    xs = np.empty(dmax, GW.dtype)
-    ls = np.empty(dmax, GW.dtype)
-    x_pre = np.zeros(dmax, GW.dtype)
-    tmp = np.empty(dmax, GW.dtype)
-    buf = np.empty(max(dmax, PG.shape[0]) + 1, GW.dtype)
+    W3 = np.empty((4, dmax + 1, dmax + 1), np.float64)
+    W3b = np.empty((4, dmax + 1, dmax + 1), np.float64)
+    K = np.empty((6, dmax), np.float64)
+    L = np.empty((8, dmax), np.float64)
+    xs = np.empty(dmax, np.float64)
+    ls = np.empty(dmax, np.float64)
+    x_pre = np.zeros(dmax, np.float64)
+    tmp = np.empty(dmax, np.float64)
+    buf = np.empty(max(dmax, PG.shape[0]) + 1, np.float64)
     store_state = Zs.shape[0] > 0
     no_state = np.empty((0,), GW.dtype)
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
-        readout_adjoint(GI, RO, ws, dLdy, first, n, lam)
+        readout_adjoint(GI, RO, ws, dLdy, first, n, lam, False)
         e_lo = e
         while e_lo >= 0 and (n == 0 or log_t[e_lo] > t0):
             e_lo -= 1
@@ -578,7 +659,7 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_
         for k in range(e, e_lo, -1):
             row = k - e_lo - 1
             start = Zpost[row] if store_state else no_state
-            back_flow_all(GI, PR, lam, t_hi - log_t[k], start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
+            back_flow_all(GI, PR, lam, log_t[k], t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
             Zmid = no_state
             if store_state:
                 Zmid = Zpre[row].copy()
@@ -591,6 +672,6 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_
                           counts, x_pre, tmp)
             t_hi = log_t[k]
         start = Zs[n] if store_state else no_state
-        back_flow_all(GI, PR, lam, t_hi - t0, start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
+        back_flow_all(GI, PR, lam, t0, t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
         e = e_lo
     return OK

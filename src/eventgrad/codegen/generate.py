@@ -17,7 +17,7 @@ from eventgrad.adjoint.derive import DLOSS_DT, GDOT, TARGET_SHIFT, AdjointSystem
 from eventgrad.adjoint.system import WEIGHT
 from eventgrad.codegen.printer import Lines, emit_function
 
-TEMPLATE = Path(__file__).with_name("engine_template.py")
+TEMPLATES = [Path(__file__).with_name(n) for n in ("engine_template.py", "fast_template.py")]
 
 # role name -> (arguments, returns a float?)
 GROUP_ROLES = {
@@ -169,7 +169,7 @@ def generate_source(groups: list[AdjointSystem | None], sites: list[ConnectionSi
         _emit_dispatcher(lines, role, args, returns, have[role], "")
     for role, (args, returns) in CONNECTION_ROLES.items():
         _emit_dispatcher(lines, role, args, returns, [s.index for s in sites], "c")
-    return lines.text() + "\n" + TEMPLATE.read_text()
+    return lines.text() + "".join("\n" + t.read_text() for t in TEMPLATES)
 
 
 def symbolic_flags(adj: AdjointSystem, local_sites: list[int]) -> dict:

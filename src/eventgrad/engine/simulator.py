@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eventgrad.data.spikes import SpikeBatch, SpikeDataError
+from eventgrad.engine.fastpath import modal_tables, static_reason
 from eventgrad.engine.layout import build_layout
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
@@ -65,12 +66,15 @@ class Simulator:
     """Simulate a network on a batch of input spikes and differentiate a loss with EventProp.
 
     dt is the grid of the readout samples (spike times and input times are exact, never rounded to it);
-    ``substeps`` sets the RK4 sub-step (dt / substeps) for nonlinear models.
+    ``substeps`` sets the RK4 sub-step (dt / substeps) for nonlinear models. ``kernels``: "auto" runs
+    the event-accumulating kernels where they apply (see ``engine/fastpath.py``) and the generic ones
+    elsewhere; "generic" forces the generic kernels (both are exact; they differ in speed and in that
+    the fast kernels only detect spikes whose threshold is exceeded at the end of a grid step).
     """
 
     def __init__(self, net: Network, dt: float, duration: float, dtype="float32", readout: Readout | None = None,
                  loss=None, substeps: int = 4, threads: int | None = None, jit: bool = True,
-                 min_threshold_rate: float = 1e-9):
+                 min_threshold_rate: float = 1e-9, kernels: str = "auto"):
         if not isinstance(net, Network):
             raise NetworkError(f"Simulator needs a Network, got {type(net).__name__}")
         if not (np.isfinite(dt) and dt > 0 and np.isfinite(duration) and duration > 0):
@@ -86,13 +90,16 @@ class Simulator:
         self.network = net
         self.dt, self.duration, self.n_steps = float(dt), float(duration), n_steps
         self.h_max = float(dt) / int(substeps)
-        self.tol = float(np.finfo(self.dtype).eps) * 16 * max(1.0, dt)
+        self.tol = float(np.finfo(np.float64).eps) * 64 * max(1.0, dt)  # root finding runs in float64
         self.min_threshold_rate = min_threshold_rate
         self.readout = readout
         self.loss_fn = loss if loss is not None else SoftmaxCrossEntropy()
         self.threads = threads or os.cpu_count() or 1
         self.jit = jit
+        if kernels not in ("auto", "generic"):
+            raise ValueError(f"kernels must be 'auto' or 'generic', got {kernels!r}")
         self.layout = build_layout(net, jit)
+        self.fast_reason = static_reason(self.layout) if kernels == "auto" else "generic kernels requested"
         self.params: dict[str, np.ndarray] = {}
         for c in net.connections:
             self.params[f"{c.name}.weight"] = c.weight.astype(self.dtype)
@@ -192,7 +199,7 @@ class Simulator:
                 return list(pool.map(fn, items))
         return [fn(item) for item in items]
 
-    def _forward_sample(self, tables, Z0, RO, ws, n_out, sample):
+    def _forward_sample(self, tables, modal, Z0, RO, ws, n_out, sample):
         GI, PR, W = tables
         t_in, u_in, g_in = sample
         L = self.layout
@@ -205,9 +212,15 @@ class Simulator:
             y = np.full(n_out, self.duration if RO[2] == FIRST_SPIKE else 0.0, self.dtype)
             first = np.full(n_out, -1, np.int64)
             counts = np.zeros(4, np.int64)
-            status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
-                                       self.h_max, self.tol, t_in, u_in, g_in, RO, ws, log_t, log_i, sp_x, Zs,
-                                       y, first, counts)
+            if modal is not None:
+                Zs = Zs[:0]
+                status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
+                                                self.tol, t_in, u_in, g_in, RO, ws, *modal[:4], *modal[5:], log_t,
+                                                log_i, sp_x, y, first, counts)
+            else:
+                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
+                                           self.h_max, self.tol, t_in, u_in, g_in, RO, ws, log_t, log_i, sp_x, Zs,
+                                           y, first, counts)
             if status != ERR_CAPACITY:
                 break
             cap *= 2
@@ -240,14 +253,39 @@ class Simulator:
         """Simulate a batch; the result holds the readout and every population's spikes."""
         samples = self._merge_inputs(batch)
         tables = self._flat_params()
+        modal = self._modal_tables(tables)
         Z0 = self._initial_state()
         RO, ws, n_out = self._default_readout_cfg()
-        out = self._map(lambda s: self._forward_sample(tables, Z0, RO, ws, n_out, s), samples)
+        out = self._map(lambda s: self._forward_sample(tables, modal, Z0, RO, ws, n_out, s), samples)
         records = [r for r, _ in out]
         readout = np.stack([y for _, y in out]).astype(np.float64)
         result = Result(self, records, readout)
         result.tables = tables
+        result.modal = modal
         return result
+
+    def _modal_tables(self, tables):
+        """The fast kernels' tables for the current parameters, or None (and why in ``kernel_reason``)."""
+        self.kernel_reason = self.fast_reason
+        if self.fast_reason is not None:
+            return None
+        GI, PR, _ = tables
+        values = {}
+        for g in range(GI.shape[0]):
+            if GI[g, 0] == 1:
+                continue
+            if GI[g, 7] == 0:
+                self.kernel_reason = f"population '{self.network.groups[g].name}' has per-neuron parameter values"
+                return None
+            values[g] = [float(v) for v in PR[GI[g, 4]:GI[g, 4] + GI[g, 5]]]
+        modal, reason = modal_tables(self.layout, values, self.layout.dmax)
+        self.kernel_reason = reason
+        return modal  # float64 whatever the state's dtype: they set spike times and are small
+
+    @property
+    def kernels_used(self) -> str:
+        """'fast' or 'generic' for the last run (``kernel_reason`` says why not fast)."""
+        return "generic" if getattr(self, "kernel_reason", self.fast_reason) else "fast"
 
     def _require_readout(self):
         if self._readout_cfg is None:
@@ -281,9 +319,15 @@ class Simulator:
             GW = np.zeros_like(W)
             PG = np.zeros(n_pg, self.dtype)
             counts = np.zeros(4, np.int64)
-            L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
-                               self.min_threshold_rate, RO, ws, dLdy[b], rec.log_t, rec.log_i, rec.n_events,
-                               rec.sp_x, rec.Zs, L.ztot, rec.first, GW, PG, counts)
+            if res.modal is not None:
+                MU, PI, _, PB, PT, _, _ = res.modal
+                L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
+                                        self.min_threshold_rate, RO, ws, dLdy[b], rec.log_t, rec.log_i, rec.n_events,
+                                        rec.sp_x, L.ztot, rec.first, MU, PI, PB, PT, GW, PG, counts)
+            else:
+                L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
+                                   self.min_threshold_rate, RO, ws, dLdy[b], rec.log_t, rec.log_i, rec.n_events,
+                                   rec.sp_x, rec.Zs, L.ztot, rec.first, GW, PG, counts)
             return GW.astype(np.float64), PG.astype(np.float64), int(counts[1])
 
         parts = self._map(one, list(range(len(res.records))))

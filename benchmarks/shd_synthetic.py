@@ -1,0 +1,117 @@
+"""SHD-shaped synthetic benchmark: forward + backward time per sample, peak memory, synaptic events.
+
+700 Poisson inputs (about 10,000 spikes per sample per second), 256 recurrent LIF neurons, 20 LI
+outputs, exponential synapses, dt = 1 ms, float32. Each configuration runs in its own process so that
+its peak resident memory is its own.
+
+    python benchmarks/shd_synthetic.py                      # the table (1 s and 10 s trials)
+    python benchmarks/shd_synthetic.py --durations 1000 --batch 32 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+W_IN_MEAN = 0.02
+
+
+def make_batch(rng, batch, n_in, duration, spikes_per_second):
+    import eventgrad as eg
+
+    times, units = [], []
+    for _ in range(batch):
+        n = rng.poisson(spikes_per_second * duration / 1000.0)
+        t = np.sort(rng.uniform(0.0, duration, n))
+        times.append(t)
+        units.append(rng.integers(0, n_in, n))
+    return eg.SpikeBatch(times, units), rng.integers(0, 20, batch)
+
+
+def build(rng, n_in, n_hidden, n_out, dtype, duration):
+    import eventgrad as eg
+
+    net = eg.Network()
+    x = net.add_input("x", n_in)
+    h = net.add_population("h", n_hidden, eg.neurons.LIF(tau_mem=20.0))
+    o = net.add_population("o", n_out, eg.neurons.LI(tau_mem=20.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(W_IN_MEAN, 0.02, (n_in, n_hidden)), name="xh")
+    net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.02, (n_hidden, n_hidden)),
+                name="hh")
+    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (n_hidden, n_out)), name="ho")
+    return eg.Simulator(net, dt=1.0, duration=duration, dtype=dtype, readout=eg.readouts.SumVar("o"),
+                        loss=eg.losses.SoftmaxCrossEntropy())
+
+
+def measure(args) -> dict:
+    rng = np.random.default_rng(args.seed)
+    sim = build(rng, args.inputs, args.hidden, 20, args.dtype, args.duration)
+    batch, labels = make_batch(rng, args.batch, args.inputs, args.duration, args.rate)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sim.loss_and_grad(batch, labels)  # compile (or load) kernels, warm caches
+    fwd, both = [], []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        res = sim.run(batch)
+        fwd.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        sim.loss_and_grad(batch, labels)
+        both.append(time.perf_counter() - t0)
+    n_input = sum(len(t) for t in batch.times)
+    n_hidden_spikes = int(res.spike_counts("h").sum())
+    # every event reads one weight row forwards and one backwards: input rows have 256 targets,
+    # hidden rows 256 (recurrent) + 20 (output)
+    events = n_input * args.hidden + n_hidden_spikes * (args.hidden + 20)
+    best_fwd, best_both = min(fwd), min(both)
+    return {
+        "duration_ms": args.duration, "batch": args.batch, "threads": sim.threads,
+        "input_spikes_per_sample": n_input / args.batch,
+        "hidden_rate_hz": n_hidden_spikes / args.batch / args.hidden / (args.duration / 1000.0),
+        "forward_ms_per_sample": 1000 * best_fwd / args.batch,
+        # loss_and_grad runs the forward pass again, then the backward pass
+        "fwd_bwd_ms_per_sample": 1000 * best_both / args.batch,
+        "ns_per_synaptic_event": 1e9 * best_both / (2 * events),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": rss_before / 1024,
+    }
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--durations", type=float, nargs="+", default=[1000.0, 10000.0])
+    p.add_argument("--duration", type=float, help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--inputs", type=int, default=700)
+    p.add_argument("--rate", type=float, default=10000.0, help="input spikes per sample per second")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    if args.duration is not None:  # child process: one configuration
+        print(json.dumps(measure(args)))
+        return
+    rows = []
+    for duration in args.durations:
+        cmd = [sys.executable, __file__, "--duration", str(duration)] + [
+            a for k in ("batch", "hidden", "inputs", "rate", "dtype", "repeats", "seed")
+            for a in (f"--{k}", str(getattr(args, k)))]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    cols = [("duration_ms", "T [ms]", ".0f"), ("batch", "batch", "d"), ("threads", "thr", "d"),
+            ("input_spikes_per_sample", "in spikes", ".0f"), ("hidden_rate_hz", "hid Hz", ".1f"),
+            ("forward_ms_per_sample", "fwd ms/smp", ".2f"), ("fwd_bwd_ms_per_sample", "fwd+bwd ms/smp", ".2f"),
+            ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("peak_rss_mb", "peak RSS MB", ".0f")]
+    print(" | ".join(h for _, h, _ in cols))
+    for r in rows:
+        print(" | ".join(format(r[k], f) for k, _, f in cols))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""When the event-accumulating kernels apply, and the modal tables they need.
+
+The fast kernels (``codegen/fast_template.py``) need every population linear with one A per population
+and real, distinct, well-separated eigenvalues, and every synaptic jump of the form ``x + weight * beta``
+with beta free of the state; no trainable parameter may sit in the dynamics or in a jump (their
+gradients need the state along the trajectory). Anything else runs on the generic kernels, which are
+exact too, only slower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from eventgrad.adjoint.system import WEIGHT
+
+MAX_CONDITION = 1e6
+
+
+def static_reason(layout) -> str | None:
+    """Why the fast kernels can never run this network (None if they can, given suitable values)."""
+    for adj in layout.adjoints:
+        if adj is None:
+            continue
+        s = adj.system
+        if s.linear_form() is None:
+            return f"population '{s.name}' has nonlinear dynamics"
+        if adj.param_integrands:
+            return f"population '{s.name}' has trainable parameters in its ODE"
+        state = set(s.state)
+        for conn, ca in zip(s.incoming, adj.connections):
+            delta = (conn.jump - sympy.Matrix(s.state)).applyfunc(sympy.expand)
+            if not ca.lambda_passes_through or any(state & e.free_symbols for e in delta):
+                return f"connection '{conn.name}' has a jump that depends on the target's state"
+            if any(sympy.diff(e, WEIGHT, 2) != 0 or e.subs(WEIGHT, 0) != 0 for e in delta):
+                return f"connection '{conn.name}' has a jump that is not proportional to the weight"
+            if ca.param_grads:
+                return f"connection '{conn.name}' has trainable parameters in its jump"
+    return None
+
+
+_LAMBDIFIED: dict = {}
+_LINEAR_FORMS: dict = {}
+
+
+def _linear_form(system):
+    """system.linear_form(), computed once per system (sympy is slow and runs repeat this)."""
+    hit = _LINEAR_FORMS.get(id(system))
+    if hit is None or hit[0] is not system:
+        hit = _LINEAR_FORMS[id(system)] = (system, system.linear_form())
+    return hit[1]
+
+
+def _numeric(expr_matrix, symbols, values):
+    """Evaluate a symbolic matrix at parameter values (the compiled function is kept: runs repeat this)."""
+    key = (sympy.ImmutableMatrix(expr_matrix), tuple(symbols))
+    f = _LAMBDIFIED.get(key)
+    if f is None:
+        f = _LAMBDIFIED[key] = sympy.lambdify(symbols, expr_matrix, "numpy")
+    return np.array(f(*values), dtype=np.float64)
+
+
+def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
+    """(MU, PI, PIB, PB, PT, TH, TJ) for the current parameter values, or (None, reason) when they do not fit."""
+    net = layout.network
+    G, C = len(net.groups), len(net.connections)
+    MU = np.zeros((G, dmax))
+    PI = np.zeros((G, dmax, dmax, dmax))
+    PIB = np.zeros((G, dmax, dmax))
+    PB = np.zeros((C, dmax, dmax))
+    PT = np.zeros((C, dmax, dmax))
+    TH = np.zeros((G, dmax + 2))  # affine thresholds: coefficients, constant, 1.0 if affine
+    TJ = np.zeros(C)  # how much a unit-weight jump of each connection raises the threshold function at once
+    for g, adj in enumerate(layout.adjoints):
+        if adj is None:
+            continue
+        s = adj.system
+        d = s.dim
+        values = params_by_group[g]
+        A_sym, b_sym = _linear_form(s)
+        A = _numeric(A_sym, s.param_symbols, values).reshape(d, d)
+        b = _numeric(b_sym, s.param_symbols, values).reshape(d)
+        mu, V = np.linalg.eig(A)
+        if np.any(np.abs(mu.imag) > 0):
+            return None, f"population '{s.name}' has complex eigenvalues (oscillating dynamics)"
+        mu, V = mu.real, V.real
+        if np.linalg.cond(V) > MAX_CONDITION:
+            return None, f"population '{s.name}' has (nearly) repeated eigenvalues"
+        Vinv = np.linalg.inv(V)
+        if s.spiking:
+            x = sympy.Matrix(s.state)
+            grad = sympy.Matrix([s.threshold]).jacobian(x)
+            if all(e.free_symbols.isdisjoint(s.state) for e in grad):
+                TH[g, :d] = _numeric(grad, s.param_symbols, values).reshape(d)
+                TH[g, d] = float(_numeric(sympy.Matrix([s.threshold.xreplace({v: 0 for v in s.state})]),
+                                          s.param_symbols, values).reshape(()))
+                TH[g, d + 1] = 1.0
+            else:
+                return None, f"population '{s.name}' has a threshold that is not affine in its state"
+        MU[g, :d] = mu
+        for k in range(d):
+            proj = np.outer(V[:, k], Vinv[k, :])
+            PI[g, k, :d, :d] = proj
+            PIB[g, k, :d] = proj @ b
+        for conn in s.incoming:
+            c = next(x.index for x in net.connections if x.name == conn.name)
+            beta = _numeric(conn.jump.diff(WEIGHT), s.param_symbols, values).reshape(d)
+            tau = -A @ beta  # dR/dx F(x) - F(R(x, w)) = -w A beta for additive jumps
+            TJ[c] = TH[g, :d] @ beta
+            for k in range(d):
+                proj = PI[g, k, :d, :d]
+                PB[c, k, :d] = proj @ beta
+                PT[c, k, :d] = proj @ tau
+    return (MU, PI, PIB, PB, PT, TH, TJ), None

@@ -1,0 +1,112 @@
+"""The event-accumulating kernels (linear populations, additive synapses) against finite differences
+and against the generic kernels. If these fail, the superposition bookkeeping (end-of-step states,
+walks through the step, end-of-step adjoints) is wrong."""
+
+import numpy as np
+import pytest
+from fd_networks import inputs
+
+import eventgrad as eg
+
+FAST_NEURONS = {
+    "LIF": lambda: eg.neurons.LIF(tau_mem=10.0, trainable=("v_thresh", "v_reset")),
+    "IF": lambda: eg.neurons.IF(trainable=("v_thresh",)),
+    "AdaptiveLIF": lambda: eg.neurons.AdaptiveLIF(tau_mem=10.0, tau_adapt=30.0, trainable=("beta", "v_thresh")),
+}
+SCALE = {"LIF": 1.0, "IF": 0.15, "AdaptiveLIF": 1.0}
+
+
+def build(neuron, seed, output_spiking=False):
+    rng = np.random.default_rng(seed)
+    s = SCALE[neuron]
+    net = eg.Network()
+    x = net.add_input("x", 4)
+    h = net.add_population("h", 6, FAST_NEURONS[neuron]())
+    o = net.add_population("o", 3, eg.neurons.LIF(tau_mem=8.0) if output_spiking else eg.neurons.LI(tau_mem=15.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=4.0), weight=s * rng.uniform(0.2, 1.0, (4, 6)), name="xh")
+    net.connect(x, h, eg.synapses.Delta(), weight=s * 4.0 * rng.uniform(0.0, 1.0, (4, 6)), name="xh_delta")
+    net.connect(h, h, eg.synapses.Exponential(tau=4.0), weight=s * rng.normal(0, 0.3, (6, 6)), name="hh")
+    w_out = rng.uniform(0.3, 1.5, (6, 3)) if output_spiking else rng.normal(0, 1.0, (6, 3))
+    net.connect(h, o, eg.synapses.Exponential(tau=4.0), weight=w_out, name="ho")
+    return net
+
+
+def sim_for(net, readout=None, **kwargs):
+    return eg.Simulator(net, dt=1.0, duration=40.0, dtype=kwargs.pop("dtype", "float64"),
+                        readout=readout or eg.readouts.MeanVar("o"), **kwargs)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("neuron", list(FAST_NEURONS))
+def test_fast_kernels_give_exact_gradients(neuron, seed):
+    sim = sim_for(build(neuron, seed))
+    batch, labels = inputs(seed)
+    res = sim.run(batch)
+    assert sim.kernels_used == "fast", sim.kernel_reason
+    assert res.spike_counts("h").sum() > 10
+    report = eg.check_gradients(sim, batch, labels, max_entries=6, seed=seed)
+    assert report.worst < 1e-5, f"{neuron}, seed {seed}:\n{report}"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("neuron", list(FAST_NEURONS))
+def test_fast_and_generic_kernels_agree(neuron, seed):
+    """Same network, same inputs: both kernel families must give the same spikes, loss and gradients."""
+    net = build(neuron, seed)
+    batch, labels = inputs(seed)
+    out = []
+    for kernels in ("auto", "generic"):
+        sim = sim_for(net, kernels=kernels)
+        res = sim.run(batch)
+        loss, grads = sim.loss_and_grad(batch, labels)
+        out.append((sim.kernels_used, res, loss, grads))
+    (k_fast, r_fast, l_fast, g_fast), (k_gen, r_gen, l_gen, g_gen) = out
+    assert (k_fast, k_gen) == ("fast", "generic")
+    for b in range(len(batch)):
+        t_f, u_f = r_fast.spike_times("h", b)
+        t_g, u_g = r_gen.spike_times("h", b)
+        np.testing.assert_array_equal(u_f, u_g)
+        np.testing.assert_allclose(t_f, t_g, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(r_fast.readout, r_gen.readout, rtol=1e-10, atol=1e-10)
+    assert abs(l_fast - l_gen) < 1e-10
+    for key in g_fast:
+        np.testing.assert_allclose(g_fast[key], g_gen[key], rtol=1e-7, atol=1e-10, err_msg=key)
+
+
+def test_first_spike_time_gradient_on_fast_kernels():
+    sim = sim_for(build("LIF", 3, output_spiking=True), readout=eg.readouts.FirstSpikeTime("o", tau0=5.0))
+    batch, labels = inputs(3)
+    res = sim.run(batch)
+    assert sim.kernels_used == "fast" and np.all(res.readout < 40.0)
+    report = eg.check_gradients(sim, batch, labels, max_entries=6)
+    assert report.worst < 1e-5, str(report)
+
+
+def test_float32_follows_float64():
+    """float32 runs the same algorithm: spike times agree to float32 precision, gradients to ~1e-4."""
+    net = build("LIF", 4)
+    batch, labels = inputs(4)
+    runs = []
+    for dtype in ("float32", "float64"):
+        sim = sim_for(net, dtype=dtype)
+        runs.append((sim.run(batch), sim.loss_and_grad(batch, labels)))
+    (r32, (l32, g32)), (r64, (l64, g64)) = runs
+    t32, u32 = r32.spike_times("h", 0)
+    t64, u64 = r64.spike_times("h", 0)
+    np.testing.assert_array_equal(u32, u64)
+    np.testing.assert_allclose(t32, t64, atol=1e-3)
+    assert abs(l32 - l64) < 1e-4 * max(1.0, abs(l64))
+    for key in g64:
+        scale = np.abs(g64[key]).max()
+        np.testing.assert_allclose(g32[key], g64[key], atol=1e-3 * scale, err_msg=key)
+
+
+def test_alpha_synapses_fall_back_to_generic_kernels_and_say_why():
+    net = eg.Network()
+    x = net.add_input("x", 2)
+    h = net.add_population("h", 3, eg.neurons.LIF())
+    net.connect(x, h, eg.synapses.Alpha(tau=5.0), weight=np.ones((2, 3)), name="xh")
+    sim = eg.Simulator(net, dt=1.0, duration=10.0, dtype="float64", jit=False)
+    sim.run(eg.SpikeBatch([[1.0]], [[0]]))
+    assert sim.kernels_used == "generic"
+    assert "repeated eigenvalues" in sim.kernel_reason
