@@ -119,7 +119,7 @@ def test_identical_synapses_share_state_without_changing_results():
         net.connect(h, h, eg.synapses.Exponential(tau=4.0, trainable=trainable), weight=w_hh, name="hh")
         net.connect(h, o, eg.synapses.Exponential(tau=4.0), weight=np.ones((6, 3)), name="ho")
         sim = eg.Simulator(net, dt=1.0, duration=30.0, dtype="float64", readout=eg.readouts.MeanVar("o"))
-        results.append((sim, *sim.loss_and_grad(*inputs(7))))
+        results.append((sim, *sim.loss_and_grad(*inputs(7, duration=30.0))))
     (merged, loss_m, grads_m), (separate, loss_s, grads_s) = results
     assert merged.layout.adjoints[1].system.dim == 2 and separate.layout.adjoints[1].system.dim == 3
     assert abs(loss_m - loss_s) < 1e-12

@@ -32,6 +32,8 @@ def expm_small(M, m, E, T1, T2):
             r += abs(M[i, j])
         norm = max(norm, r)
     squarings = 0
+    if not math.isfinite(norm):  # the caller checks for non-finite states; never loop forever here
+        norm = 0.0
     while norm > 0.25:
         norm *= 0.5
         squarings += 1

@@ -238,7 +238,7 @@ def collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, 
 @jit
 def earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, restart_event, restart_x, tol, MU, PI,
                      PIB, TH, PG_, AG_, SG_, x, xs, tmp, best_x, W3, K, cand_i, cand_t, cand_x, flags, Zend_buf,
-                     forced):
+                     forced, counts):
     """(time, group, neuron, kind) of the earliest spike not yet emitted in this step; x- in best_x.
 
     The neurons above threshold at t1 walk through the step's events in lockstep, piece by piece (a piece
@@ -246,6 +246,7 @@ def earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, resta
     which is then located by root finding. Piece propagators are shared within a population."""
     n_cand = collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, x, cand_i, cand_t,
                                 cand_x, flags, Zend_buf, forced)
+    counts[6] += max(n_cand, 0)
     if n_cand < 0:
         return math.inf, -2, 0, 0
     for g in range(GI.shape[0]):
@@ -277,6 +278,7 @@ def earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, resta
                 continue
             cand_x[c, :d] = xs[:d]
             cand_t[c] = te
+            counts[5] += 1
             if e == n_ev:
                 continue
             # the jumps of this event and of every later one at the same instant, then the threshold: a
@@ -385,7 +387,8 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             best_t, g, j, kind = earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev,
                                                   restart_event, restart_x, tol, MU, PI, PIB, TH, PG_, AG_, SG_, x,
                                                   xs, tmp, best_x, W3, K, cand_i, cand_t, cand_x, flags, Zbuf,
-                                                  forced)
+                                                  forced, counts)
+            counts[4] += 1
             if g == -2:
                 cand_i = grow(cand_i, 2 * cand_i.shape[0])
                 cand_t = np.empty(2 * cand_t.shape[0], np.float64)

@@ -77,8 +77,9 @@ def _emit_group(lines: Lines, g: int, adj: AdjointSystem) -> None:
     emit_function(lines, f"adjrhs_{g}", ["x", "p", "lam", "out"], reads,
                   [(f"out[{i}]", e) for i, e in enumerate(jac_t_lam)])
     tidx = _trainable_index(adj)
+    # every trainable parameter gets an entry (zero where the ODE does not contain it): callers sum them all
     emit_function(lines, f"pint_{g}", ["x", "p", "lam", "out"], reads,
-                  [(f"out[{tidx[p]}]", e) for p, e in adj.param_integrands.items()])
+                  [(f"out[{q}]", adj.param_integrands.get(p, sympy.Integer(0))) for p, q in tidx.items()])
     if adj.spike is None:
         return
     sp = adj.spike

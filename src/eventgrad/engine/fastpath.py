@@ -13,6 +13,7 @@ import numpy as np
 import sympy
 
 from eventgrad.adjoint.system import WEIGHT
+from eventgrad.engine.numeric import evaluate
 
 MAX_CONDITION = 1e6
 
@@ -39,7 +40,6 @@ def static_reason(layout) -> str | None:
     return None
 
 
-_LAMBDIFIED: dict = {}
 _LINEAR_FORMS: dict = {}
 
 
@@ -49,15 +49,6 @@ def _linear_form(system):
     if hit is None or hit[0] is not system:
         hit = _LINEAR_FORMS[id(system)] = (system, system.linear_form())
     return hit[1]
-
-
-def _numeric(expr_matrix, symbols, values):
-    """Evaluate a symbolic matrix at parameter values (the compiled function is kept: runs repeat this)."""
-    key = (sympy.ImmutableMatrix(expr_matrix), tuple(symbols))
-    f = _LAMBDIFIED.get(key)
-    if f is None:
-        f = _LAMBDIFIED[key] = sympy.lambdify(symbols, expr_matrix, "numpy")
-    return np.array(f(*values), dtype=np.float64)
 
 
 def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
@@ -78,8 +69,8 @@ def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
         d = s.dim
         values = params_by_group[g]
         A_sym, b_sym = _linear_form(s)
-        A = _numeric(A_sym, s.param_symbols, values).reshape(d, d)
-        b = _numeric(b_sym, s.param_symbols, values).reshape(d)
+        A = evaluate(A_sym, s.param_symbols, values).reshape(d, d)
+        b = evaluate(b_sym, s.param_symbols, values).reshape(d)
         mu, V = np.linalg.eig(A)
         if np.any(np.abs(mu.imag) > 0):
             return None, f"population '{s.name}' has complex eigenvalues (oscillating dynamics)"
@@ -91,8 +82,8 @@ def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
             x = sympy.Matrix(s.state)
             grad = sympy.Matrix([s.threshold]).jacobian(x)
             if all(e.free_symbols.isdisjoint(s.state) for e in grad):
-                TH[g, :d] = _numeric(grad, s.param_symbols, values).reshape(d)
-                TH[g, d] = float(_numeric(sympy.Matrix([s.threshold.xreplace({v: 0 for v in s.state})]),
+                TH[g, :d] = evaluate(grad, s.param_symbols, values).reshape(d)
+                TH[g, d] = float(evaluate(sympy.Matrix([s.threshold.xreplace({v: 0 for v in s.state})]),
                                           s.param_symbols, values).reshape(()))
                 TH[g, d + 1] = 1.0
             else:
@@ -104,7 +95,7 @@ def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
             PIB[g, k, :d] = proj @ b
         for conn in s.incoming:
             c = next(x.index for x in net.connections if x.name == conn.name)
-            beta = _numeric(conn.jump.diff(WEIGHT), s.param_symbols, values).reshape(d)
+            beta = evaluate(conn.jump.diff(WEIGHT), s.param_symbols, values).reshape(d)
             tau = -A @ beta  # dR/dx F(x) - F(R(x, w)) = -w A beta for additive jumps
             TJ[c] = TH[g, :d] @ beta
             for k in range(d):

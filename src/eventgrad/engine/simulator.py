@@ -16,6 +16,7 @@ import numpy as np
 from eventgrad.data.spikes import SpikeBatch, SpikeDataError
 from eventgrad.engine.fastpath import modal_tables, static_reason
 from eventgrad.engine.layout import build_layout
+from eventgrad.engine.numeric import check_finite_dynamics
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, Readout
@@ -89,6 +90,8 @@ class Simulator:
             raise NetworkError("the network has no population to simulate")
         self.network = net
         self.dt, self.duration, self.n_steps = float(dt), float(duration), n_steps
+        if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
+            raise ValueError(f"substeps must be a positive integer (RK4 sub-steps per dt), got {substeps!r}")
         self.h_max = float(dt) / int(substeps)
         self.tol = float(np.finfo(np.float64).eps) * 64 * max(1.0, dt)  # root finding runs in float64
         self.min_threshold_rate = min_threshold_rate
@@ -106,6 +109,7 @@ class Simulator:
         for slot in self.layout.param_slots:
             value = self._model_value(slot.key)
             self.params[slot.key] = np.array(value, dtype=self.dtype)
+        self._param_keys = list(self.params)
         self.trainable = [f"{c.name}.weight" for c in net.connections]
         self.trainable += [s.key for s in self.layout.param_slots if s.trainable_column >= 0]
         self._capacity = 1024
@@ -134,6 +138,12 @@ class Simulator:
 
     def _flat_params(self):
         L = self.layout
+        unknown = sorted(set(self.params) - set(self._param_keys))
+        if unknown:
+            raise ValueError(f"unknown parameter {unknown[0]!r} in sim.params; known: {self._param_keys}")
+        missing = sorted(set(self._param_keys) - set(self.params))
+        if missing:
+            raise ValueError(f"parameter {missing[0]!r} was removed from sim.params")
         GI = L.GI.copy()
         PR = np.zeros(int(sum(GI[:, 1] * GI[:, 5])), self.dtype)
         for g in range(GI.shape[0]):
@@ -150,6 +160,9 @@ class Simulator:
                 table[:, slot.column] = value
                 shared &= value.ndim == 0 or bool(np.all(value == value.flat[0]))
             GI[g, 7] = int(shared)
+            system = L.adjoints[g].system
+            values = {p.key: self.params[p.key if "." in p.key else f"{system.name}.{p.key}"] for p in system.params}
+            check_finite_dynamics(system, values, GI[g, 1])
         W = np.concatenate([np.asarray(self.params[f"{c.name}.weight"], self.dtype).ravel()
                             for c in self.network.connections] or [np.zeros(0, self.dtype)])
         for c in self.network.connections:
@@ -211,7 +224,7 @@ class Simulator:
             Zs = np.empty((self.n_steps if L.needs_state else 0, L.ztot), self.dtype)
             y = np.full(n_out, self.duration if RO[2] == FIRST_SPIKE else 0.0, self.dtype)
             first = np.full(n_out, -1, np.int64)
-            counts = np.zeros(4, np.int64)
+            counts = np.zeros(8, np.int64)  # events, -, error group, error unit, then search statistics
             if modal is not None:
                 Zs = Zs[:0]
                 status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
@@ -226,7 +239,9 @@ class Simulator:
             cap *= 2
         self._capacity = max(self._capacity, cap)
         self._raise_status(status, counts)
-        return SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first), y
+        record = SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first)
+        record.search_stats = counts[4:7].copy()  # spike searches, candidate pieces walked, candidates
+        return record, y
 
     def _raise_status(self, status, counts):
         if status == OK:
