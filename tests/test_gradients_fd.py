@@ -125,3 +125,20 @@ def test_identical_synapses_share_state_without_changing_results():
     assert abs(loss_m - loss_s) < 1e-12
     for key in ("xh.weight", "hh.weight", "ho.weight"):
         np.testing.assert_allclose(grads_m[key], grads_s[key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("neuron", ["LIF", "QIF"])
+def test_checkpointed_recomputation_matches_storing_every_step(neuron):
+    """The backward pass recomputes start-of-step states from checkpoints every K steps; the gradients
+    must be those obtained by storing every step (K = 1), whatever K is."""
+    batch, labels = inputs(0)
+    grads = []
+    for every in (1, 3, 40):
+        sim = eg.Simulator(build(neuron, 0), dt=1.0, duration=40.0, dtype="float64",
+                           readout=eg.readouts.MeanVar("o"))
+        assert sim.layout.needs_state
+        sim.checkpoint_every = every
+        grads.append(sim.loss_and_grad(batch, labels)[1])
+    for other in grads[1:]:
+        for key in grads[0]:
+            np.testing.assert_allclose(other[key], grads[0][key], rtol=1e-9, atol=1e-12, err_msg=key)

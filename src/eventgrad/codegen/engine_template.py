@@ -364,7 +364,7 @@ def sample_readout(GI, RO, ws, Z, n, y, first, soa):
 
 @jit
 def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in_group, RO, ws,
-            log_t, log_i, sp_x, Zs, y, first, counts):
+            log_t, log_i, sp_x, Zs, every, y, first, counts):
     """Simulate one sample; returns a status. counts = [events logged, -, error group, error unit]."""
     dmax = sp_x.shape[1]
     Z = Z0.copy()
@@ -381,8 +381,8 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
     ip = 0
     n_in = in_time.shape[0]
     for n in range(n_steps):
-        if Zs.shape[0] > 0:
-            Zs[n, :] = Z
+        if Zs.shape[0] > 0 and n % every == 0:
+            Zs[n // every, :] = Z
         t = n * dt
         t_end = (n + 1) * dt
         while True:
@@ -529,17 +529,19 @@ def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, bu
 
 
 @jit
-def replay_step(GI, CI, OC, PR, W, Zstart, t0, e_first, e_last, log_t, log_i, h_max, Zpre, Zpost, W3, K, tmp):
-    """Recompute the states just before and just after each logged event of one step."""
-    Z = Zstart.copy()
+def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, h_max, Zpre, Zpost, W3, K, tmp):
+    """Advance Z (at t0) through the logged events e_first..e_last to t_end (nothing past the last event if
+    t_end < 0), recording the states just before and just after each event when Zpre has rows."""
     Zn = np.empty_like(Z)
     queue = np.empty((1, 2), np.int64)
     cut = has_nonlinear(GI)
+    record = Zpre.shape[0] > 0
     t = t0
     for k in range(e_first, e_last + 1):
         flow_all_cut(GI, Z, PR, t, log_t[k], h_max, cut, Zn, W3, K)
         t = log_t[k]
-        Zpre[k - e_first, :] = Z
+        if record:
+            Zpre[k - e_first, :] = Z
         g = log_i[k, 0]
         j = log_i[k, 1]
         if log_i[k, 2] != KIND_INPUT:
@@ -548,7 +550,37 @@ def replay_step(GI, CI, OC, PR, W, Zstart, t0, e_first, e_last, log_t, log_i, h_
             for i in range(b - a):
                 Z[a + i] = tmp[i]
         deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, 0, False)
-        Zpost[k - e_first, :] = Z
+        if record:
+            Zpost[k - e_first, :] = Z
+    if t_end >= 0.0:
+        flow_all_cut(GI, Z, PR, t, t_end, h_max, cut, Zn, W3, K)
+
+
+@jit
+def step_first_events(log_t, n_events, n_steps, dt):
+    """first[n] = index of the first logged event of step n (first[n_steps] = n_events), as backward() splits."""
+    first = np.empty(n_steps + 1, np.int64)
+    first[n_steps] = n_events
+    e = n_events - 1
+    for n in range(n_steps - 1, -1, -1):
+        while e >= 0 and (n == 0 or log_t[e] > n * dt):
+            e -= 1
+        first[n] = e + 1
+    return first
+
+
+@jit
+def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, h_max, seg, W3, K, tmp):
+    """Recompute the start-of-step states of the checkpoint segment holding step n into seg (row = step
+    - segment start) from the checkpoint Zs[n // every]: O(N T / every + N every) memory instead of O(N T)."""
+    s0 = (n // every) * every
+    Z = Zs[n // every].copy()
+    none = np.empty((0, Z.shape[0]), Z.dtype)
+    for m in range(s0, n + 1):
+        seg[m - s0, :] = Z
+        if m < n:
+            replay_step(GI, CI, OC, PR, W, Z, m * dt, (m + 1) * dt, first[m], first[m + 1] - 1, log_t, log_i,
+                        h_max, none, none, W3, K, tmp)
 
 
 @jit
@@ -630,7 +662,7 @@ def readout_adjoint(GI, RO, ws, dLdy, first, n, lam, soa):
 
 @jit
 def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_t, log_i, n_events, sp_x,
-             Zs, ztot, first, GW, PG, counts):
+             Zs, every, ztot, first, GW, PG, counts):
     """Adjoint pass of one sample: accumulates dL/dW into GW and dL/dp (per neuron) into PG."""
     dmax = sp_x.shape[1]
     lam = np.zeros(ztot, GW.dtype)
@@ -645,9 +677,13 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_
     buf = np.empty(max(dmax, PG.shape[0]) + 1, np.float64)
     store_state = Zs.shape[0] > 0
     no_state = np.empty((0,), GW.dtype)
+    step_first = step_first_events(log_t, n_events, n_steps, dt)
+    seg = np.empty((every if store_state else 0, ztot), GW.dtype)
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
+        if store_state and (n == n_steps - 1 or n % every == every - 1):
+            restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, step_first, log_t, log_i, h_max, seg, W3, K, tmp)
         readout_adjoint(GI, RO, ws, dLdy, first, n, lam, False)
         e_lo = e
         while e_lo >= 0 and (n == 0 or log_t[e_lo] > t0):
@@ -655,8 +691,10 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_
         n_ev = e - e_lo
         Zpre = np.empty((n_ev if store_state else 0, ztot), GW.dtype)
         Zpost = np.empty((n_ev if store_state else 0, ztot), GW.dtype)
+        Zstart = seg[n % every] if store_state else no_state
         if store_state and n_ev > 0:
-            replay_step(GI, CI, OC, PR, W, Zs[n], t0, e_lo + 1, e, log_t, log_i, h_max, Zpre, Zpost, W3, K, tmp)
+            replay_step(GI, CI, OC, PR, W, Zstart.copy(), t0, -1.0, e_lo + 1, e, log_t, log_i, h_max, Zpre, Zpost,
+                        W3, K, tmp)
         t_hi = (n + 1) * dt
         for k in range(e, e_lo, -1):
             row = k - e_lo - 1
@@ -673,7 +711,6 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_
             event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, RO, first, min_gdot,
                           counts, x_pre, tmp)
             t_hi = log_t[k]
-        start = Zs[n] if store_state else no_state
-        back_flow_all(GI, PR, lam, t0, t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
+        back_flow_all(GI, PR, lam, t0, t_hi, Zstart, h_max, PG, W3, W3b, K, L, xs, ls, buf)
         e = e_lo
     return OK

@@ -93,6 +93,9 @@ class Simulator:
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
             raise ValueError(f"substeps must be a positive integer (RK4 sub-steps per dt), got {substeps!r}")
         self.h_max = float(dt) / int(substeps)
+        # generic kernels that need the state in the backward pass keep it every `checkpoint_every` steps
+        # and recompute the steps in between: memory O(N (T/K + K)), at most one extra forward pass
+        self.checkpoint_every = max(1, int(np.ceil(np.sqrt(n_steps))))
         self.tol = float(np.finfo(np.float64).eps) * 64 * max(1.0, dt)  # root finding runs in float64
         self.min_threshold_rate = min_threshold_rate
         self.readout = readout
@@ -221,7 +224,7 @@ class Simulator:
             log_t = np.empty(cap, self.dtype)
             log_i = np.empty((cap, 3), np.int64)
             sp_x = np.empty((cap, L.dmax), self.dtype)
-            Zs = np.empty((self.n_steps if L.needs_state else 0, L.ztot), self.dtype)
+            Zs = np.empty((-(-self.n_steps // self.checkpoint_every) if L.needs_state else 0, L.ztot), self.dtype)
             y = np.full(n_out, self.duration if RO[2] == FIRST_SPIKE else 0.0, self.dtype)
             first = np.full(n_out, -1, np.int64)
             counts = np.zeros(8, np.int64)  # events, -, error group, error unit, then search statistics
@@ -233,7 +236,7 @@ class Simulator:
             else:
                 status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
                                            self.h_max, self.tol, t_in, u_in, g_in, RO, ws, log_t, log_i, sp_x, Zs,
-                                           y, first, counts)
+                                           self.checkpoint_every, y, first, counts)
             if status != ERR_CAPACITY:
                 break
             cap *= 2
@@ -342,7 +345,7 @@ class Simulator:
             else:
                 L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
                                    self.min_threshold_rate, RO, ws, dLdy[b], rec.log_t, rec.log_i, rec.n_events,
-                                   rec.sp_x, rec.Zs, L.ztot, rec.first, GW, PG, counts)
+                                   rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW, PG, counts)
             return GW.astype(np.float64), PG.astype(np.float64), int(counts[1])
 
         parts = self._map(one, list(range(len(res.records))))
