@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from eventgrad import losses, neurons, readouts, synapses
+from eventgrad import losses, neurons, optim, readouts, synapses
 from eventgrad.data.spikes import SpikeBatch, SpikeDataError
 from eventgrad.engine.simulator import Result, SimulationError, Simulator
 from eventgrad.gradcheck import GradCheckReport, check_gradients
@@ -12,5 +12,5 @@ from eventgrad.network import Network, NetworkError
 __all__ = [
     "GradCheckReport", "ModelError", "Network", "NetworkError", "Result", "SimulationError", "Simulator",
     "SpikeBatch", "SpikeDataError", "UserNeuron", "UserSynapse", "check_gradients", "losses", "neurons",
-    "readouts", "synapses",
+    "optim", "readouts", "synapses",
 ]

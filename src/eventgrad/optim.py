@@ -1,0 +1,100 @@
+"""Optimisers that update a parameter dictionary (such as ``Simulator.params``) in place.
+
+The simulator returns gradients as a dict keyed like its parameters, so an optimiser only needs the
+arrays and the gradients; writing in place keeps ``sim.params`` the one place the values live. The
+moments are kept in float64 whatever the parameters' dtype, so that float32 training does not also
+round the optimiser's state. Nothing is random: the same gradients give the same updates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Optimizer:
+    """Shared bookkeeping: which keys to update, and checks that each gradient fits its parameter."""
+
+    def __init__(self, params: dict, lr: float, keys=None):
+        if not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be positive and finite, got {lr}")
+        self.params = params
+        self.lr = float(lr)
+        self.keys = None if keys is None else list(keys)
+        for key in self.keys or []:
+            if key not in params:
+                raise KeyError(f"optimiser key '{key}' is not a parameter; known: {sorted(params)}")
+        self.t = 0
+
+    def _pairs(self, grads: dict):
+        """(key, parameter array, gradient as float64) for every key this step updates."""
+        keys = self.keys if self.keys is not None else list(grads)
+        for key in keys:
+            if key not in grads:
+                raise KeyError(f"no gradient for '{key}'; the gradients have {sorted(grads)}")
+            if key not in self.params:
+                raise KeyError(f"gradient '{key}' has no parameter; known: {sorted(self.params)}")
+            p = self.params[key]
+            if not isinstance(p, np.ndarray):
+                raise TypeError(f"parameter '{key}' is a {type(p).__name__}, not a numpy array to update in place")
+            g = np.asarray(grads[key], dtype=np.float64)
+            if g.shape != p.shape:
+                raise ValueError(f"gradient '{key}' has shape {g.shape}, but the parameter has {p.shape}")
+            if not np.all(np.isfinite(g)):
+                raise ValueError(f"gradient '{key}' contains NaN or infinite values")
+            yield key, p, g
+
+    def step(self, grads: dict) -> None:
+        self.t += 1
+        for key, p, g in list(self._pairs(grads)):
+            p[...] = p - self._update(key, g)
+
+    def _update(self, key: str, g: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """p <- p - lr * b, with b <- momentum * b + g (b = g on the first step; plain SGD for momentum 0)."""
+
+    def __init__(self, params: dict, lr: float, momentum: float = 0.0, keys=None):
+        super().__init__(params, lr, keys)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def _update(self, key, g):
+        if self.momentum == 0.0:
+            return self.lr * g
+        b = self.buffers.get(key)
+        b = g.copy() if b is None else self.momentum * b + g
+        self.buffers[key] = b
+        return self.lr * b
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), as in PyTorch without weight decay.
+
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t).
+    """
+
+    def __init__(self, params: dict, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, keys=None):
+        super().__init__(params, lr, keys)
+        b1, b2 = betas
+        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        if not eps > 0:
+            raise ValueError(f"eps must be positive, got {eps}")
+        self.betas = (float(b1), float(b2))
+        self.eps = float(eps)
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+
+    def _update(self, key, g):
+        b1, b2 = self.betas
+        m = b1 * self.m.get(key, 0.0) + (1.0 - b1) * g  # first moment
+        v = b2 * self.v.get(key, 0.0) + (1.0 - b2) * g * g  # second moment
+        self.m[key], self.v[key] = m, v
+        m_hat = m / (1.0 - b1**self.t)  # bias corrections for the zero start
+        v_hat = v / (1.0 - b2**self.t)
+        return self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
