@@ -52,6 +52,8 @@ def build(rng, n_in, n_hidden, n_out, dtype, duration):
 def measure(args) -> dict:
     rng = np.random.default_rng(args.seed)
     sim = build(rng, args.inputs, args.hidden, 20, args.dtype, args.duration)
+    if args.threads:
+        sim.threads = args.threads
     batch, labels = make_batch(rng, args.batch, args.inputs, args.duration, args.rate)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     sim.loss_and_grad(batch, labels)  # compile (or load) kernels, warm caches
@@ -78,6 +80,7 @@ def measure(args) -> dict:
         "fwd_bwd_ms_per_sample": 1000 * best_both / args.batch,
         "ns_per_synaptic_event": 1e9 * best_both / (2 * events),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "kernels": sim.kernels_used,
         "rss_before_mb": rss_before / 1024,
     }
 
@@ -93,6 +96,7 @@ def main():
     p.add_argument("--dtype", default="float32")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="worker threads (0: one per core)")
     args = p.parse_args()
     if args.duration is not None:  # child process: one configuration
         print(json.dumps(measure(args)))
@@ -100,11 +104,11 @@ def main():
     rows = []
     for duration in args.durations:
         cmd = [sys.executable, __file__, "--duration", str(duration)] + [
-            a for k in ("batch", "hidden", "inputs", "rate", "dtype", "repeats", "seed")
+            a for k in ("batch", "hidden", "inputs", "rate", "dtype", "repeats", "seed", "threads")
             for a in (f"--{k}", str(getattr(args, k)))]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
-    cols = [("duration_ms", "T [ms]", ".0f"), ("batch", "batch", "d"), ("threads", "thr", "d"),
+    cols = [("duration_ms", "T [ms]", ".0f"), ("batch", "batch", "d"), ("threads", "thr", "d"), ("kernels", "kernels", "s"),
             ("input_spikes_per_sample", "in spikes", ".0f"), ("hidden_rate_hz", "hid Hz", ".1f"),
             ("forward_ms_per_sample", "fwd ms/smp", ".2f"), ("fwd_bwd_ms_per_sample", "fwd+bwd ms/smp", ".2f"),
             ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("peak_rss_mb", "peak RSS MB", ".0f")]
