@@ -108,7 +108,8 @@ def main():
             for a in (f"--{k}", str(getattr(args, k)))]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
-    cols = [("duration_ms", "T [ms]", ".0f"), ("batch", "batch", "d"), ("threads", "thr", "d"), ("kernels", "kernels", "s"),
+    cols = [("duration_ms", "T [ms]", ".0f"), ("batch", "batch", "d"), ("threads", "thr", "d"),
+            ("kernels", "kernels", "s"),
             ("input_spikes_per_sample", "in spikes", ".0f"), ("hidden_rate_hz", "hid Hz", ".1f"),
             ("forward_ms_per_sample", "fwd ms/smp", ".2f"), ("fwd_bwd_ms_per_sample", "fwd+bwd ms/smp", ".2f"),
             ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("peak_rss_mb", "peak RSS MB", ".0f")]
