@@ -34,7 +34,7 @@ def make_batch(rng, batch, n_in, duration, spikes_per_second):
     return eg.SpikeBatch(times, units), rng.integers(0, 20, batch)
 
 
-def build(rng, n_in, n_hidden, n_out, dtype, duration):
+def build(rng, n_in, n_hidden, n_out, dtype, duration, kernels="auto"):
     import eventgrad as eg
 
     net = eg.Network()
@@ -46,12 +46,12 @@ def build(rng, n_in, n_hidden, n_out, dtype, duration):
                 name="hh")
     net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (n_hidden, n_out)), name="ho")
     return eg.Simulator(net, dt=1.0, duration=duration, dtype=dtype, readout=eg.readouts.SumVar("o"),
-                        loss=eg.losses.SoftmaxCrossEntropy())
+                        loss=eg.losses.SoftmaxCrossEntropy(), kernels=kernels)
 
 
 def measure(args) -> dict:
     rng = np.random.default_rng(args.seed)
-    sim = build(rng, args.inputs, args.hidden, 20, args.dtype, args.duration)
+    sim = build(rng, args.inputs, args.hidden, 20, args.dtype, args.duration, args.kernels)
     if args.threads:
         sim.threads = args.threads
     batch, labels = make_batch(rng, args.batch, args.inputs, args.duration, args.rate)
@@ -97,6 +97,7 @@ def main():
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="worker threads (0: one per core)")
+    p.add_argument("--kernels", default="auto", choices=["auto", "generic"])
     args = p.parse_args()
     if args.duration is not None:  # child process: one configuration
         print(json.dumps(measure(args)))
@@ -104,7 +105,7 @@ def main():
     rows = []
     for duration in args.durations:
         cmd = [sys.executable, __file__, "--duration", str(duration)] + [
-            a for k in ("batch", "hidden", "inputs", "rate", "dtype", "repeats", "seed", "threads")
+            a for k in ("batch", "hidden", "inputs", "rate", "dtype", "repeats", "seed", "threads", "kernels")
             for a in (f"--{k}", str(getattr(args, k)))]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))

@@ -142,3 +142,21 @@ def test_checkpointed_recomputation_matches_storing_every_step(neuron):
     for other in grads[1:]:
         for key in grads[0]:
             np.testing.assert_allclose(other[key], grads[0][key], rtol=1e-9, atol=1e-12, err_msg=key)
+
+
+@pytest.mark.parametrize("neuron", ["LIF", "QIF"])
+def test_generic_kernels_run_in_float32_and_follow_float64(neuron):
+    """float32 is the default dtype: the generic kernels (here: trainable time constants, a nonlinear
+    model) must compile for it and give the float64 results to float32 accuracy."""
+    batch, labels = inputs(1)
+    out = []
+    for dtype in ("float32", "float64"):
+        sim = eg.Simulator(build(neuron, 1), dt=0.5, duration=40.0, dtype=dtype, readout=eg.readouts.MeanVar("o"))
+        loss, grads = sim.loss_and_grad(batch, labels)
+        assert sim.kernels_used == "generic"
+        out.append((loss, grads))
+    (l32, g32), (l64, g64) = out
+    assert abs(l32 - l64) < 1e-4 * max(1.0, abs(l64))
+    for key in ("xh_exp.weight", "hh.weight", "ho.weight", "h.v_thresh"):
+        scale = np.abs(g64[key]).max()
+        np.testing.assert_allclose(g32[key], g64[key], atol=2e-3 * scale, err_msg=key)

@@ -471,7 +471,7 @@ def rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, x_a, lam, pg, K, L, buf):
     T[0] = t_a
     for i in range(n):
         T[i + 1] = min(next_grid(T[i], h_max), t_b)
-    X = np.empty((n + 1, d), x_a.dtype)
+    X = np.empty((n + 1, d), np.float64)  # like the other temporaries: float64 whatever the state's dtype
     X[0, :] = x_a
     for i in range(n):
         rk4_step(g, X[i], p, T[i + 1] - T[i], X[i + 1], K)
