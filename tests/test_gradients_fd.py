@@ -61,11 +61,11 @@ def test_mean_squared_error_gradient_is_exact():
     assert report.worst < 1e-5, str(report)
 
 
-def _first_spike_network(seed):
+def _first_spike_network(seed, tau_mem=10.0):
     rng = np.random.default_rng(seed)
     net = eg.Network()
     x = net.add_input("x", 4)
-    h = net.add_population("h", 6, eg.neurons.LIF(tau_mem=10.0, trainable=("tau_mem", "v_thresh")))
+    h = net.add_population("h", 6, eg.neurons.LIF(tau_mem=tau_mem, trainable=("tau_mem", "v_thresh")))
     o = net.add_population("o", 3, eg.neurons.LIF(tau_mem=10.0, trainable=("tau_mem",)))
     net.connect(x, h, eg.synapses.Exponential(tau=4.0), weight=rng.uniform(0.5, 1.5, (4, 6)), name="xh")
     net.connect(h, h, eg.synapses.Exponential(tau=4.0), weight=rng.normal(0, 0.3, (6, 6)), name="hh")
@@ -160,3 +160,15 @@ def test_generic_kernels_run_in_float32_and_follow_float64(neuron):
     for key in ("xh_exp.weight", "hh.weight", "ho.weight", "h.v_thresh"):
         scale = np.abs(g64[key]).max()
         np.testing.assert_allclose(g32[key], g64[key], atol=2e-3 * scale, err_msg=key)
+
+
+def test_per_neuron_parameters_get_per_neuron_gradients():
+    """A parameter given one value per neuron is learned per neuron: its gradient has one entry per
+    neuron, each matching finite differences (the propagator is then computed per neuron)."""
+    net = _first_spike_network(6, tau_mem=np.linspace(8.0, 12.0, 6))
+    sim = eg.Simulator(net, dt=1.0, duration=40.0, dtype="float64", readout=eg.readouts.MeanVar("o"))
+    batch, labels = inputs(6)
+    loss, grads = sim.loss_and_grad(batch, labels)
+    assert grads["h.tau_mem"].shape == (6,) and np.ndim(grads["h.v_thresh"]) == 0
+    report = eg.check_gradients(sim, batch, labels, params=["h.tau_mem", "xh.weight"], max_entries=6)
+    assert report.worst < 1e-5, str(report)
