@@ -10,6 +10,7 @@ applied when a presynaptic spike arrives.  Pure sympy: nothing here knows about 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import sympy
@@ -72,6 +73,11 @@ class PopulationSystem:
 
     def linear_form(self) -> tuple[sympy.Matrix, sympy.Matrix] | None:
         """(A, b) with F = A x + b when the dynamics are affine in the state, else None."""
+        return self._linear_form
+
+    @cached_property
+    def _linear_form(self):
+        """Computed once: building a network and every run ask for it, and sympy's simplify is slow."""
         x = sympy.Matrix(self.state)
         A = self.rhs.jacobian(x)
         if any(s in self.state for s in A.free_symbols):

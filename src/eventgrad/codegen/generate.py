@@ -173,17 +173,16 @@ def generate_source(groups: list[AdjointSystem | None], sites: list[ConnectionSi
     return lines.text() + "".join("\n" + t.read_text() for t in TEMPLATES)
 
 
-def symbolic_flags(adj: AdjointSystem, local_sites: list[int]) -> dict:
-    """Which backward terms of a population need its state along the trajectory (not just at spikes)."""
+def needs_trajectory_state(adj: AdjointSystem, local_sites: list[int]) -> bool:
+    """Whether the backward pass of a population needs its state along the trajectory (not only at its
+    spikes): nonlinear dynamics, trainable ODE parameters, or jump terms that read the target's state."""
     s = adj.system
+    if s.linear_form() is None or adj.param_integrands:
+        return True
     state = set(s.state)
-    uses_state = False
     for k in local_sites:
         ca = adj.connections[k]
         exprs = [ca.target_shift, ca.weight_grad, *ca.lambda_minus, *ca.param_grads.values()]
-        uses_state |= any(state & sympy.sympify(e).free_symbols for e in exprs)
-    return {
-        "linear": s.linear_form() is not None,
-        "needs_state": uses_state or s.linear_form() is None or bool(adj.param_integrands),
-        "lambda_passes": all(adj.connections[k].lambda_passes_through for k in local_sites),
-    }
+        if any(state & sympy.sympify(e).free_symbols for e in exprs):
+            return True
+    return False

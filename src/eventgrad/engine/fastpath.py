@@ -40,17 +40,6 @@ def static_reason(layout) -> str | None:
     return None
 
 
-_LINEAR_FORMS: dict = {}
-
-
-def _linear_form(system):
-    """system.linear_form(), computed once per system (sympy is slow and runs repeat this)."""
-    hit = _LINEAR_FORMS.get(id(system))
-    if hit is None or hit[0] is not system:
-        hit = _LINEAR_FORMS[id(system)] = (system, system.linear_form())
-    return hit[1]
-
-
 def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
     """(MU, PI, PIB, PB, PT, TH, TJ) for the current parameter values, or (None, reason) when they do not fit."""
     net = layout.network
@@ -68,7 +57,7 @@ def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
         s = adj.system
         d = s.dim
         values = params_by_group[g]
-        A_sym, b_sym = _linear_form(s)
+        A_sym, b_sym = s.linear_form()
         A = evaluate(A_sym, s.param_symbols, values).reshape(d, d)
         b = evaluate(b_sym, s.param_symbols, values).reshape(d)
         mu, V = np.linalg.eig(A)

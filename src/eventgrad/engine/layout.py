@@ -13,7 +13,7 @@ import numpy as np
 from eventgrad.adjoint.derive import AdjointSystem, derive_adjoint
 from eventgrad.adjoint.system import build_population_system
 from eventgrad.codegen.cache import load_kernels
-from eventgrad.codegen.generate import ConnectionSite, generate_source, symbolic_flags
+from eventgrad.codegen.generate import ConnectionSite, generate_source, needs_trajectory_state
 from eventgrad.network import Network
 
 N_GROUP_COLUMNS = 13
@@ -60,7 +60,7 @@ def build_layout(net: Network, jit: bool) -> Layout:
         adjoints.append(adj)
         for local, c in enumerate(incoming):
             sites.append(ConnectionSite(c.index, g.index, local))
-        needs_state |= symbolic_flags(adj, list(range(len(incoming))))["needs_state"]
+        needs_state |= needs_trajectory_state(adj, list(range(len(incoming))))
     sites.sort(key=lambda s: s.index)
     kernels = load_kernels(generate_source(adjoints, sites, jit))
 
