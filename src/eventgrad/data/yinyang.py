@@ -1,4 +1,4 @@
-"""The Yin-Yang data set (Kriener et al. 2021) and a latency code that turns it into input spikes.
+"""The Yin-Yang data set (Kriener et al. 2021); its latency code lives in eventgrad.data.encoders.
 
 A small, hard-to-linearly-separate 2-D task used to benchmark spiking networks trained on exact spike
 times (Göltz et al. 2021, Wunderlich & Pehle 2021). The generator reproduces the reference
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventgrad.data.spikes import SpikeBatch
+from eventgrad.data.encoders import latency_encode  # noqa: F401  (moved to encoders; kept importable here)
 
 CLASS_NAMES = ("yin", "yang", "dot")  # the reference's names for labels 0, 1, 2
 REFERENCE_SPLITS = {"train": (42, 5000), "validation": (41, 1000), "test": (40, 1000)}
@@ -60,28 +60,3 @@ def yinyang(n: int, seed: int, r_small: float = 0.1, r_big: float = 0.5) -> tupl
         X[i] = (x, y, 1.0 - x, 1.0 - y)
         labels[i] = goal
     return X, labels
-
-
-def latency_encode(X, t_min: float = 0.0, t_max: float = 20.0, bias_time: float | None = None) -> SpikeBatch:
-    """One spike per feature at t_min + value * (t_max - t_min) (unit = column), for values in [0, 1].
-
-    With ``bias_time``, every sample gets one more spike, of unit X.shape[1], at that time: a constant
-    input that lets the first layer learn thresholds (Göltz et al. 2021 use one). Early = large value
-    is the reverse choice; flip the features (1 - X) for it.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"X must be (samples, features), got shape {X.shape}")
-    if not (np.isfinite(t_min) and np.isfinite(t_max) and t_max > t_min):
-        raise ValueError(f"need finite t_min < t_max, got t_min={t_min}, t_max={t_max}")
-    if X.size and not (np.all(np.isfinite(X)) and X.min() >= 0.0 and X.max() <= 1.0):
-        raise ValueError(f"values must lie in [0, 1], got from {np.nanmin(X)} to {np.nanmax(X)}")
-    times = t_min + X * (t_max - t_min)
-    units = np.broadcast_to(np.arange(X.shape[1]), X.shape)
-    if bias_time is not None:
-        times = np.hstack([times, np.full((X.shape[0], 1), float(bias_time))])
-        units = np.hstack([units, np.full((X.shape[0], 1), X.shape[1])])
-    order = np.argsort(times, axis=1, kind="stable")
-    times = np.take_along_axis(times, order, axis=1)
-    units = np.take_along_axis(units, order, axis=1)
-    return SpikeBatch(times=list(times), units=list(units))
