@@ -289,7 +289,7 @@ def test_readout_of_an_input_is_refused():
 
 def test_first_spike_readout_of_a_non_spiking_population_is_refused():
     # Accepted: every "first spike time" would be the trial length and the loss constant: no learning.
-    with pytest.raises(eg.NetworkError, match=r"first-spike readout of 'o', whose neurons never spike"):
+    with pytest.raises(eg.NetworkError, match=r"FirstSpikeTime readout of 'o', whose neurons never spike"):
         tiny_sim(readout=eg.readouts.FirstSpikeTime("o"))
 
 

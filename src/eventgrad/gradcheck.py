@@ -26,17 +26,18 @@ class GradCheckReport:
 
 
 def check_gradients(sim, batch, labels, params=None, eps: float = 1e-6, max_entries: int = 12,
-                    seed: int = 0) -> GradCheckReport:
+                    seed: int = 0, regularizer=None) -> GradCheckReport:
     """Compare ``sim.loss_and_grad`` with central differences, entry by entry, for each parameter.
 
     Up to ``max_entries`` entries per parameter (chosen with ``seed``) are perturbed by ``eps`` times
     max(1, |value|). Run it in float64: float32 differences drown in rounding. Choose ``eps`` small
     enough that no spike appears or vanishes, else the difference quotient measures a jump.
+    ``regularizer``: checked together with the loss (e.g. a loss on spike times; see Simulator.loss_and_grad).
     """
     if np.dtype(sim.dtype) != np.float64:
         raise ValueError("check_gradients needs a float64 simulator (dtype='float64')")
     rng = np.random.default_rng(seed)
-    loss, grads = sim.loss_and_grad(batch, labels)
+    loss, grads = sim.loss_and_grad(batch, labels, regularizer=regularizer)
     report = GradCheckReport(loss=loss)
     for key in params if params is not None else sim.trainable:
         if key not in grads:
@@ -51,9 +52,9 @@ def check_gradients(sim, batch, labels, params=None, eps: float = 1e-6, max_entr
             original = flat[i]
             step = eps * max(1.0, abs(original))
             flat[i] = original + step
-            plus = sim.loss(batch, labels)
+            plus = sim.loss(batch, labels, regularizer=regularizer)
             flat[i] = original - step
-            minus = sim.loss(batch, labels)
+            minus = sim.loss(batch, labels, regularizer=regularizer)
             flat[i] = original
             fd[n] = (plus - minus) / (2 * step)
         ad = np.asarray(grads[key], dtype=np.float64).reshape(-1)[idx]

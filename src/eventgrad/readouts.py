@@ -2,7 +2,9 @@
 
 State readouts sample the output variable on the grid t_n = n dt (n = 1..N) and combine the samples;
 their gradient enters the adjoint as a jump dL/dx(t_n) at each grid time, so it is exact for the
-quantity computed.  The spike-time readout uses exact spike times.
+quantity computed.  The spike-time readout uses exact spike times.  The spike count is piecewise constant
+in every parameter: EventProp can report it but not differentiate it (its gradient is zero almost
+everywhere); surrogate-gradient BPTT can.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SUM, MAX, FIRST_SPIKE = 0, 1, 2
+SUM, MAX, FIRST_SPIKE, SPIKE_COUNT = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -77,3 +79,14 @@ class FirstSpikeTime(Readout):
 
     def logits(self, y):
         return -y / self.tau0, -1.0 / self.tau0
+
+
+@dataclass(frozen=True)
+class SpikeCount(Readout):
+    """y_k = number of spikes of neuron k in the trial (a rate code).
+
+    For evaluation with any method; as a training loss only with ``method="bptt"``, whose surrogate gives
+    it a gradient. EventProp refuses to differentiate it: the exact gradient is zero almost everywhere.
+    """
+
+    kind = SPIKE_COUNT

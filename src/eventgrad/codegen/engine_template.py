@@ -599,7 +599,7 @@ def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, r, m, x_pre):
 
 
 @jit
-def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, RO, first, min_gdot, counts,
+def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot, counts,
                   x_pre, tmp):
     """Undo event k backwards: targets' jumps (weight and parameter gradients), then the spike's own jump."""
     g = log_i[k, 0]
@@ -641,7 +641,7 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, RO
         if gdot < min_gdot:
             counts[1] += 1
             gdot = min_gdot
-        dldt = dLdy[j] if (RO[2] == 2 and g == RO[0] and first[j] == k) else 0.0
+        dldt = SDT[a] + (dLdy[j] if (RO[2] == 2 and g == RO[0] and first[j] == k) else 0.0)
         spikeadj(g, x_minus, p, lam[a:b], S, dldt, gdot, tmp, pg)
     else:
         fixedadj(g, x_minus, p, lam[a:b], tmp, pg)
@@ -661,9 +661,12 @@ def readout_adjoint(GI, RO, ws, dLdy, first, n, lam, soa):
 
 
 @jit
-def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_t, log_i, n_events, sp_x,
+def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x,
              Zs, every, ztot, first, GW, PG, counts):
-    """Adjoint pass of one sample: accumulates dL/dW into GW and dL/dp (per neuron) into PG."""
+    """Adjoint pass of one sample: accumulates dL/dW into GW and dL/dp (per neuron) into PG.
+
+    SDT[state_index(g, j, 0)] is dL/dt_k for every spike of neuron j of group g (a loss linear in spike
+    times, such as the spike-count regulariser's); the first-spike readout adds its own term."""
     dmax = sp_x.shape[1]
     lam = np.zeros(ztot, GW.dtype)
     W3 = np.empty((4, dmax + 1, dmax + 1), np.float64)
@@ -708,7 +711,7 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, log_
                     reset(log_i[k, 0], Zmid[a:b], params_of(GI, PR, log_i[k, 0], log_i[k, 1]), tmp)
                     for i in range(b - a):
                         Zmid[a + i] = tmp[i]
-            event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, RO, first, min_gdot,
+            event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot,
                           counts, x_pre, tmp)
             t_hi = log_t[k]
         back_flow_all(GI, PR, lam, t0, t_hi, Zstart, h_max, PG, W3, W3b, K, L, xs, ls, buf)

@@ -7,19 +7,20 @@ sample accumulates its own gradient buffers, summed at the end.  Event logs star
 
 from __future__ import annotations
 
+import inspect
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from eventgrad.data.spikes import SpikeBatch, SpikeDataError
 from eventgrad.engine.fastpath import modal_tables, static_reason
+from eventgrad.engine.inputs import merge_inputs
 from eventgrad.engine.layout import build_layout
 from eventgrad.engine.numeric import check_finite_dynamics
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
-from eventgrad.readouts import FIRST_SPIKE, Readout
+from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
 
 OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
 KIND_INPUT = 2
@@ -73,9 +74,27 @@ class Simulator:
     the fast kernels only detect spikes whose threshold is exceeded at the end of a grid step).
     """
 
+    def __new__(cls, net=None, *args, method: str = "eventprop", surrogate=None, **kwargs):
+        """Dispatch on ``method``: "bptt" returns an ``eventgrad.bptt.BPTTSimulator`` (surrogate-gradient BPTT on
+        the dt grid, same models, parameter keys, readouts and losses); anything else builds this class."""
+        if method != "bptt":
+            return super().__new__(cls)
+        if len(args) > 5:
+            raise TypeError("with method='bptt', pass the options after 'loss' by keyword (surrogate, integrator, "
+                            "substeps, threads); the EventProp options jit, kernels, min_threshold_rate do not apply")
+        from eventgrad.bptt import BPTTSimulator
+
+        return BPTTSimulator(net, *args, **kwargs, **({} if surrogate is None else {"surrogate": surrogate}))
+
     def __init__(self, net: Network, dt: float, duration: float, dtype="float32", readout: Readout | None = None,
                  loss=None, substeps: int = 4, threads: int | None = None, jit: bool = True,
-                 min_threshold_rate: float = 1e-9, kernels: str = "auto"):
+                 min_threshold_rate: float = 1e-9, kernels: str = "auto", method: str = "eventprop", surrogate=None):
+        if method != "eventprop":
+            raise ValueError(f"unknown method {method!r}; known: 'eventprop' (exact gradients, the default) and "
+                             "'bptt' (surrogate-gradient backpropagation through time)")
+        if surrogate is not None:
+            raise ValueError(f"surrogate={surrogate!r} applies only to method='bptt'; EventProp computes exact "
+                             "gradients and uses no surrogate")
         if not isinstance(net, Network):
             raise NetworkError(f"Simulator needs a Network, got {type(net).__name__}")
         if not (np.isfinite(dt) and dt > 0 and np.isfinite(duration) and duration > 0):
@@ -118,6 +137,9 @@ class Simulator:
         self._capacity = 1024
         self._readout_cfg = self._configure_readout(readout) if readout is not None else None
 
+    # help(eg.Simulator) and editors show __init__'s parameters, not those of the dispatching __new__
+    __signature__ = inspect.Signature(list(inspect.signature(__init__).parameters.values())[1:])
+
     # ------------------------------------------------------------------------------------------ setup
     def _model_value(self, key: str):
         group_or_conn, name = key.split(".", 1)
@@ -134,8 +156,11 @@ class Simulator:
         var = readout.var if readout.var is not None else g.neuron.output_var
         if var not in system.state_names:
             raise NetworkError(f"readout variable '{var}' is not a variable of '{g.name}': {system.state_names}")
-        if readout.kind == FIRST_SPIKE and not system.spiking:
-            raise NetworkError(f"first-spike readout of '{g.name}', whose neurons never spike (no threshold)")
+        if readout.kind in (FIRST_SPIKE, SPIKE_COUNT) and not system.spiking:
+            raise NetworkError(f"{type(readout).__name__} readout of '{g.name}', whose neurons never spike "
+                               "(no threshold)")
+        if readout.kind == SPIKE_COUNT:  # counted from the spike log after the run; the kernels sample nothing
+            return np.array([g.index, 0, 0], np.int64), np.zeros(self.n_steps, self.dtype), g.size
         RO = np.array([g.index, system.state_names.index(var), readout.kind], np.int64)
         return RO, readout.step_weights(self.n_steps, self.dt).astype(self.dtype), g.size
 
@@ -186,27 +211,7 @@ class Simulator:
         return Z0
 
     def _merge_inputs(self, batch) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        inputs = [g for g in self.network.groups if g.is_input]
-        if isinstance(batch, SpikeBatch):
-            if len(inputs) != 1:
-                names = [g.name for g in inputs]
-                raise SpikeDataError(f"the network has inputs {names}; pass a dict name -> SpikeBatch")
-            batch = {inputs[0].name: batch}
-        if not isinstance(batch, dict) or set(batch) != {g.name for g in inputs}:
-            raise SpikeDataError(f"expected spike batches for inputs {[g.name for g in inputs]}")
-        sizes = {len(b) for b in batch.values()}
-        if len(sizes) != 1 or 0 in sizes:
-            raise SpikeDataError(f"every input needs the same, non-zero number of samples, got {sorted(sizes)}")
-        for g in inputs:
-            batch[g.name].check(g.size, self.duration, g.name)
-        merged = []
-        for b in range(sizes.pop()):
-            t = np.concatenate([batch[g.name].times[b] for g in inputs])
-            u = np.concatenate([batch[g.name].units[b] for g in inputs])
-            gi = np.concatenate([np.full(len(batch[g.name].times[b]), g.index, np.int64) for g in inputs])
-            order = np.argsort(t, kind="stable")
-            merged.append((t[order].astype(self.dtype), u[order], gi[order]))
-        return merged
+        return merge_inputs(self.network, batch, self.duration, self.dtype)
 
     # ---------------------------------------------------------------------------------------- running
     def _map(self, fn, items):
@@ -278,9 +283,51 @@ class Simulator:
         records = [r for r, _ in out]
         readout = np.stack([y for _, y in out]).astype(np.float64)
         result = Result(self, records, readout)
+        if self.readout is not None and self.readout.kind == SPIKE_COUNT:
+            result.readout = result.spike_counts(self.readout.group).astype(np.float64)
         result.tables = tables
         result.modal = modal
         return result
+
+    def record(self, batch, variables: dict) -> dict:
+        """State traces on the grid: {"pop.var": (B, n_steps, size)} at t = n dt, n = 0..n_steps-1.
+
+        ``variables`` maps population names to variable names (e.g. ``{"h": ["v"]}``). Runs the generic
+        kernels with a state snapshot every step (memory B x steps x all state), so keep batches small.
+        """
+        L = self.layout
+        picks = []
+        for group, names in variables.items():
+            g = self.network.group(group)
+            if g.is_input:
+                raise NetworkError(f"'{group}' is an input and has no state to record")
+            states = L.adjoints[g.index].system.state_names
+            for name in [names] if isinstance(names, str) else names:
+                if name not in states:
+                    raise NetworkError(f"'{name}' is not a variable of '{group}': {states}")
+                picks.append((g, states.index(name), f"{group}.{name}"))
+        samples = self._merge_inputs(batch)
+        GI, PR, W = self._flat_params()
+        Z0 = self._initial_state()
+        RO, ws, n_out = self._default_readout_cfg()
+        out = {key: np.empty((len(samples), self.n_steps, g.size)) for g, _, key in picks}
+        for b, (t_in, u_in, g_in) in enumerate(samples):
+            cap = max(self._capacity, 2 * len(t_in) + 64)
+            while True:
+                Zs = np.empty((self.n_steps, L.ztot), self.dtype)
+                y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
+                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
+                                           self.h_max, self.tol, t_in, u_in, g_in, RO, ws, np.empty(cap, self.dtype),
+                                           np.empty((cap, 3), np.int64), np.empty((cap, L.dmax), self.dtype), Zs, 1,
+                                           y, first, counts)
+                if status != ERR_CAPACITY:
+                    break
+                cap *= 2
+            self._raise_status(status, counts)
+            for g, var, key in picks:
+                d, zoff = GI[g.index, 2], GI[g.index, 3]
+                out[key][b] = Zs[:, zoff + var:zoff + g.size * d:d]
+        return out
 
     def _modal_tables(self, tables):
         """The fast kernels' tables for the current parameters, or None (and why in ``kernel_reason``)."""
@@ -296,7 +343,10 @@ class Simulator:
                 self.kernel_reason = f"population '{self.network.groups[g].name}' has per-neuron parameter values"
                 return None
             values[g] = [float(v) for v in PR[GI[g, 4]:GI[g, 4] + GI[g, 5]]]
-        modal, reason = modal_tables(self.layout, values, self.layout.dmax)
+        key = tuple((g, tuple(v)) for g, v in values.items())
+        if getattr(self, "_modal_cache", (None,))[0] != key:  # the tables depend on neuron parameters only
+            self._modal_cache = (key, modal_tables(self.layout, values, self.layout.dmax))
+        modal, reason = self._modal_cache[1]
         self.kernel_reason = reason
         return modal  # float64 whatever the state's dtype: they set spike times and are small
 
@@ -309,25 +359,63 @@ class Simulator:
         if self._readout_cfg is None:
             raise NetworkError("this simulator has no readout; pass readout=eg.readouts.SumVar('out'), ...")
 
-    def loss(self, batch, labels) -> float:
-        """Mean loss over the batch."""
+    def loss(self, batch, labels, regularizer=None) -> float:
+        """Mean loss over the batch (plus the regulariser's value, as ``loss_and_grad`` counts it)."""
         self._require_readout()
         res = self.run(batch)
         logits, _ = self.readout.logits(res.readout)
-        return self.loss_fn.value_and_grad(logits, labels)[0]
+        value = self.loss_fn.value_and_grad(logits, labels)[0]
+        return value + (regularizer.spike_terms(res, self.duration)[0] if regularizer is not None else 0.0)
 
-    def loss_and_grad(self, batch, labels):
-        """(mean loss, dict of gradients) for every weight and trainable parameter, by EventProp."""
+    def loss_and_grad(self, batch, labels, regularizer=None):
+        """(mean loss, dict of gradients) for every weight and trainable parameter, by EventProp.
+
+        ``regularizer`` (e.g. ``eventgrad.train.SpikeCountRegularizer``) adds a loss that is linear in
+        the spike times of chosen populations: its ``spike_terms(result, duration)`` gives the value and
+        dL/dt_k per neuron and sample, which enter the adjoint jumps at every spike. The returned loss
+        includes it; ``last_result`` keeps the forward result (spike counts for the caller).
+        """
         self._require_readout()
+        if self.readout.kind == SPIKE_COUNT:
+            raise NetworkError("EventProp cannot differentiate a spike count: it is piecewise constant in every "
+                               "parameter, so its exact gradient is zero almost everywhere. Train on a voltage "
+                               "readout (MeanVar, ExpWeightedMeanVar, MaxVar) or first spike times, or use "
+                               "method='bptt' with a surrogate; SpikeCount works with run() for evaluation.")
         res = self.run(batch)
+        self.last_result = res
         logits, dlogits_dy = self.readout.logits(res.readout)
         loss, dL_dlogits = self.loss_fn.value_and_grad(logits, labels)
         dLdy = (dL_dlogits * dlogits_dy).astype(self.dtype)
-        grads, self.last_grazing = self._backward(res, dLdy)
+        spike_dldt = None
+        if regularizer is not None:
+            value, per_group = regularizer.spike_terms(res, self.duration)
+            loss += value
+            spike_dldt = self._spike_dldt(per_group, len(res.records), res.modal is not None)
+        grads, self.last_grazing = self._backward(res, dLdy, spike_dldt)
         return loss, grads
 
-    def _backward(self, res: Result, dLdy: np.ndarray):
+    def _spike_dldt(self, per_group: dict, n_samples: int, soa: bool) -> np.ndarray:
+        """(B, ztot) array with dL/dt_k of neuron j of group g at the index of its first state variable."""
+        out = np.zeros((n_samples, self.layout.ztot), self.dtype)
+        GI = self.layout.GI
+        for name, coef in per_group.items():
+            g = self.network.group(name)
+            if g.is_input:
+                raise NetworkError(f"'{name}' is an input: its spike times are data, not something to differentiate")
+            coef = np.asarray(coef, dtype=np.float64)
+            if coef.shape != (n_samples, g.size):
+                raise ValueError(f"spike-time coefficients for '{name}' have shape {coef.shape}, "
+                                 f"expected {(n_samples, g.size)}")
+            if not np.all(np.isfinite(coef)):
+                raise ValueError(f"spike-time coefficients for '{name}' contain NaN or infinite values")
+            step = 1 if soa else GI[g.index, 2]
+            out[:, GI[g.index, 3] + step * np.arange(g.size)] = coef
+        return out
+
+    def _backward(self, res: Result, dLdy: np.ndarray, spike_dldt: np.ndarray | None = None):
         L = self.layout
+        if spike_dldt is None:
+            spike_dldt = np.zeros((len(res.records), L.ztot), self.dtype)
         GI, PR, W = res.tables
         RO, ws, _ = self._readout_cfg
         n_pg = int(sum(GI[:, 1] * GI[:, 12]))
@@ -340,12 +428,13 @@ class Simulator:
             if res.modal is not None:
                 MU, PI, _, PB, PT, _, _ = res.modal
                 L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
-                                        self.min_threshold_rate, RO, ws, dLdy[b], rec.log_t, rec.log_i, rec.n_events,
-                                        rec.sp_x, L.ztot, rec.first, MU, PI, PB, PT, GW, PG, counts)
+                                        self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
+                                        rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PB, PT, GW, PG, counts)
             else:
                 L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
-                                   self.min_threshold_rate, RO, ws, dLdy[b], rec.log_t, rec.log_i, rec.n_events,
-                                   rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW, PG, counts)
+                                   self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
+                                   rec.n_events, rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW, PG,
+                                   counts)
             return GW.astype(np.float64), PG.astype(np.float64), int(counts[1])
 
         parts = self._map(one, list(range(len(res.records))))
