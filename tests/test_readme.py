@@ -14,3 +14,5 @@ def test_readme_python_blocks_run():
         exec(compile(block, str(README), "exec"), namespace)  # the README is ours, not user input
     assert namespace["report"].worst < 1e-5, str(namespace["report"])
     assert {"h.tau_mem", "h.v_thresh", "xh.weight"} <= set(namespace["grads"])
+    history = namespace["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3] and history[-1]["loss"] < history[0]["loss"]

@@ -8,13 +8,35 @@ round the optimiser's state. Nothing is random: the same gradients give the same
 
 from __future__ import annotations
 
+import fnmatch
+
 import numpy as np
 
 
-class Optimizer:
-    """Shared bookkeeping: which keys to update, and checks that each gradient fits its parameter."""
+def _match(patterns: dict | None, what: str, params: dict) -> dict:
+    """{key: value} for every parameter key matched by a glob pattern (first matching pattern wins)."""
+    out: dict = {}
+    for pattern, value in (patterns or {}).items():
+        hits = [k for k in params if fnmatch.fnmatchcase(k, pattern)]
+        if not hits:
+            raise KeyError(f"{what} pattern '{pattern}' matches no parameter; known: {sorted(params)}")
+        for k in hits:
+            out.setdefault(k, value)
+    return out
 
-    def __init__(self, params: dict, lr: float, keys=None):
+
+class Optimizer:
+    """Shared bookkeeping: which keys to update, gradient checks, clipping, per-key rates and bounds.
+
+    lr_scale: {glob pattern: factor} multiplies the learning rate of matching keys (time constants and
+    delays want smaller steps than weights), e.g. ``{"*.tau_*": 0.1}``. bounds: {pattern: (low, high)}
+    clips matching parameters after every step (None for no limit), e.g. ``{"h.tau_mem": (1.0, None)}``
+    keeps a time constant positive. clip_norm: the gradients of one step are scaled down together so
+    that their global L2 norm is at most this. ``lr`` is the base rate; a schedule may rewrite it.
+    """
+
+    def __init__(self, params: dict, lr: float, keys=None, lr_scale: dict | None = None, bounds: dict | None = None,
+                 clip_norm: float | None = None):
         if not (np.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be positive and finite, got {lr}")
         self.params = params
@@ -23,6 +45,18 @@ class Optimizer:
         for key in self.keys or []:
             if key not in params:
                 raise KeyError(f"optimiser key '{key}' is not a parameter; known: {sorted(params)}")
+        self.lr_scale = _match(lr_scale, "lr_scale", params)
+        for key, factor in self.lr_scale.items():
+            if not (np.isfinite(factor) and factor >= 0):
+                raise ValueError(f"lr_scale for '{key}' must be a finite factor >= 0, got {factor}")
+        self.bounds = _match(bounds, "bounds", params)
+        for key, pair in self.bounds.items():
+            low, high = pair
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"bounds for '{key}': low {low} is above high {high}")
+        if clip_norm is not None and not (np.isfinite(clip_norm) and clip_norm > 0):
+            raise ValueError(f"clip_norm must be positive and finite, got {clip_norm}")
+        self.clip_norm = clip_norm
         self.t = 0
 
     def _pairs(self, grads: dict):
@@ -43,20 +77,39 @@ class Optimizer:
                 raise ValueError(f"gradient '{key}' contains NaN or infinite values")
             yield key, p, g
 
-    def step(self, grads: dict) -> None:
+    def step(self, grads: dict) -> float:
+        """One update of every key; returns the gradients' global L2 norm before clipping."""
         self.t += 1
-        for key, p, g in list(self._pairs(grads)):
-            p[...] = p - self._update(key, g)
+        pairs = list(self._pairs(grads))
+        norm = float(np.sqrt(sum(float(np.sum(g * g)) for _, _, g in pairs)))
+        factor = 1.0 if self.clip_norm is None or norm <= self.clip_norm else self.clip_norm / norm
+        for key, p, g in pairs:
+            value = p - self.lr_scale.get(key, 1.0) * self._update(key, g * factor)
+            low, high = self.bounds.get(key, (None, None))
+            p[...] = np.clip(value, low, high) if (low is not None or high is not None) else value
+        return norm
 
     def _update(self, key: str, g: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """Everything a checkpoint needs to resume: step count, rate, and the per-key buffers."""
+        return {"t": self.t, "lr": self.lr, **{name: dict(getattr(self, name)) for name in self._buffers}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["t"])
+        self.lr = float(state["lr"])
+        for name in self._buffers:
+            setattr(self, name, {k: np.array(v, dtype=np.float64) for k, v in state.get(name, {}).items()})
 
 
 class SGD(Optimizer):
     """p <- p - lr * b, with b <- momentum * b + g (b = g on the first step; plain SGD for momentum 0)."""
 
-    def __init__(self, params: dict, lr: float, momentum: float = 0.0, keys=None):
-        super().__init__(params, lr, keys)
+    _buffers = ("buffers",)
+
+    def __init__(self, params: dict, lr: float, momentum: float = 0.0, keys=None, **options):
+        super().__init__(params, lr, keys, **options)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
         self.momentum = float(momentum)
@@ -78,8 +131,11 @@ class Adam(Optimizer):
     p <- p - lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m / (1 - b1^t),  v_hat = v / (1 - b2^t).
     """
 
-    def __init__(self, params: dict, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, keys=None):
-        super().__init__(params, lr, keys)
+    _buffers = ("m", "v")
+
+    def __init__(self, params: dict, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, keys=None,
+                 **options):
+        super().__init__(params, lr, keys, **options)
         b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")

@@ -1,0 +1,194 @@
+"""Run configurations: one nested table that describes data, model, simulation and training.
+
+A configuration file (TOML, JSON, or YAML with PyYAML installed) overrides the defaults below, which are
+the built-in Yin-Yang task. Every key is checked against the defaults before anything runs: an unknown
+key is refused with the list of known ones, so a typo never silently falls back to a default. The
+resolved configuration is saved beside the results, and ``eventgrad train that/config.json`` repeats
+the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot describe a run (unknown key, wrong type, unreadable file)."""
+
+
+DEFAULTS: dict = {
+    "seed": 0,
+    "data": {
+        "name": "yinyang",  # yinyang | shd | mnist
+        "path": "",  # shd: the HDF5 file of the training set
+        "test_path": "",  # shd: the HDF5 file of the test set
+        "train_size": 5000,  # yinyang: the reference sizes and seeds (train 42, validation 41, test 40)
+        "validation_size": 1000,
+        "test_size": 1000,
+        "validation_split": 0.1,  # shd, mnist: the part of the training set held out for validation
+        "max_samples": 0,  # shd, mnist: use only the first N samples of each file (0: all)
+    },
+    "encoding": {
+        "kind": "latency",  # yinyang: latency; mnist: latency | threshold_latency
+        "t_min": 0.0,
+        "t_max": 15.0,
+        "bias_time": 0.0,  # a bias unit spiking at this time; a negative value means none
+    },
+    "model": {
+        "hidden": [100],  # sizes of the hidden layers, in order
+        "recurrent": False,  # recurrent connections within each hidden layer
+        "neuron": "LIF",  # a built-in name from eventgrad.neurons, or a table of UserNeuron arguments
+        "neuron_params": {"tau_mem": 20.0},
+        "output_neuron": "LI",
+        "output_params": {"tau_mem": 20.0},
+        "synapse": "Exponential",  # a built-in name from eventgrad.synapses, or a table of UserSynapse arguments
+        "synapse_params": {"tau": 5.0},
+        "trainable": [],  # hidden neuron parameters to learn, e.g. ["tau_mem"]
+        "output_trainable": [],  # output neuron parameters to learn
+        "input_weight": [2.0, 1.5],  # mean and standard deviation of the first layer's weights
+        "hidden_weight": [0.0, 1.0],  # of later layers, the std divided by sqrt(fan-in)
+        "output_weight": [0.0, 3.0],  # of the output layer, the std divided by sqrt(fan-in)
+    },
+    "simulation": {
+        "dt": 1.0,
+        "duration": 30.0,
+        "dtype": "float32",
+        "method": "eventprop",  # eventprop | bptt
+        "surrogate": "fast_sigmoid",  # bptt only
+        "readout": "mean",  # mean | sum | exp_mean | max | first_spike | spike_count
+        "tau0": 5.0,  # first_spike: logits are -t / tau0
+        "threads": 0,  # 0: all cores
+    },
+    "training": {
+        "epochs": 25,
+        "batch_size": 32,
+        "optimizer": "adam",  # adam | sgd
+        "lr": 2e-2,
+        "momentum": 0.0,  # sgd
+        "schedule": {"kind": "cosine", "floor": 0.02},  # a cosine without "epochs" spans the whole run
+        "lr_scale": {},  # {glob pattern: factor}, e.g. {"*.tau_*" = 0.1}
+        "bounds": {},  # {glob pattern: [low, high]}; use a very large number for no upper limit
+        "clip_norm": 0.0,  # 0: no clipping
+        "restore_best": True,
+        "early_stopping": 0,  # patience in epochs (0: off), on the validation accuracy
+    },
+    "regularizer": {
+        "nu_upper": 1e9,
+        "lambda_upper": 0.0,
+        "nu_lower": 0.0,
+        "lambda_lower": 0.0,
+        "silent_push": 0.1,
+    },
+    "output": {
+        "dir": "",  # where the log, the checkpoints and the resolved configuration go ("" : nowhere)
+        "progress": True,
+    },
+}
+
+FREE_TABLES = {("model", "neuron_params"), ("model", "output_params"), ("model", "synapse_params"),
+               ("training", "schedule"), ("training", "lr_scale"), ("training", "bounds")}
+FREE_OR_NAME = {("model", "neuron"), ("model", "output_neuron"), ("model", "synapse")}
+
+
+def _merge(base: dict, override: dict, path: tuple = ()) -> dict:
+    out = copy.deepcopy(base)
+    if not isinstance(override, dict):
+        raise ConfigError(f"'{'.'.join(path) or 'the configuration'}' must be a table, got {override!r}")
+    for key, value in override.items():
+        here = path + (key,)
+        name = ".".join(here)
+        if key not in base:
+            raise ConfigError(f"unknown configuration key '{name}'; known keys here: {sorted(base)}")
+        default = base[key]
+        if here in FREE_TABLES or (here in FREE_OR_NAME and isinstance(value, dict)):
+            if not isinstance(value, dict):
+                raise ConfigError(f"'{name}' must be a table, got {value!r}")
+            out[key] = copy.deepcopy(value)
+        elif isinstance(default, dict):
+            out[key] = _merge(default, value, here)
+        else:
+            out[key] = _check_type(name, default, value)
+    return out
+
+
+def _check_type(name: str, default, value):
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, list):
+        ok = isinstance(value, list)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"'{name}' must be {type(default).__name__} like the default {default!r}, got {value!r}")
+    return value
+
+
+def resolve(override: dict | None = None) -> dict:
+    """The defaults with ``override`` merged in, every key and type checked."""
+    return _merge(DEFAULTS, override or {})
+
+
+def read_config(path) -> dict:
+    """Read a TOML, JSON or YAML file into a dict (not yet resolved)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"configuration file '{path}' does not exist")
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                import tomli as tomllib
+            with open(path, "rb") as f:
+                return tomllib.load(f)
+        if ext == ".json":
+            with open(path) as f:
+                return json.load(f)
+        if ext in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError as err:
+                raise ConfigError("YAML configurations need PyYAML: pip install pyyaml (or use TOML)") from err
+            with open(path) as f:
+                return yaml.safe_load(f) or {}
+    except (ValueError, OSError) as err:
+        if isinstance(err, ConfigError):
+            raise
+        raise ConfigError(f"cannot read '{path}': {err}") from err
+    raise ConfigError(f"'{path}': unknown configuration format '{ext}'; use .toml, .json, .yaml or .yml")
+
+
+def set_value(config: dict, assignment: str) -> dict:
+    """Apply one ``section.key=value`` override from the command line (value parsed as JSON if it can be)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set takes section.key=value, got '{assignment}'")
+    dotted, text = assignment.split("=", 1)
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    keys = dotted.strip().split(".")
+    patch: dict = {}
+    node = patch
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+    return _deep_update(config, patch)
+
+
+def _deep_update(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out

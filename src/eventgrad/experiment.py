@@ -1,0 +1,226 @@
+"""From a resolved configuration (``eventgrad.config``) to data, network, simulator and trainer, and a run.
+
+Everything random follows the configuration's seed: weights from one generator, shuffling from
+another, both derived from it; the data sets have their own reference seeds (Yin-Yang) or none (files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+import eventgrad as eg
+from eventgrad import neurons, readouts, synapses
+from eventgrad.config import ConfigError
+from eventgrad.data.dataset import SpikeDataset
+from eventgrad.data.encoders import latency_encode, threshold_latency_encode
+from eventgrad.data.yinyang import yinyang
+from eventgrad.optim import SGD, Adam
+from eventgrad.schedules import make_schedule
+from eventgrad.train import (
+    Checkpoint,
+    CSVLogger,
+    EarlyStopping,
+    JSONLogger,
+    ProgressBar,
+    SpikeCountRegularizer,
+    Trainer,
+)
+
+READOUTS = {"mean": readouts.MeanVar, "sum": readouts.SumVar, "exp_mean": readouts.ExpWeightedMeanVar,
+            "max": readouts.MaxVar, "first_spike": readouts.FirstSpikeTime, "spike_count": readouts.SpikeCount}
+
+
+# -------------------------------------------------------------------------------------------------- data
+def _encode(cfg: dict, X: np.ndarray):
+    enc = cfg["encoding"]
+    bias = enc["bias_time"] if enc["bias_time"] >= 0 else None
+    n_units = X.shape[1] + (bias is not None)
+    if enc["kind"] == "latency":
+        return latency_encode(X, t_min=enc["t_min"], t_max=enc["t_max"], bias_time=bias), n_units
+    if enc["kind"] == "threshold_latency":
+        return threshold_latency_encode(X, t_max=enc["t_max"], bias_time=bias), n_units
+    raise ConfigError(f"unknown encoding.kind '{enc['kind']}' for data '{cfg['data']['name']}'; "
+                      "known: latency, threshold_latency")
+
+
+def _dataset(cfg: dict, X, y, n_classes: int) -> SpikeDataset:
+    batch, n_units = _encode(cfg, X)
+    return SpikeDataset.from_batch(batch, y, n_units=n_units, duration=cfg["simulation"]["duration"],
+                                   n_classes=n_classes)
+
+
+def build_data(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
+    """(train, validation, test) datasets."""
+    data = cfg["data"]
+    name = data["name"]
+    if name == "yinyang":
+        parts = [yinyang(data[f"{part}_size"], seed=seed) for part, seed in
+                 (("train", 42), ("validation", 41), ("test", 40))]
+        return tuple(_dataset(cfg, X, y, 3) for X, y in parts)
+    if name == "shd":
+        from eventgrad.data.shd import load_shd
+        if not data["path"] or not data["test_path"]:
+            raise ConfigError("data 'shd' needs data.path and data.test_path (the HDF5 files)")
+        limit, duration = data["max_samples"] or None, cfg["simulation"]["duration"]
+        train, test = (load_shd(data[key], max_samples=limit, duration=duration) for key in ("path", "test_path"))
+        val, train = train.split(data["validation_split"], seed=cfg["seed"])  # (fraction, rest)
+        return train, val, test
+    if name == "mnist":
+        from eventgrad.data.mnist import load_mnist
+        limit = data["max_samples"] or None
+        X, y = load_mnist("train", max_samples=limit)
+        Xt, yt = load_mnist("test", max_samples=limit)
+        train = _dataset(cfg, X.reshape(len(X), -1), y, 10)
+        val, train = train.split(data["validation_split"], seed=cfg["seed"])  # (fraction, rest)
+        return train, val, _dataset(cfg, Xt.reshape(len(Xt), -1), yt, 10)
+    raise ConfigError(f"unknown data.name '{name}'; known: yinyang, shd, mnist")
+
+
+# ----------------------------------------------------------------------------------------------- network
+def _model(spec, params: dict, trainable, library, cls, what: str):
+    if isinstance(spec, dict):
+        try:
+            return cls(**spec)
+        except TypeError as err:
+            raise ConfigError(f"model.{what}: {err}") from err
+    factory = getattr(library, spec, None)
+    if factory is None or spec.startswith("_"):
+        raise ConfigError(f"model.{what} '{spec}' is not a built-in; see eventgrad.{library.__name__.split('.')[-1]}")
+    try:
+        return factory(**params, **({"trainable": tuple(trainable)} if trainable else {}))
+    except TypeError as err:
+        raise ConfigError(f"model.{what} '{spec}': {err}") from err
+
+
+def build_network(cfg: dict, n_inputs: int, n_outputs: int, rng: np.random.Generator) -> eg.Network:
+    """Input -> hidden layers (optionally recurrent) -> output, one synapse type throughout."""
+    m = cfg["model"]
+    net = eg.Network()
+    pre = net.add_input("x", n_inputs)
+    for i, size in enumerate(m["hidden"]):
+        if not (isinstance(size, int) and size > 0):
+            raise ConfigError(f"model.hidden must list positive layer sizes, got {m['hidden']}")
+        name = "h" if len(m["hidden"]) == 1 else f"h{i + 1}"
+        layer = net.add_population(name, size, _model(m["neuron"], m["neuron_params"], m["trainable"], neurons,
+                                                      eg.UserNeuron, "neuron"))
+        mean, std = m["input_weight"] if i == 0 else m["hidden_weight"]
+        std = std if i == 0 else std / np.sqrt(pre.size)
+        net.connect(pre, layer, _synapse(m), weight=rng.normal(mean, std, (pre.size, size)), name=f"{pre.name}{name}")
+        if m["recurrent"]:
+            net.connect(layer, layer, _synapse(m), weight=rng.normal(0.0, 1.0 / np.sqrt(size), (size, size)),
+                        name=f"{name}{name}")
+        pre = layer
+    output = _model(m["output_neuron"], m["output_params"], m["output_trainable"], neurons, eg.UserNeuron,
+                    "output_neuron")
+    out = net.add_population("o", n_outputs, output)
+    mean, std = m["output_weight"]
+    net.connect(pre, out, _synapse(m), weight=rng.normal(mean, std / np.sqrt(pre.size), (pre.size, n_outputs)),
+                name=f"{pre.name}o")
+    return net
+
+
+def _synapse(m: dict):
+    return _model(m["synapse"], m["synapse_params"], (), synapses, eg.UserSynapse, "synapse")
+
+
+def build_simulator(cfg: dict, net: eg.Network):
+    s = cfg["simulation"]
+    if s["readout"] not in READOUTS:
+        raise ConfigError(f"unknown simulation.readout '{s['readout']}'; known: {sorted(READOUTS)}")
+    readout = (READOUTS["first_spike"]("o", tau0=s["tau0"]) if s["readout"] == "first_spike"
+               else READOUTS[s["readout"]]("o"))
+    extra = {"method": "bptt", "surrogate": s["surrogate"]} if s["method"] == "bptt" else {}
+    return eg.Simulator(net, dt=s["dt"], duration=s["duration"], dtype=s["dtype"], readout=readout,
+                        loss=eg.losses.SoftmaxCrossEntropy(), threads=s["threads"] or None, **extra)
+
+
+def build_trainer(cfg: dict, sim, callbacks=()) -> Trainer:
+    t = cfg["training"]
+    options = {"lr_scale": t["lr_scale"] or None, "bounds": {k: tuple(v) for k, v in t["bounds"].items()} or None,
+               "clip_norm": t["clip_norm"] or None}
+    if t["optimizer"] == "adam":
+        opt = Adam(sim.params, lr=t["lr"], keys=sim.trainable, **options)
+    elif t["optimizer"] == "sgd":
+        opt = SGD(sim.params, lr=t["lr"], momentum=t["momentum"], keys=sim.trainable, **options)
+    else:
+        raise ConfigError(f"unknown training.optimizer '{t['optimizer']}'; known: adam, sgd")
+    r = cfg["regularizer"]
+    hidden = [g.name for g in sim.network.groups if not g.is_input and g.name != "o"]
+    reg = None
+    if hidden and (r["lambda_upper"] or r["lambda_lower"] or r["silent_push"]):
+        reg = SpikeCountRegularizer(tuple(hidden), **r)
+    schedule = dict(t["schedule"])
+    if schedule.get("kind") == "cosine":
+        schedule.setdefault("epochs", t["epochs"])
+    return Trainer(sim, opt, schedule=make_schedule(schedule), regularizer=reg, callbacks=callbacks)
+
+
+# ------------------------------------------------------------------------------------------------- a run
+def run(cfg: dict, out=print) -> dict:
+    """Train and test as ``cfg`` says; returns {"test_accuracy", "test_loss", "history", "seconds"}."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(cfg["seed"])
+    train, val, test = build_data(cfg)
+    sim = build_simulator(cfg, build_network(cfg, train.n_units, train.n_classes, rng))
+    folder = cfg["output"]["dir"]
+    callbacks = [ProgressBar(cfg["training"]["epochs"], bar=cfg["output"]["progress"])]
+    if cfg["training"]["early_stopping"]:
+        callbacks.append(EarlyStopping("val_accuracy", patience=cfg["training"]["early_stopping"]))
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        callbacks += [CSVLogger(os.path.join(folder, "log.csv")), JSONLogger(os.path.join(folder, "log.jsonl")),
+                      Checkpoint(folder, meta={"config": cfg})]
+    trainer = build_trainer(cfg, sim, callbacks)
+    out(f"data: {cfg['data']['name']}, {len(train)} training / {len(val)} validation / {len(test)} test samples; "
+        f"network {train.n_units}-{'-'.join(map(str, cfg['model']['hidden']))}-{train.n_classes}, "
+        f"method {cfg['simulation']['method']}, kernels {sim.kernels_used if hasattr(sim, 'kernels_used') else '-'}")
+    history = trainer.fit(train, epochs=cfg["training"]["epochs"], batch_size=cfg["training"]["batch_size"],
+                          validation=val, seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"])
+    metrics = trainer.evaluate(test)
+    result = {"test_accuracy": metrics.get("accuracy"), "test_loss": metrics["loss"], "history": history,
+              "seconds": time.perf_counter() - start,
+              "best_epoch": trainer.best["epoch"] if trainer.best else None}
+    if folder:
+        with open(os.path.join(folder, "result.json"), "w") as f:
+            json.dump({k: v for k, v in result.items() if k != "history"}, f, indent=2)
+    return result
+
+
+def load_run(folder: str, checkpoint: str = "best.npz"):
+    """(config, simulator with the checkpoint's parameters, test data) of a run written with --out."""
+    from eventgrad.config import resolve
+    from eventgrad.train import load_checkpoint
+
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = resolve(json.load(f))
+    _, _, test = build_data(cfg)
+    sim = build_simulator(cfg, build_network(cfg, test.n_units, test.n_classes, np.random.default_rng(cfg["seed"])))
+    load_checkpoint(os.path.join(folder, checkpoint), sim.params)
+    return cfg, sim, test
+
+
+def plot_run(folder: str, sample: int = 0) -> list[str]:
+    """Learning curves, and a spike raster and voltage traces of one test sample, as PNGs in ``folder``."""
+    from eventgrad.plots import plot_learning_curves, plot_raster, plot_traces
+
+    paths = [plot_learning_curves(os.path.join(folder, "log.csv"), os.path.join(folder, "learning_curves.png"))]
+    _, sim, test = load_run(folder)
+    batch, labels = test.batch([sample])
+    res = sim.run(batch)
+    spikes = {"input": (batch.times[0], batch.units[0])}
+    spikes.update({g.name: res.spike_times(g.name, 0) for g in sim.network.groups
+                   if not g.is_input and g.neuron.threshold is not None})
+    title = f"test sample {sample}, label {labels[0]}, predicted {int(np.argmax(res.readout[0]))}"
+    paths.append(plot_raster(spikes, os.path.join(folder, "raster.png"), title=title))
+    for g in (g for g in sim.network.groups if not g.is_input):
+        var = g.neuron.output_var
+        trace = sim.record(batch, {g.name: [var]})[f"{g.name}.{var}"][0]
+        paths.append(plot_traces(sim.dt * np.arange(sim.n_steps), trace, os.path.join(folder, f"traces_{g.name}.png"),
+                                 title=f"{g.name}.{var}, {title}"))
+    return [str(p) for p in paths]

@@ -1,0 +1,186 @@
+"""The trainer: epochs of shuffled mini-batches, validation, the best model kept, callbacks.
+
+Every batch's gradient is computed with the weights it is applied to (no stale gradients) and every
+sample is used once per epoch (the last, smaller batch is kept). The simulator can be either gradient
+method (``eg.Simulator(..., method="eventprop" | "bptt")``); they share this loop.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from eventgrad.losses import SoftmaxCrossEntropy
+from eventgrad.schedules import Constant, Schedule
+from eventgrad.train.regularizer import SpikeCountRegularizer, silent_counts
+
+
+class TrainingError(ValueError):
+    """The training setup cannot work (empty data, wrong input size, labels out of range...)."""
+
+
+class Trainer:
+    """Fit a simulator's trainable parameters to a dataset.
+
+    sim: an ``eg.Simulator`` with a readout and a loss. optimizer: from ``eventgrad.optim`` built on
+    ``sim.params``. schedule: learning-rate factor by epoch progress. regularizer: a
+    ``SpikeCountRegularizer`` (spike-count penalty and silent-neuron push) or None.
+    """
+
+    def __init__(self, sim, optimizer, schedule: Schedule | None = None,
+                 regularizer: SpikeCountRegularizer | None = None, callbacks=()):
+        if getattr(sim, "readout", None) is None:
+            raise TrainingError("the simulator has no readout; pass readout=eg.readouts.MeanVar('out'), ...")
+        if optimizer.params is not sim.params:
+            raise TrainingError("the optimiser must be built on sim.params (it updates them in place)")
+        self.sim = sim
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.schedule = schedule or Constant()
+        self.regularizer = regularizer
+        self.callbacks = list(callbacks)
+        self.history: list[dict] = []
+        self.best: dict | None = None
+        self.stop_training = False
+        self.epoch = 0
+        self._input = self._input_group()
+        self._groups = [g.name for g in sim.network.groups if not g.is_input]
+
+    # ---------------------------------------------------------------------------------------- checks
+    def _input_group(self):
+        inputs = [g for g in self.sim.network.groups if g.is_input]
+        if len(inputs) != 1:
+            raise TrainingError(f"the trainer feeds one input population; the network has {len(inputs)}")
+        return inputs[0]
+
+    def check_dataset(self, data, name: str) -> None:
+        """Refuse a dataset that cannot feed this network, before any training starts."""
+        if data is None or len(data) == 0:
+            raise TrainingError(f"the {name} dataset is empty")
+        if data.n_units != self._input.size:
+            raise TrainingError(f"the {name} dataset has {data.n_units} input units; input '{self._input.name}' "
+                                f"has {self._input.size}")
+        if data.duration > self.sim.duration + 1e-9:
+            raise TrainingError(f"the {name} dataset's spikes run to {data.duration} ms; the simulation lasts "
+                                f"{self.sim.duration} ms")
+        if self._classifies():
+            labels = np.asarray(data.labels)
+            n_out = self.sim.network.group(self.sim.readout.group).size
+            if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= n_out:
+                raise TrainingError(f"the {name} dataset's labels must be integers in [0, {n_out}) for the "
+                                    f"{n_out} outputs; found {labels.dtype} values {labels.min()}..{labels.max()}")
+
+    def _classifies(self) -> bool:
+        return isinstance(self.sim.loss_fn, SoftmaxCrossEntropy)
+
+    # -------------------------------------------------------------------------------------- training
+    def _train_step(self, batch, labels):
+        reg = self.regularizer
+        loss, grads = self.sim.loss_and_grad(batch, labels, regularizer=reg)
+        res = self.sim.last_result
+        counts = {name: res.spike_counts(name) for name in self._groups}
+        if reg is not None and reg.silent_push:
+            input_counts = {self._input.name: np.stack([np.bincount(u, minlength=self._input.size)
+                                                        for u in batch.units])}
+            for key, g in reg.silent_grads(self.sim.network, counts, input_counts).items():
+                grads[key] = grads[key] + g
+        norm = self.optimizer.step(grads)
+        hits = self._hits(res.readout, labels)
+        return loss, hits, norm, counts
+
+    def _hits(self, readout, labels) -> int:
+        if not self._classifies():
+            return 0
+        logits, _ = self.sim.readout.logits(readout)
+        return int((np.argmax(logits, axis=1) == np.asarray(labels)).sum())
+
+    def fit(self, train, epochs: int, batch_size: int = 32, validation=None, seed: int = 0,
+            restore_best: bool = True) -> list[dict]:
+        """Train for ``epochs``; returns the history (one dict per epoch). With validation data, the
+        parameters of the best validation epoch are restored at the end (``restore_best``)."""
+        if not (isinstance(epochs, int) and epochs >= 1) or not (isinstance(batch_size, int) and batch_size >= 1):
+            raise TrainingError(f"epochs and batch_size must be positive integers, got {epochs}, {batch_size}")
+        self.check_dataset(train, "training")
+        if validation is not None:
+            self.check_dataset(validation, "validation")
+        rng = np.random.default_rng(seed)
+        steps_per_epoch = -(-len(train) // batch_size)
+        self.stop_training = False
+        self._call("on_train_begin")
+        start = time.perf_counter()
+        for _ in range(epochs):
+            self.epoch += 1
+            self._call("on_epoch_begin", self.epoch)
+            totals = {"loss": 0.0, "hits": 0, "n": 0}
+            epoch_counts = {name: 0 for name in self._groups}
+            for i, (batch, labels) in enumerate(train.batches(batch_size, shuffle=True, seed=rng)):
+                self.optimizer.lr = self.base_lr * self.schedule(self.epoch - 1 + i / steps_per_epoch)
+                loss, hits, norm, counts = self._train_step(batch, labels)
+                totals["loss"] += loss * len(labels)
+                totals["hits"] += hits
+                totals["n"] += len(labels)
+                for name, c in counts.items():
+                    epoch_counts[name] = epoch_counts[name] + c.sum(axis=0)
+                self._call("on_batch_end", i, {"loss": loss, "grad_norm": norm, "size": len(labels)})
+            logs = self._epoch_logs(totals, epoch_counts, validation, batch_size, start)
+            self.history.append(logs)
+            self._keep_best(logs)
+            self._call("on_epoch_end", self.epoch, logs)
+            if self.stop_training:
+                break
+        if restore_best and self.best is not None:
+            for key, value in self.best["params"].items():
+                self.sim.params[key][...] = value
+        self._call("on_train_end")
+        return self.history
+
+    def _epoch_logs(self, totals, epoch_counts, validation, batch_size, start) -> dict:
+        logs = {"epoch": self.epoch, "loss": totals["loss"] / totals["n"]}
+        if self._classifies():
+            logs["accuracy"] = totals["hits"] / totals["n"]
+        if validation is not None:
+            metrics = self.evaluate(validation, batch_size=max(batch_size, 256))
+            logs.update({f"val_{k}": v for k, v in metrics.items()})
+        logs["lr"] = self.optimizer.lr
+        spiking = [g for g in self._groups if self.sim.network.group(g).neuron.threshold is not None]
+        silent = silent_counts({g: epoch_counts[g][None, :] for g in spiking if g != self.sim.readout.group})
+        logs["silent"] = int(sum(silent.values()))
+        logs["time"] = time.perf_counter() - start
+        return logs
+
+    def _keep_best(self, logs) -> None:
+        key = "val_accuracy" if "val_accuracy" in logs else ("val_loss" if "val_loss" in logs else None)
+        if key is None:
+            return
+        better = self.best is None or (logs[key] > self.best["value"] if key == "val_accuracy"
+                                       else logs[key] < self.best["value"])
+        if better:
+            self.best = {"epoch": self.epoch, "metric": key, "value": logs[key],
+                         "params": {k: np.array(v, copy=True) for k, v in self.sim.params.items()}}
+
+    def _call(self, hook: str, *args) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook, lambda *a: None)(self, *args)
+
+    # ------------------------------------------------------------------------------------ inference
+    def predict(self, data, batch_size: int = 256) -> np.ndarray:
+        """(N, outputs) readout of every sample, in dataset order."""
+        if data is None or len(data) == 0:
+            raise TrainingError("cannot predict on an empty dataset")
+        out = []
+        for start in range(0, len(data), batch_size):
+            batch, _ = data.batch(np.arange(start, min(start + batch_size, len(data))))
+            out.append(self.sim.run(batch).readout)
+        return np.concatenate(out)
+
+    def evaluate(self, data, batch_size: int = 256) -> dict:
+        """{"loss": mean loss, "accuracy": fraction correct (classification)} over ``data``."""
+        self.check_dataset(data, "evaluation")
+        readout = self.predict(data, batch_size)
+        logits, _ = self.sim.readout.logits(readout)
+        loss, _ = self.sim.loss_fn.value_and_grad(logits, data.labels)
+        metrics = {"loss": float(loss)}
+        if self._classifies():
+            metrics["accuracy"] = float(np.mean(np.argmax(logits, axis=1) == np.asarray(data.labels)))
+        return metrics

@@ -1,0 +1,110 @@
+"""The command line on a tiny configuration: it trains, writes its records, repeats itself from its
+saved configuration, and refuses bad configurations before any training starts."""
+
+import json
+
+import numpy as np
+import pytest
+from test_encoders_datasets import write_shd
+
+from eventgrad.cli import main
+from eventgrad.config import DEFAULTS, ConfigError, resolve
+
+TINY = """
+seed = 3
+[data]
+train_size = 48
+validation_size = 24
+test_size = 24
+[model]
+hidden = [8]
+[training]
+epochs = 2
+batch_size = 16
+schedule = {kind = "cosine", warmup = 0.5}
+[regularizer]
+silent_push = 0.1
+[output]
+progress = false
+"""
+
+
+def test_train_writes_records_and_repeats_from_its_saved_configuration(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    assert main(["train", str(config), "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and "test accuracy" in out
+    run = tmp_path / "run"
+    for name in ("config.json", "log.csv", "log.jsonl", "last.npz", "best.npz", "result.json"):
+        assert (run / name).is_file(), name
+    first = json.loads((run / "result.json").read_text())
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["model"]["hidden"] == [8] and saved["seed"] == 3
+    assert main(["train", str(run / "config.json"), "--out", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "result.json").read_text())
+    assert again["test_accuracy"] == first["test_accuracy"] and again["test_loss"] == first["test_loss"]
+    first_log = (run / "log.csv").read_text().splitlines()
+    again_log = (tmp_path / "again" / "log.csv").read_text().splitlines()
+    assert len(first_log) == 3, "a header and one row per epoch"
+    assert [r.split(",")[:3] for r in first_log] == [r.split(",")[:3] for r in again_log]  # epoch, loss, accuracy
+    assert main(["plot", str(run), "--sample", "2"]) == 0
+    for name in ("learning_curves.png", "raster.png", "traces_h.png", "traces_o.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[training]\nepochz = 3\n", "unknown configuration key 'training.epochz'"),
+    ("[training]\nlr = 'fast'\n", "'training.lr' must be float"),
+    ("[data]\nname = 'cifar'\n", "unknown data.name 'cifar'"),
+    ("[model]\nneuron = 'Hodgkin'\n", "model.neuron 'Hodgkin' is not a built-in"),
+    ("[model.neuron]\nvars = {v = ['(-v + Isyn) / tau + os.system(1)', '0.0']}\nthreshold = 'v - 1'\n"
+     "output_var_name = 'v'\nparam_vals = {tau = 10.0}\n", "os"),
+    ("[simulation]\nreadout = 'median'\n", "unknown simulation.readout 'median'"),
+])
+def test_bad_configurations_are_refused_with_the_reason(tmp_path, capsys, text, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    assert main(["train", str(config), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "epoch" not in capsys.readouterr().out
+
+
+def test_config_command_and_overrides(tmp_path, capsys):
+    assert main(["config"]) == 0
+    assert json.loads(capsys.readouterr().out) == DEFAULTS
+    with pytest.raises(ConfigError, match="unknown configuration key 'model.layers'"):
+        resolve({"model": {"layers": [3]}})
+    assert main(["train", "--set", "data.train_size=oops", "--no-progress"]) == 2
+    assert "'data.train_size' must be int" in capsys.readouterr().err
+    assert main(["train", str(tmp_path / "missing.toml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_shd_files_train_with_a_validation_split(tmp_path, capsys):
+    """data.name = 'shd' reads the two files, holds out validation_split of the training file (the
+    smaller part) and sizes the network from the data: 700 inputs, 20 outputs."""
+    rng = np.random.default_rng(0)
+    for name, n in (("train.h5", 40), ("test.h5", 12)):
+        times = [np.sort(rng.uniform(0, 0.09, 60)) for _ in range(n)]
+        write_shd(tmp_path / name, times, [rng.integers(0, 700, 60) for _ in range(n)], rng.integers(0, 20, n))
+    config = tmp_path / "shd.toml"
+    config.write_text(f"""
+[data]
+name = "shd"
+path = "{tmp_path / 'train.h5'}"
+test_path = "{tmp_path / 'test.h5'}"
+validation_split = 0.25
+[model]
+hidden = [8]
+[simulation]
+duration = 100.0
+[training]
+epochs = 1
+[output]
+progress = false
+""")
+    assert main(["train", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "30 training / 10 validation / 12 test samples; network 700-8-20" in out, out
