@@ -34,7 +34,8 @@ def make_batch(rng, batch, n_in, duration, spikes_per_second):
     return eg.SpikeBatch(times, units), rng.integers(0, 20, batch)
 
 
-def build(rng, n_in, n_hidden, n_out, dtype, duration, kernels="auto"):
+def build_network(rng, n_in, n_hidden, n_out):
+    """The network (weights drawn from ``rng``), without a simulator: other benchmarks reuse it."""
     import eventgrad as eg
 
     net = eg.Network()
@@ -45,6 +46,13 @@ def build(rng, n_in, n_hidden, n_out, dtype, duration, kernels="auto"):
     net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.02, (n_hidden, n_hidden)),
                 name="hh")
     net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (n_hidden, n_out)), name="ho")
+    return net
+
+
+def build(rng, n_in, n_hidden, n_out, dtype, duration, kernels="auto"):
+    import eventgrad as eg
+
+    net = build_network(rng, n_in, n_hidden, n_out)
     return eg.Simulator(net, dt=1.0, duration=duration, dtype=dtype, readout=eg.readouts.SumVar("o"),
                         loss=eg.losses.SoftmaxCrossEntropy(), kernels=kernels)
 

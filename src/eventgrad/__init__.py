@@ -3,6 +3,7 @@
 __version__ = "0.1.0"
 
 from eventgrad import losses, neurons, optim, readouts, synapses
+from eventgrad.bptt import BPTTSimulator
 from eventgrad.data.spikes import SpikeBatch, SpikeDataError
 from eventgrad.engine.simulator import Result, SimulationError, Simulator
 from eventgrad.gradcheck import GradCheckReport, check_gradients
@@ -10,7 +11,7 @@ from eventgrad.model import ModelError, UserNeuron, UserSynapse
 from eventgrad.network import Network, NetworkError
 
 __all__ = [
-    "GradCheckReport", "ModelError", "Network", "NetworkError", "Result", "SimulationError", "Simulator",
-    "SpikeBatch", "SpikeDataError", "UserNeuron", "UserSynapse", "check_gradients", "losses", "neurons",
+    "BPTTSimulator", "GradCheckReport", "ModelError", "Network", "NetworkError", "Result", "SimulationError",
+    "Simulator", "SpikeBatch", "SpikeDataError", "UserNeuron", "UserSynapse", "check_gradients", "losses", "neurons",
     "optim", "readouts", "synapses",
 ]
