@@ -20,7 +20,7 @@ from eventgrad.bptt.kernels import StepKernels, step_kernels
 from eventgrad.bptt.passes import ConnPlan, InputBins, Plan, PopPlan, ReadoutPlan, Trace, forward, grid_index
 from eventgrad.bptt.surrogates import get_surrogate
 from eventgrad.bptt.symbolic import INTEGRATORS, UnsupportedIntegrator
-from eventgrad.engine.inputs import merge_inputs
+from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.numeric import check_finite_dynamics
 from eventgrad.engine.simulator import SimulationError
 from eventgrad.losses import SoftmaxCrossEntropy
@@ -81,22 +81,11 @@ class BPTTSimulator:
     def __init__(self, net: Network, dt: float, duration: float, dtype="float32", readout: Readout | None = None,
                  loss=None, surrogate="fast_sigmoid", integrator: str = "rk4", substeps: int = 1,
                  threads: int | None = None):
-        if not isinstance(net, Network):
-            raise NetworkError(f"BPTTSimulator needs a Network, got {type(net).__name__}")
-        if not (np.isfinite(dt) and dt > 0 and np.isfinite(duration) and duration > 0):
-            raise ValueError(f"dt and duration must be positive and finite, got dt={dt}, duration={duration}")
-        n_steps = int(round(duration / dt))
-        if abs(n_steps * dt - duration) > 1e-9 * duration:
-            raise ValueError(f"duration {duration} is not a whole number of steps dt={dt}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        n_steps, self.dtype = check_grid(net, dt, duration, dtype, "BPTTSimulator")
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
             raise ValueError(f"substeps must be a positive integer (integrator sub-steps per dt), got {substeps!r}")
         if integrator not in INTEGRATORS:
             raise UnsupportedIntegrator(f"unknown integrator {integrator!r}; known: {sorted(INTEGRATORS)}")
-        if not any(not g.is_input for g in net.groups):
-            raise NetworkError("the network has no population to simulate")
         self.network = net
         self.dt, self.duration, self.n_steps, self.substeps = float(dt), float(duration), n_steps, int(substeps)
         self.integrator = integrator

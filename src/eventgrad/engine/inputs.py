@@ -1,4 +1,4 @@
-"""Input spike batches checked against a network and merged per sample, for any simulator.
+"""What every simulator checks before it runs: the grid, the dtype, and the input spike batches.
 
 The checks every simulator applies to its input (one SpikeBatch for a single input, else a dict keyed by
 input name; equal sample counts; units and times inside the inputs and the trial), shared by the
@@ -10,7 +10,24 @@ from __future__ import annotations
 import numpy as np
 
 from eventgrad.data.spikes import SpikeBatch, SpikeDataError
-from eventgrad.network import Network
+from eventgrad.network import Network, NetworkError
+
+
+def check_grid(net: Network, dt: float, duration: float, dtype, who: str) -> tuple[int, np.dtype]:
+    """(number of steps, dtype) after checking the network, the grid and the floating-point type."""
+    if not isinstance(net, Network):
+        raise NetworkError(f"{who} needs a Network, got {type(net).__name__}")
+    if not (np.isfinite(dt) and dt > 0 and np.isfinite(duration) and duration > 0):
+        raise ValueError(f"dt and duration must be positive and finite, got dt={dt}, duration={duration}")
+    n_steps = int(round(duration / dt))
+    if abs(n_steps * dt - duration) > 1e-9 * duration:
+        raise ValueError(f"duration {duration} is not a whole number of steps dt={dt}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    if not any(not g.is_input for g in net.groups):
+        raise NetworkError("the network has no population to simulate")
+    return n_steps, dtype
 
 
 def merge_inputs(network: Network, batch, duration: float, dtype) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:

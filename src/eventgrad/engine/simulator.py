@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eventgrad.engine.fastpath import modal_tables, static_reason
-from eventgrad.engine.inputs import merge_inputs
+from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.layout import build_layout
 from eventgrad.engine.numeric import check_finite_dynamics
 from eventgrad.losses import SoftmaxCrossEntropy
@@ -95,18 +95,7 @@ class Simulator:
         if surrogate is not None:
             raise ValueError(f"surrogate={surrogate!r} applies only to method='bptt'; EventProp computes exact "
                              "gradients and uses no surrogate")
-        if not isinstance(net, Network):
-            raise NetworkError(f"Simulator needs a Network, got {type(net).__name__}")
-        if not (np.isfinite(dt) and dt > 0 and np.isfinite(duration) and duration > 0):
-            raise ValueError(f"dt and duration must be positive and finite, got dt={dt}, duration={duration}")
-        n_steps = int(round(duration / dt))
-        if abs(n_steps * dt - duration) > 1e-9 * duration:
-            raise ValueError(f"duration {duration} is not a whole number of steps dt={dt}")
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-        if not any(not g.is_input for g in net.groups):
-            raise NetworkError("the network has no population to simulate")
+        n_steps, self.dtype = check_grid(net, dt, duration, dtype, "Simulator")
         self.network = net
         self.dt, self.duration, self.n_steps = float(dt), float(duration), n_steps
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
