@@ -39,3 +39,54 @@ class MeanSquaredError:
         diff = y - targets
         B = y.shape[0]
         return float(0.5 * (diff**2).sum() / B), diff / B
+
+
+class FirstSpikeCrossEntropy(SoftmaxCrossEntropy):
+    """Wunderlich & Pehle's (2021) time-to-first-spike loss: cross-entropy plus a push to spike early.
+
+    For first output spike times t_k and label l (their equation for the Yin-Yang task),
+
+        L = -log( exp(-t_l / tau0) / sum_k exp(-t_k / tau0) ) + alpha * (exp(t_l / tau1) - 1),
+
+    averaged over the batch. The first term is ``SoftmaxCrossEntropy`` on the logits -t/tau0 that
+    ``readouts.FirstSpikeTime(group, tau0)`` gives; the second grows with the label neuron's latency and
+    so rewards an early correct spike, which the cross-entropy alone (it sees only differences of spike
+    times) does not. The loss receives those logits, not the times, because the simulator hands every
+    loss the readout's logits; it recovers t = -tau0 * logit, so its ``tau0`` must be the readout's:
+    build it with :meth:`for_readout` to take it from there. A neuron that never spikes reads as the
+    trial length (the readout's convention); the loss is then constant in its time (no gradient), as
+    it is for any neuron without a spike.
+    """
+
+    def __init__(self, tau0: float, tau1: float, alpha: float):
+        for name, value in (("tau0", tau0), ("tau1", tau1)):
+            if not (np.ndim(value) == 0 and np.isfinite(value) and value > 0):
+                raise LossError(f"{name} must be a positive time in ms, got {value!r}")
+        if not (np.ndim(alpha) == 0 and np.isfinite(alpha) and alpha >= 0):
+            raise LossError(f"alpha must be a finite weight >= 0, got {alpha!r}")
+        self.tau0, self.tau1, self.alpha = float(tau0), float(tau1), float(alpha)
+
+    @classmethod
+    def for_readout(cls, readout, tau1: float, alpha: float) -> FirstSpikeCrossEntropy:
+        """The loss for a ``FirstSpikeTime`` readout, with that readout's tau0 (so the two cannot disagree)."""
+        tau0 = getattr(readout, "tau0", None)
+        if tau0 is None:
+            raise LossError(f"{type(readout).__name__} is not a first-spike-time readout (it has no tau0); "
+                            "use eventgrad.readouts.FirstSpikeTime")
+        return cls(tau0, tau1, alpha)
+
+    def value_and_grad(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
+        """(mean loss, dL/dlogits (B, n)) for logits = -t/tau0."""
+        loss, grad = super().value_and_grad(logits, labels)  # checks the labels
+        B = logits.shape[0]
+        rows, labels = np.arange(B), np.asarray(labels)
+        t_label = -self.tau0 * logits[rows, labels]
+        with np.errstate(over="ignore"):  # an overflow is reported below, with its cause
+            growth = np.exp(t_label / self.tau1)  # exp(t_l / tau1)
+        if not np.all(np.isfinite(growth)):
+            raise LossError(f"alpha * (exp(t / tau1) - 1) overflows at t = {t_label.max()} ms with tau1 = "
+                            f"{self.tau1} ms; use a larger tau1 or a shorter trial")
+        loss += float(self.alpha * (growth - 1.0).mean())
+        # d/dlogit [alpha (exp(t/tau1) - 1)] = alpha/tau1 exp(t/tau1) * dt/dlogit, with dt/dlogit = -tau0
+        grad[rows, labels] -= self.alpha * self.tau0 / self.tau1 * growth / B
+        return loss, grad
