@@ -11,7 +11,8 @@ state, superposition makes the work per synaptic event one multiply-add per affe
 * spikes: neurons whose end-of-step state is above threshold are walked through the step's events from
   their start-of-step state to find the exact first crossing; the earliest is emitted, its reset and
   its outgoing spikes are added by superposition, and the search repeats (zero-delay recurrence stays
-  exact and in time order);
+  exact and in time order); a crossing located once is reused while no emitted spike reaches its
+  population;
 * backward: the adjoint is kept as its end-of-step equivalent, so an event's weight gradient is
   ``lambda(t1) . P(t1 - t_e) beta`` and the spike-time term ``w lambda(t1) . P(t1 - t_e) tau``.
 
@@ -203,233 +204,148 @@ def above_threshold(GI, PR, TH, g, Zend, flags, x, x_buf):
             flags[m] = 1 if thr(g, x[:d], params_of(GI, PR, g, m)) >= 0.0 else 0
 
 
-WALK_NONE, WALK_VALID, WALK_PUSHED, WALK_STALE = 0, 1, 2, 3  # per neuron, for the current step
-
-
 @jit
-def start_walk(GI, Z, g, j, t0, ev_t, restart_event, restart_x, x, wk_state, wk_t, wk_x, wk_next, wk_check, wk_tc,
-               wk_list):
-    """Begin neuron j's walk through the step: at the step's start, or just after its own reset if it
-    spiked earlier in this step (then its next event is that spike, for any self-connection)."""
-    z = GI[g, ZOFF] + j
-    d = GI[g, DIM]
-    if wk_state[z] == WALK_NONE:
-        wk_list[0] += 1
-        wk_list[wk_list[0]] = z
-    start = restart_event[z]
-    if start < 0:
-        wk_t[z] = t0
-        gather(GI, Z, g, j, x)
-        wk_x[z, :d] = x[:d]
-        wk_next[z] = 0
-    else:
-        wk_t[z] = ev_t[start]
-        wk_x[z, :d] = restart_x[z, :d]
-        wk_next[z] = start
-    wk_check[z] = wk_t[z]
-    wk_tc[z] = -1.0
-    wk_state[z] = WALK_VALID
-
-
-@jit
-def collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, x, cand, flags, cand_buf, forced,
-                       wk_state, wk_t, wk_x, wk_next, wk_check, wk_tc, wk_list):
-    """cand[:, 0] = neurons (ZOFF + index) at or above threshold at t1, or forced; their walks resume where
-    earlier searches of this step left them. Returns their number, or -1 if ``cand`` is too small."""
+def collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, x, cand_i, cand_t, cand_x, flags,
+                       cand_buf, forced):
+    """Neurons at or above threshold at t1, with where their walk through the step starts; -1 if the
+    buffers are too small."""
     n_cand = 0
     for g in range(GI.shape[0]):
         if GI[g, SPIKING] == 0:
             continue
+        d = GI[g, DIM]
         above_threshold(GI, PR, TH, g, Zend, flags, x, cand_buf)
         for j in range(GI[g, SIZE]):
-            z = GI[g, ZOFF] + j
-            if flags[j] == 0 and forced[z] == 0:
+            if flags[j] == 0 and forced[GI[g, ZOFF] + j] == 0:
                 continue
-            if n_cand >= cand.shape[0]:
+            if n_cand >= cand_i.shape[0]:
                 return -1
-            if wk_state[z] != WALK_VALID and wk_state[z] != WALK_PUSHED:
-                start_walk(GI, Z, g, j, t0, ev_t, restart_event, restart_x, x, wk_state, wk_t, wk_x, wk_next,
-                           wk_check, wk_tc, wk_list)
-            cand[n_cand, 0] = z
-            cand[n_cand, 1] = g
-            cand[n_cand, 2] = j
-            cand[n_cand, 3] = 2 if wk_state[z] == WALK_PUSHED else 0  # found: 1 crossing, 2 pushed by a jump
+            start = restart_event[GI[g, ZOFF] + j]
+            cand_i[n_cand, 0] = g
+            cand_i[n_cand, 1] = j
+            cand_i[n_cand, 2] = max(start, 0)  # the next event of the step this candidate has to apply
+            cand_i[n_cand, 3] = 0
+            if start < 0:  # from the start of the step
+                cand_t[n_cand] = t0
+                gather(GI, Z, g, j, x)
+                cand_x[n_cand, :d] = x[:d]
+            else:  # from its own spike earlier in this step, just after the reset
+                cand_t[n_cand] = ev_t[start]
+                cand_x[n_cand, :d] = restart_x[GI[g, ZOFF] + j, :d]
             n_cand += 1
     return n_cand
 
 
 @jit
-def walk_jumps(GI, CI, OC, PR, W, ev_i, ev_t, n_ev, e, g, j, z, xs, have_xs, MU, PI, PIB, PG_, AG_, SG_, wk_t,
-               wk_x, tmp):
-    """Apply to neuron j's walk the jumps of event e and of every later event at the same instant; the
-    walk's anchor moves to that instant only if one of them reaches it. Returns the last event applied
-    and whether the anchor moved."""
-    d = GI[g, DIM]
-    p = params_of(GI, PR, g, j)
-    te = ev_t[e]
-    moved = False
-    e2 = e
-    while True:
-        sg = ev_i[e2, 0]
-        for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
-            cn = OC[r]
-            if CI[cn, POST] != g:
-                continue
-            if not moved:
-                if not have_xs:
-                    flow_walk(g, d, te - wk_t[z], wk_x[z], MU, PI, PIB, PG_, AG_, SG_, xs)
-                wk_x[z, :d] = xs[:d]
-                wk_t[z] = te
-                moved = True
-            jump(cn, wk_x[z, :d], W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j], p, tmp)
-            wk_x[z, :d] = tmp[:d]
-        if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
-            e2 += 1
-        else:
-            return e2, moved
-
-
-@jit
-def flow_walk(g, d, s, x0, MU, PI, PIB, PG_, AG_, SG_, xs):
-    """xs = P(s) x0 + c(s), with the population's propagator for the last s kept in PG_, AG_."""
-    if s != SG_[g]:
-        modal_matrix(g, s, MU, PI, d, PG_[g])
-        modal_affine(g, s, MU, PIB, d, AG_[g])
-        SG_[g] = s
-    for i in range(d):
-        acc = AG_[g, i]
-        for q in range(d):
-            acc += PG_[g, i, q] * x0[q]
-        xs[i] = acc
+def known_crossing(GI, g, j, t_a, t_b, known_t, reached):
+    """Whether neuron j's first crossing after t_a, in (t_a, t_b], is one an earlier search of this step
+    located: no spike emitted since has reached its population (``reached`` counts them), so its
+    trajectory is the same, and the crossing lies in this piece. Each search walks the step again; with
+    many neurons crossing in one piece, locating every crossing again after every spike would cost
+    O(spikes^2) root findings per step."""
+    z = GI[g, ZOFF] + j
+    tc = known_t[z, 1]
+    return known_t[z, 0] == reached[g] and t_a < tc and tc <= t_b
 
 
 @jit
 def earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, restart_event, restart_x, tol, MU, PI,
-                     PIB, TH, PG_, AG_, SG_, x, xs, tmp, best_x, W3, K, cand, cand_te, flags, Zend_buf, forced,
-                     wk_state, wk_t, wk_x, wk_next, wk_check, wk_tc, wk_xc, wk_list, counts):
+                     PIB, TH, PG_, AG_, SG_, x, xs, tmp, best_x, W3, K, cand_i, cand_t, cand_x, flags, Zend_buf,
+                     forced, known_t, known_x, reached, counts):
     """(time, group, neuron, kind) of the earliest spike not yet emitted in this step; x- in best_x.
 
-    The neurons above threshold at t1 walk through the step's events in lockstep (checking the threshold
-    at every event time); the first event interval in which any of them reaches threshold holds the
-    earliest spike, located by root finding. A walk is anchored at its last jump: events that do not
-    reach it cost one threshold check, and a crossing once found is kept until a jump moves the anchor.
-    Walks persist across the searches of a step (see ``update_walks``)."""
-    n_cand = collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, x, cand, flags, Zend_buf,
-                                forced, wk_state, wk_t, wk_x, wk_next, wk_check, wk_tc, wk_list)
+    The neurons above threshold at t1 walk through the step's events in lockstep, piece by piece (a piece
+    ends at an event); the first piece in which any of them reaches threshold holds the earliest spike,
+    which is then located by root finding. Piece propagators are shared within a population."""
+    n_cand = collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, x, cand_i, cand_t,
+                                cand_x, flags, Zend_buf, forced)
     counts[6] += max(n_cand, 0)
     if n_cand < 0:
         return math.inf, -2, 0, 0
     for g in range(GI.shape[0]):
         SG_[g] = -1.0
-    e_min = n_ev + 1
-    stop = n_ev  # the last event interval to walk: where the first crossing was found
-    for c in range(n_cand):
-        e_min = min(e_min, wk_next[cand[c, 0]])
-        if cand[c, 3] == 2:  # pushed over threshold at an event an earlier search walked to
-            stop = min(stop, wk_next[cand[c, 0]] - 1)
-    e = e_min - 1
-    while e < stop:  # stop shrinks to the first interval with a crossing: finish that one, then stop
-        e += 1
+    found = False
+    for e in range(n_ev + 1):
         te = t1 if e == n_ev else ev_t[e]
         for c in range(n_cand):
-            z = cand[c, 0]
-            if wk_next[z] > e:
+            if cand_i[c, 2] > e:
                 continue
-            g = cand[c, 1]
-            j = cand[c, 2]
+            g = cand_i[c, 0]
+            j = cand_i[c, 1]
             d = GI[g, DIM]
-            have_xs = False
-            if wk_tc[z] >= 0.0:  # its crossing is known: no state needed until it is reached
-                if wk_tc[z] <= te:
-                    cand[c, 3] = 1
-                    stop = min(stop, e)
-                    continue
-            else:
-                flow_walk(g, d, te - wk_t[z], wk_x[z], MU, PI, PIB, PG_, AG_, SG_, xs)
-                if thr(g, xs[:d], params_of(GI, PR, g, j)) >= 0.0:
-                    cand[c, 3] = 1
-                    cand_te[c] = te
-                    stop = min(stop, e)
-                    continue
-                have_xs = True
-            wk_check[z] = te
+            p = params_of(GI, PR, g, j)
+            s = te - cand_t[c]
+            if s != SG_[g]:
+                modal_matrix(g, s, MU, PI, d, PG_[g])
+                modal_affine(g, s, MU, PIB, d, AG_[g])
+                SG_[g] = s
+            for i in range(d):
+                acc = AG_[g, i]
+                for q in range(d):
+                    acc += PG_[g, i, q] * cand_x[c, q]
+                xs[i] = acc
+            if thr(g, xs[:d], p) >= 0.0:
+                cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
+                cand_t[c + cand_t.shape[0] // 2] = te
+                found = True
+                continue
+            cand_x[c, :d] = xs[:d]
+            cand_t[c] = te
             counts[5] += 1
             if e == n_ev:
-                wk_next[z] = n_ev + 1  # walked to t1: no event of this step is left for it
                 continue
-            e2, moved = walk_jumps(GI, CI, OC, PR, W, ev_i, ev_t, n_ev, e, g, j, z, xs, have_xs, MU, PI, PIB, PG_,
-                                   AG_, SG_, wk_t, wk_x, tmp)
-            wk_next[z] = e2 + 1
-            if moved:
-                wk_tc[z] = -1.0
-                if thr(g, wk_x[z, :d], params_of(GI, PR, g, j)) >= 0.0:
-                    cand[c, 3] = 2  # pushed over threshold by a jump at te
-                    wk_state[z] = WALK_PUSHED
-                    stop = min(stop, e)
+            # the jumps of this event and of every later one at the same instant, then the threshold: a
+            # spike pushed over by a jump is logged after all of them, so its state must include them
+            e2 = e
+            while True:
+                sg = ev_i[e2, 0]
+                for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
+                    cn = OC[r]
+                    if CI[cn, POST] == g:
+                        jump(cn, cand_x[c, :d], W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j], p, tmp)
+                        cand_x[c, :d] = tmp[:d]
+                if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
+                    e2 += 1
+                else:
+                    break
+            cand_i[c, 2] = e2 + 1  # the next event this candidate has not seen
+            if thr(g, cand_x[c, :d], p) >= 0.0:
+                cand_i[c, 3] = 2  # pushed over threshold by the jump at te
+                found = True
+        if found:
+            break
     best_t = math.inf
     best = -1
+    half = cand_t.shape[0] // 2
     for c in range(n_cand):
-        if cand[c, 3] == 0:
+        if cand_i[c, 3] == 0:
             continue
-        z = cand[c, 0]
-        g = cand[c, 1]
-        j = cand[c, 2]
+        g = cand_i[c, 0]
+        j = cand_i[c, 1]
         d = GI[g, DIM]
-        if cand[c, 3] == 2:
-            tc = wk_t[z]
-            xs[:d] = wk_x[z, :d]
+        if cand_i[c, 3] == 2:
+            tc = cand_t[c]
+            xs[:d] = cand_x[c, :d]
+        elif known_crossing(GI, g, j, cand_t[c], cand_t[c + half], known_t, reached):
+            tc = known_t[GI[g, ZOFF] + j, 1]
+            xs[:d] = known_x[GI[g, ZOFF] + j, :d]
         else:
-            if wk_tc[z] < 0.0:  # bracket: below threshold at the last check, above at cand_te
-                flow_walk(g, d, wk_check[z] - wk_t[z], wk_x[z], MU, PI, PIB, PG_, AG_, SG_, x)
-                s = crossing_time(GI, g, j, x[:d], PR, cand_te[c] - wk_check[z], tol, 0.0, tmp, W3, K, MU, PI, PIB,
-                                  PG_[g], AG_[g])
-                state_after(GI, g, j, x[:d], PR, s, 0.0, xs, W3, K, MU, PI, PIB, PG_[g], AG_[g])
-                SG_[g] = -1.0
-                wk_tc[z] = wk_check[z] + s
-                wk_xc[z, :d] = xs[:d]
-            tc = wk_tc[z]
-            xs[:d] = wk_xc[z, :d]
+            s = crossing_time(GI, g, j, cand_x[c, :d], PR, cand_t[c + half] - cand_t[c], tol, 0.0, tmp, W3, K, MU,
+                              PI, PIB, PG_[g], AG_[g])
+            state_after(GI, g, j, cand_x[c, :d], PR, s, 0.0, xs, W3, K, MU, PI, PIB, PG_[g], AG_[g])
+            SG_[g] = -1.0
+            tc = cand_t[c] + s
+            known_t[GI[g, ZOFF] + j, 0] = reached[g]
+            known_t[GI[g, ZOFF] + j, 1] = tc
+            known_x[GI[g, ZOFF] + j, :d] = xs[:d]
         if tc < best_t:
             best_t = tc
             best = c
             best_x[:d] = xs[:d]
     if best < 0:
         return math.inf, -1, 0, 0
-    kind = KIND_TRIGGERED if cand[best, 3] == 2 else KIND_CROSSING
-    return best_t, cand[best, 1], cand[best, 2], kind
-
-
-@jit
-def update_walks(GI, CI, OC, g, z_spike, pos, wk_state, wk_next, wk_tc, wk_list):
-    """A spike of group g (neuron at z_spike) was inserted at position pos of the step's events. Walks
-    that already passed pos (next > pos) and that the spike does not reach skip it (next + 1); walks it
-    reaches (any population g connects to) start again if they passed it or were pushed over threshold
-    (same-instant jumps are applied together), and forget their known crossing if they will apply it;
-    the spiking neuron's own walk restarts after its reset."""
-    wk_state[z_spike] = WALK_NONE if wk_state[z_spike] == WALK_NONE else WALK_STALE
-    for k in range(1, wk_list[0] + 1):
-        z = wk_list[k]
-        if wk_state[z] != WALK_VALID and wk_state[z] != WALK_PUSHED:
-            continue
-        hit = False
-        for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
-            post = CI[OC[r], POST]
-            if GI[post, ZOFF] <= z < GI[post, ZOFF] + GI[post, SIZE]:
-                hit = True
-        if hit and (wk_next[z] > pos or wk_state[z] == WALK_PUSHED):
-            wk_state[z] = WALK_STALE
-        elif hit:
-            wk_tc[z] = -1.0
-        elif wk_next[z] > pos:
-            wk_next[z] += 1
-
-
-
-@jit
-def clear_walks(wk_state, wk_list):
-    for k in range(1, wk_list[0] + 1):
-        wk_state[wk_list[k]] = WALK_NONE
-    wk_list[0] = 0
+    kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
+    return best_t, cand_i[best, 0], cand_i[best, 1], kind
 
 
 @jit
@@ -454,24 +370,20 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     K = np.empty((6, dmax), np.float64)
     restart_event = np.full(ztot, -1, np.int64)  # per neuron, at ZOFF + neuron
     restart_x = np.empty((ztot, dmax), Z.dtype)
-    wk_state = np.zeros(ztot, np.int64)  # per neuron (at ZOFF + neuron), for the current step only
-    wk_t = np.empty(ztot, np.float64)  # walk anchor: time and state at its last jump
-    wk_x = np.empty((ztot, dmax), np.float64)
-    wk_next = np.empty(ztot, np.int64)  # the next event of the step the walk has not passed
-    wk_check = np.empty(ztot, np.float64)  # the last time the walk was checked below threshold
-    wk_tc = np.empty(ztot, np.float64)  # its crossing from the anchor, once found (< 0: not yet)
-    wk_xc = np.empty((ztot, dmax), np.float64)
-    wk_list = np.zeros(ztot + 1, np.int64)  # [count, neurons with a walk this step]
+    known_t = np.full((ztot, 2), -1.0)  # per neuron: [spikes that had reached it, time] of its last crossing
+    known_x = np.empty((ztot, dmax), np.float64)  # ... and the state there
+    reached = np.zeros(GI.shape[0], np.float64)  # per population: spikes emitted that reach it
     ev_t = np.empty(64, Z.dtype)
     ev_i = np.empty((64, 4), np.int64)  # group, unit, kind, index into step_x
     step_x = np.empty((16, dmax), Z.dtype)
     spiked = np.empty(16, np.int64)
-    cand = np.empty((16, 4), np.int64)  # neuron (ZOFF + index), group, index, found (1 crossing, 2 jump)
-    cand_te = np.empty(16, np.float64)  # end of the interval a crossing was found in
+    cand_i = np.empty((16, 4), np.int64)  # group, neuron, first event of its walk, found (1 crossing, 2 jump)
+    cand_t = np.empty(32, np.float64)  # [time reached; end of the crossing piece] (two halves)
     G = GI.shape[0]
     PG_ = np.empty((G, dmax, dmax), np.float64)  # per population: the current piece's propagator
     AG_ = np.empty((G, dmax), np.float64)
     SG_ = np.empty(G, np.float64)
+    cand_x = np.empty((16, dmax), np.float64)
     counts[0] = 0
     ip = 0
     n_in = in_time.shape[0]
@@ -496,13 +408,13 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
         while True:
             best_t, g, j, kind = earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev,
                                                   restart_event, restart_x, tol, MU, PI, PIB, TH, PG_, AG_, SG_, x,
-                                                  xs, tmp, best_x, W3, K, cand, cand_te, flags, Zbuf, forced,
-                                                  wk_state, wk_t, wk_x, wk_next, wk_check, wk_tc, wk_xc, wk_list,
-                                                  counts)
+                                                  xs, tmp, best_x, W3, K, cand_i, cand_t, cand_x, flags, Zbuf,
+                                                  forced, known_t, known_x, reached, counts)
             counts[4] += 1
             if g == -2:
-                cand = grow(cand, 2 * cand.shape[0])
-                cand_te = np.empty(2 * cand_te.shape[0], np.float64)
+                cand_i = grow(cand_i, 2 * cand_i.shape[0])
+                cand_t = np.empty(2 * cand_t.shape[0], np.float64)
+                cand_x = grow(cand_x, 2 * cand_x.shape[0])
                 continue
             if g < 0:
                 break
@@ -519,7 +431,6 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             step_x[n_spiked, :d] = best_x[:d]
             pos = insert_event(ev_t, ev_i, n_ev, best_t, g, j, kind, n_spiked)
             n_ev += 1
-            update_walks(GI, CI, OC, g, z, pos, wk_state, wk_next, wk_tc, wk_list)
             reset(g, best_x, p, xs)
             if thr(g, xs, p) >= 0.0:
                 counts[2] = g
@@ -540,11 +451,12 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             for i in range(d):
                 restart_x[z, i] = xs[i]
             fast_deliver(GI, CI, OC, W, Zend, g, j, t1 - best_t, MU, PB, TJ, forced, col)
+            for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
+                reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
         for e in range(n_spiked):
             if spiked[e] >= 0:
                 restart_event[spiked[e]] = -1
         forced[:] = 0
-        clear_walks(wk_state, wk_list)
         status = append_step_log(log_t, log_i, sp_x, counts, ev_t, ev_i, n_ev, step_x, RO, y, first)
         if status != OK:
             return status
