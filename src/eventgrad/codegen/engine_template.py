@@ -77,7 +77,7 @@ def linear_propagator(g, p, d, s, W3):
     expm_small(M, d + 1, W3[2], W3[1], W3[3])
 
 
-@jit
+@leaf
 def apply_affine(E, d, x, out):
     for i in range(d):
         acc = E[i, d]
@@ -195,7 +195,7 @@ def flow_all(GI, Z, out, PR, s, h_max, W3, K):
                          out[z0 + j * d:z0 + (j + 1) * d], W3, K)
 
 
-@jit
+@leaf
 def state_after(GI, g, j, x0, PR, s, h_max, xs, W3, K, MU, PI, PIB, P, aff):
     """x(s) from x0 without events: modal formula when its tables are given (MU non-empty), else flow_one."""
     if MU.shape[0] == 0:
@@ -241,14 +241,14 @@ def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K, MU, PI, PIB, P
     return s
 
 
-@jit
+@leaf
 def neuron_slice(GI, g, j):
     d = GI[g, DIM]
     z0 = GI[g, ZOFF] + j * d
     return z0, z0 + d
 
 
-@jit
+@leaf
 def params_of(GI, PR, g, j):
     npar = GI[g, NPAR]
     return PR[GI[g, POFF] + j * npar:GI[g, POFF] + (j + 1) * npar]
@@ -342,7 +342,7 @@ def earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K, no_mu, no_pi, no_
     return best_s, best_g, best_j
 
 
-@jit
+@leaf
 def state_index(GI, g, m, i, soa):
     """Where variable i of neuron m of group g lives: [neuron, variable] blocks, or [variable, neuron]."""
     if soa:

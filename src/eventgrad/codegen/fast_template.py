@@ -20,8 +20,10 @@ It detects a spike only where the threshold is exceeded at the end of a step (th
 crossing exactly); an excursion above threshold and back within one step is not a spike here.
 """
 
+GROW = -1  # status of step_spikes: grow the step's event buffers and call it again
 
-@jit
+
+@leaf
 def modal_matrix(g, s, MU, PI, d, out):
     """out[:d,:d] = P(s) = sum_k exp(mu_k s) Pi_k."""
     for i in range(d):
@@ -34,7 +36,7 @@ def modal_matrix(g, s, MU, PI, d, out):
                 out[i, j] += e * PI[g, k, i, j]
 
 
-@jit
+@leaf
 def modal_affine(g, s, MU, PIB, d, out):
     """out[:d] = integral_0^s P(u) b du = sum_k phi(mu_k, s) Pi_k b, phi = (exp(mu s) - 1) / mu."""
     for i in range(d):
@@ -46,7 +48,7 @@ def modal_affine(g, s, MU, PIB, d, out):
             out[i] += phi * PIB[g, k, i]
 
 
-@jit
+@leaf
 def modal_column(post, c, s, MU, PB, d, out):
     """out[:d] = P(s) beta_c: where a unit-weight jump of connection c at t1 - s stands at t1."""
     for i in range(d):
@@ -58,34 +60,44 @@ def modal_column(post, c, s, MU, PB, d, out):
 
 
 @jit
-def fast_deliver(GI, CI, OC, W, Zend, g, j, s, MU, PB, TJ, forced, col):
-    """Add the effect at t1 of a spike of unit j of group g that happened s before t1 (state [var, neuron]).
+def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, e_from, e_to, MU, PB, TJ, forced, col):
+    """Add the effect at t1 of the step's events e_from..e_to-1 (state [var, neuron]): a unit-weight jump of
+    connection c at t1 - s stands at t1 as P(s) beta_c, the same for every target.
 
     A jump that raises the threshold function at once (TJ[c] * w > 0, e.g. a delta synapse onto v) may
     cause a spike at the jump itself even if the neuron is back below threshold at t1: such targets
     are marked in ``forced`` and walked through the step like neurons above threshold."""
-    for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
-        c = OC[r]
-        post = CI[c, POST]
-        d = GI[post, DIM]
-        npost = CI[c, NPOST]
-        row = CI[c, WOFF] + j * npost
-        modal_column(post, c, s, MU, PB, d, col)
-        w_row = W[row:row + npost]
-        if TJ[c] != 0.0:
-            for m in range(npost):
-                if w_row[m] * TJ[c] > 0.0:
-                    forced[GI[post, ZOFF] + m] = 1
-        for i in range(d):
-            ci = col[i]
-            if ci == 0.0:
-                continue
-            target = Zend[GI[post, ZOFF] + i * npost:GI[post, ZOFF] + (i + 1) * npost]  # views: vectorised loop
-            for m in range(npost):
-                target[m] += w_row[m] * ci
+    for e in range(e_from, e_to):
+        g = ev_i[e, 0]
+        j = ev_i[e, 1]
+        s = t1 - ev_t[e]
+        for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
+            c = OC[r]
+            post = CI[c, POST]
+            d = GI[post, DIM]
+            npost = CI[c, NPOST]
+            row = CI[c, WOFF] + j * npost
+            for i in range(d):
+                col[i] = 0.0
+            for k in range(d):
+                ek = math.exp(MU[post, k] * s)
+                for i in range(d):
+                    col[i] += ek * PB[c, k, i]
+            w_row = W[row:row + npost]
+            if TJ[c] != 0.0:
+                for m in range(npost):
+                    if w_row[m] * TJ[c] > 0.0:
+                        forced[GI[post, ZOFF] + m] = 1
+            for i in range(d):
+                ci = col[i]
+                if ci == 0.0:
+                    continue
+                target = Zend[GI[post, ZOFF] + i * npost:GI[post, ZOFF] + (i + 1) * npost]  # views: vectorised
+                for m in range(npost):
+                    target[m] += w_row[m] * ci
 
 
-@jit
+@leaf
 def gather(GI, Z, g, m, x):
     n = GI[g, SIZE]
     for i in range(GI[g, DIM]):
@@ -118,7 +130,7 @@ def grow(a, cap):
     return out
 
 
-@jit
+@leaf
 def insert_event(ev_t, ev_i, n_ev, t, g, j, kind, spike):
     """Insert an event into the step's time-ordered list, after every event at the same time."""
     pos = n_ev
@@ -180,63 +192,22 @@ def free_evolution(GI, Z, Zend, dt, MU, PI, PIB, P, aff):
 
 
 @jit
-def above_threshold(GI, PR, TH, g, Zend, flags, x, x_buf):
-    """flags[m] = 1 where neuron m of g is at or above threshold at t1 (vectorised if g is affine)."""
-    n = GI[g, SIZE]
-    d = GI[g, DIM]
-    z0 = GI[g, ZOFF]
-    if TH[g, d + 1] == 1.0:  # affine threshold: TH[g, :d] . x + TH[g, d], vectorised over neurons
-        acc = x_buf[:n]
-        for m in range(n):
-            acc[m] = TH[g, d]
-        for i in range(d):
-            coeff = TH[g, i]
-            if coeff == 0.0:
-                continue
-            var = Zend[z0 + i * n:z0 + (i + 1) * n]
-            for m in range(n):
-                acc[m] += coeff * var[m]
-        for m in range(n):
-            flags[m] = 1 if acc[m] >= 0.0 else 0
-    else:
-        for m in range(n):
-            gather(GI, Zend, g, m, x)
-            flags[m] = 1 if thr(g, x[:d], params_of(GI, PR, g, m)) >= 0.0 else 0
+def log_inputs(t1, in_time, in_unit, in_group, ip, ev_t, ev_i):
+    """Copy the step's input spikes (from index ip, up to t1) into its event list (which has room for them);
+    returns the next input index."""
+    n_ev = 0
+    while ip < in_time.shape[0] and in_time[ip] <= t1:
+        ev_t[n_ev] = in_time[ip]
+        ev_i[n_ev, 0] = in_group[ip]
+        ev_i[n_ev, 1] = in_unit[ip]
+        ev_i[n_ev, 2] = KIND_INPUT
+        ev_i[n_ev, 3] = -1
+        n_ev += 1
+        ip += 1
+    return ip
 
 
-@jit
-def collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, x, cand_i, cand_t, cand_x, flags,
-                       cand_buf, forced):
-    """Neurons at or above threshold at t1, with where their walk through the step starts; -1 if the
-    buffers are too small."""
-    n_cand = 0
-    for g in range(GI.shape[0]):
-        if GI[g, SPIKING] == 0:
-            continue
-        d = GI[g, DIM]
-        above_threshold(GI, PR, TH, g, Zend, flags, x, cand_buf)
-        for j in range(GI[g, SIZE]):
-            if flags[j] == 0 and forced[GI[g, ZOFF] + j] == 0:
-                continue
-            if n_cand >= cand_i.shape[0]:
-                return -1
-            start = restart_event[GI[g, ZOFF] + j]
-            cand_i[n_cand, 0] = g
-            cand_i[n_cand, 1] = j
-            cand_i[n_cand, 2] = max(start, 0)  # the next event of the step this candidate has to apply
-            cand_i[n_cand, 3] = 0
-            if start < 0:  # from the start of the step
-                cand_t[n_cand] = t0
-                gather(GI, Z, g, j, x)
-                cand_x[n_cand, :d] = x[:d]
-            else:  # from its own spike earlier in this step, just after the reset
-                cand_t[n_cand] = ev_t[start]
-                cand_x[n_cand, :d] = restart_x[GI[g, ZOFF] + j, :d]
-            n_cand += 1
-    return n_cand
-
-
-@jit
+@leaf
 def known_crossing(GI, g, j, t_a, t_b, known_t, reached):
     """Whether neuron j's first crossing after t_a, in (t_a, t_b], is one an earlier search of this step
     located: no spike emitted since has reached its population (``reached`` counts them), so its
@@ -249,141 +220,296 @@ def known_crossing(GI, g, j, t_a, t_b, known_t, reached):
 
 
 @jit
-def earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, restart_event, restart_x, tol, MU, PI,
-                     PIB, TH, PG_, AG_, SG_, x, xs, tmp, best_x, W3, K, cand_i, cand_t, cand_x, flags, Zend_buf,
-                     forced, known_t, known_x, reached, counts):
-    """(time, group, neuron, kind) of the earliest spike not yet emitted in this step; x- in best_x.
+def affine_crossing(g, x0, s_max, tol, MU, PI, PIB, TH, d, coef):
+    """First s in (0, s_max] where the affine threshold TH[g] . x(s) + TH[g, d] reaches 0 on the free flow
+    from x0, given that it is below 0 at s = 0 and not at s_max: safeguarded Newton on
+    f(s) = TH[g, d] + sum_k alpha_k exp(mu_k s) + beta_k phi_k(s), d exponentials per iteration."""
+    f0 = TH[g, d]
+    for k in range(d):
+        a = 0.0
+        b = 0.0
+        for i in range(d):
+            th = TH[g, i]
+            if th == 0.0:
+                continue
+            b += th * PIB[g, k, i]
+            for q in range(d):
+                a += th * PI[g, k, i, q] * x0[q]
+        coef[0, k] = a
+        coef[1, k] = b
+        f0 += a
+    if f0 >= 0.0:
+        return 0.0
+    lo = 0.0
+    hi = s_max
+    f_hi = TH[g, d]
+    for k in range(d):
+        mu = MU[g, k]
+        em1 = math.expm1(mu * s_max)
+        f_hi += coef[0, k] * (1.0 + em1) + coef[1, k] * (s_max if mu == 0.0 else em1 / mu)
+    s = lo - f0 * (hi - lo) / (f_hi - f0)
+    for _ in range(100):
+        f = TH[g, d]
+        rate = 0.0
+        for k in range(d):
+            mu = MU[g, k]
+            em1 = math.expm1(mu * s)
+            f += coef[0, k] * (1.0 + em1) + coef[1, k] * (s if mu == 0.0 else em1 / mu)
+            rate += (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
+        if f >= 0.0:
+            hi = s
+        else:
+            lo = s
+        step = f / rate if rate > 0.0 else 0.0
+        new = s - step
+        if rate <= 0.0 or new <= lo or new >= hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - s) <= tol or hi - lo <= tol:
+            return min(max(new, lo), hi)
+        s = new
+    return s
 
-    The neurons above threshold at t1 walk through the step's events in lockstep, piece by piece (a piece
-    ends at an event); the first piece in which any of them reaches threshold holds the earliest spike,
-    which is then located by root finding. Piece propagators are shared within a population."""
-    n_cand = collect_candidates(GI, PR, Z, Zend, t0, ev_t, restart_event, restart_x, TH, x, cand_i, cand_t,
-                                cand_x, flags, Zend_buf, forced)
-    counts[6] += max(n_cand, 0)
-    if n_cand < 0:
-        return math.inf, -2, 0, 0
-    for g in range(GI.shape[0]):
-        SG_[g] = -1.0
-    found = False
-    for e in range(n_ev + 1):
-        te = t1 if e == n_ev else ev_t[e]
+
+@jit
+def step_spikes(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, step_x, spiked, n_spiked, restart_event,
+                restart_x, tol, MU, PI, PIB, PB, TH, TJ, BETA, PG_, AG_, SG_, P, x, xs, best_x, coef, col, cand_i,
+                cand_t, cand_x, acc_buf, forced, known_t, known_x, reached, counts):
+    """Emit the step's spikes in time order: (status, n_ev, n_spiked). GROW: ev_t or step_x is full, grow
+    them and call again (nothing of the pending spike was applied yet).
+
+    Each search collects the neurons above threshold at t1 (or pushed by a jump that raises the threshold
+    function at once), walks them through the step's events in lockstep, piece by piece (a piece ends at an
+    event), and locates the crossing in the first piece where any of them reaches threshold; the earliest
+    is emitted (logged, reset, delivered by superposition) and the search repeats. Piece propagators are
+    shared within a population. Thresholds are affine (TH) and jumps additive (BETA) on this path, so the
+    loops read tables rather than call model functions, and everything runs in this one function: every
+    call that takes arrays costs atomic reference counting, which was half of the time per search."""
+    half = cand_t.shape[0] // 2
+    while True:
+        counts[4] += 1
+        # the candidates: neurons at or above threshold at t1, with where their walk starts
+        n_cand = 0
+        for g in range(GI.shape[0]):
+            if GI[g, SPIKING] == 0:
+                continue
+            d = GI[g, DIM]
+            n = GI[g, SIZE]
+            z0 = GI[g, ZOFF]
+            for m in range(n):
+                acc_buf[m] = TH[g, d]
+            for i in range(d):
+                coeff = TH[g, i]
+                if coeff != 0.0:
+                    for m in range(n):
+                        acc_buf[m] += coeff * Zend[z0 + i * n + m]
+            for j in range(n):
+                if acc_buf[j] < 0.0 and forced[z0 + j] == 0:
+                    continue
+                start = restart_event[z0 + j]
+                cand_i[n_cand, 0] = g
+                cand_i[n_cand, 1] = j
+                cand_i[n_cand, 2] = max(start, 0)  # the next event of the step this candidate has to apply
+                cand_i[n_cand, 3] = 0
+                if start < 0:  # from the start of the step
+                    cand_t[n_cand] = t0
+                    for i in range(d):
+                        cand_x[n_cand, i] = Z[z0 + i * n + j]
+                else:  # from its own spike earlier in this step, just after the reset
+                    cand_t[n_cand] = ev_t[start]
+                    for i in range(d):
+                        cand_x[n_cand, i] = restart_x[z0 + j, i]
+                n_cand += 1
+        counts[6] += n_cand
+        if n_cand == 0:
+            return OK, n_ev, n_spiked
+        # the walk: the first piece in which any candidate reaches threshold
+        for g in range(GI.shape[0]):
+            SG_[g] = -1.0
+        found = False
+        for e in range(n_ev + 1):
+            te = t1 if e == n_ev else ev_t[e]
+            for c in range(n_cand):
+                if cand_i[c, 2] > e:
+                    continue
+                g = cand_i[c, 0]
+                j = cand_i[c, 1]
+                d = GI[g, DIM]
+                s = te - cand_t[c]
+                if s != SG_[g]:  # the piece propagator P(s), c(s) of population g
+                    for i in range(d):
+                        AG_[g, i] = 0.0
+                        for q in range(d):
+                            PG_[g, i, q] = 0.0
+                    for k in range(d):
+                        mu = MU[g, k]
+                        em1 = math.expm1(mu * s)
+                        phi = s if mu == 0.0 else em1 / mu
+                        for i in range(d):
+                            AG_[g, i] += phi * PIB[g, k, i]
+                            for q in range(d):
+                                PG_[g, i, q] += (1.0 + em1) * PI[g, k, i, q]
+                    SG_[g] = s
+                f = TH[g, d]
+                for i in range(d):
+                    acc = AG_[g, i]
+                    for q in range(d):
+                        acc += PG_[g, i, q] * cand_x[c, q]
+                    xs[i] = acc
+                    f += TH[g, i] * acc
+                if f >= 0.0:
+                    cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
+                    cand_t[c + half] = te
+                    found = True
+                    continue
+                for i in range(d):
+                    cand_x[c, i] = xs[i]
+                cand_t[c] = te
+                counts[5] += 1
+                if e == n_ev:
+                    continue
+                # the jumps of this event and of every later one at the same instant, then the threshold: a
+                # spike pushed over by a jump is logged after all of them, so its state must include them
+                e2 = e
+                while True:
+                    sg = ev_i[e2, 0]
+                    for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
+                        cn = OC[r]
+                        if CI[cn, POST] == g:
+                            w = W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j]
+                            for i in range(d):
+                                cand_x[c, i] += w * BETA[cn, i]
+                    if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
+                        e2 += 1
+                    else:
+                        break
+                cand_i[c, 2] = e2 + 1  # the next event this candidate has not seen
+                f = TH[g, d]
+                for i in range(d):
+                    f += TH[g, i] * cand_x[c, i]
+                if f >= 0.0:
+                    cand_i[c, 3] = 2  # pushed over threshold by the jump at te
+                    found = True
+            if found:
+                break
+        # the crossings in that piece, located (or known from an earlier search); the earliest wins
+        best_t = math.inf
+        best = -1
         for c in range(n_cand):
-            if cand_i[c, 2] > e:
+            if cand_i[c, 3] == 0:
                 continue
             g = cand_i[c, 0]
             j = cand_i[c, 1]
             d = GI[g, DIM]
-            p = params_of(GI, PR, g, j)
-            s = te - cand_t[c]
-            if s != SG_[g]:
-                modal_matrix(g, s, MU, PI, d, PG_[g])
-                modal_affine(g, s, MU, PIB, d, AG_[g])
-                SG_[g] = s
-            for i in range(d):
-                acc = AG_[g, i]
-                for q in range(d):
-                    acc += PG_[g, i, q] * cand_x[c, q]
-                xs[i] = acc
-            if thr(g, xs[:d], p) >= 0.0:
-                cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
-                cand_t[c + cand_t.shape[0] // 2] = te
-                found = True
-                continue
-            cand_x[c, :d] = xs[:d]
-            cand_t[c] = te
-            counts[5] += 1
-            if e == n_ev:
-                continue
-            # the jumps of this event and of every later one at the same instant, then the threshold: a
-            # spike pushed over by a jump is logged after all of them, so its state must include them
-            e2 = e
-            while True:
-                sg = ev_i[e2, 0]
-                for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
-                    cn = OC[r]
-                    if CI[cn, POST] == g:
-                        jump(cn, cand_x[c, :d], W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j], p, tmp)
-                        cand_x[c, :d] = tmp[:d]
-                if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
-                    e2 += 1
-                else:
-                    break
-            cand_i[c, 2] = e2 + 1  # the next event this candidate has not seen
-            if thr(g, cand_x[c, :d], p) >= 0.0:
-                cand_i[c, 3] = 2  # pushed over threshold by the jump at te
-                found = True
-        if found:
-            break
-    best_t = math.inf
-    best = -1
-    half = cand_t.shape[0] // 2
-    for c in range(n_cand):
-        if cand_i[c, 3] == 0:
-            continue
-        g = cand_i[c, 0]
-        j = cand_i[c, 1]
+            z = GI[g, ZOFF] + j
+            if cand_i[c, 3] == 2:
+                tc = cand_t[c]
+                for i in range(d):
+                    xs[i] = cand_x[c, i]
+            elif known_crossing(GI, g, j, cand_t[c], cand_t[c + half], known_t, reached):
+                tc = known_t[z, 1]
+                for i in range(d):
+                    xs[i] = known_x[z, i]
+            else:
+                for i in range(d):
+                    x[i] = cand_x[c, i]
+                s = affine_crossing(g, x, cand_t[c + half] - cand_t[c], tol, MU, PI, PIB, TH, d, coef)
+                for i in range(d):  # the state there: x(s) = P(s) x + c(s)
+                    xs[i] = 0.0
+                for k in range(d):
+                    mu = MU[g, k]
+                    em1 = math.expm1(mu * s)
+                    phi = s if mu == 0.0 else em1 / mu
+                    for i in range(d):
+                        acc = phi * PIB[g, k, i]
+                        for q in range(d):
+                            acc += (1.0 + em1) * PI[g, k, i, q] * x[q]
+                        xs[i] += acc
+                tc = cand_t[c] + s
+                known_t[z, 0] = reached[g]
+                known_t[z, 1] = tc
+                for i in range(d):
+                    known_x[z, i] = xs[i]
+            if tc < best_t:
+                best_t = tc
+                best = c
+                for i in range(d):
+                    best_x[i] = xs[i]
+        if best < 0:
+            return OK, n_ev, n_spiked
+        if n_ev >= ev_t.shape[0] or n_spiked >= spiked.shape[0]:
+            return GROW, n_ev, n_spiked
+        # emit it: log, reset (superposed onto the end-of-step state), deliver
+        g = cand_i[best, 0]
+        j = cand_i[best, 1]
+        kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
         d = GI[g, DIM]
-        if cand_i[c, 3] == 2:
-            tc = cand_t[c]
-            xs[:d] = cand_x[c, :d]
-        elif known_crossing(GI, g, j, cand_t[c], cand_t[c + half], known_t, reached):
-            tc = known_t[GI[g, ZOFF] + j, 1]
-            xs[:d] = known_x[GI[g, ZOFF] + j, :d]
-        else:
-            s = crossing_time(GI, g, j, cand_x[c, :d], PR, cand_t[c + half] - cand_t[c], tol, 0.0, tmp, W3, K, MU,
-                              PI, PIB, PG_[g], AG_[g])
-            state_after(GI, g, j, cand_x[c, :d], PR, s, 0.0, xs, W3, K, MU, PI, PIB, PG_[g], AG_[g])
-            SG_[g] = -1.0
-            tc = cand_t[c] + s
-            known_t[GI[g, ZOFF] + j, 0] = reached[g]
-            known_t[GI[g, ZOFF] + j, 1] = tc
-            known_x[GI[g, ZOFF] + j, :d] = xs[:d]
-        if tc < best_t:
-            best_t = tc
-            best = c
-            best_x[:d] = xs[:d]
-    if best < 0:
-        return math.inf, -1, 0, 0
-    kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
-    return best_t, cand_i[best, 0], cand_i[best, 1], kind
+        n_g = GI[g, SIZE]
+        z = GI[g, ZOFF] + j
+        p = params_of(GI, PR, g, j)
+        for i in range(d):
+            step_x[n_spiked, i] = best_x[i]
+        pos = insert_event(ev_t, ev_i, n_ev, best_t, g, j, kind, n_spiked)
+        n_ev += 1
+        reset(g, best_x, p, xs)
+        if thr(g, xs, p) >= 0.0:
+            counts[2] = g
+            counts[3] = j
+            return ERR_RESET, n_ev, n_spiked
+        modal_matrix(g, t1 - best_t, MU, PI, d, P)
+        for i in range(d):
+            acc = 0.0
+            for q in range(d):
+                acc += P[i, q] * (xs[q] - best_x[q])
+            Zend[z + i * n_g] += acc
+        spiked[n_spiked] = z if restart_event[z] < 0 else -1
+        n_spiked += 1
+        restart_event[z] = pos  # later walks of this neuron resume at its own spike, reset
+        for i in range(d):
+            restart_x[z, i] = xs[i]
+        deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
+        for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
+            reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
 
 
 @jit
 def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_group, RO, ws, MU, PI, PIB, PB, TH,
-                 TJ, log_t, log_i, sp_x, y, first, counts):
-    """forward() for networks of linear populations with additive synapses (see the module docstring)."""
+                 TJ, BETA, log_t, log_i, sp_x, y, first, counts):
+    """forward() for networks of linear populations with additive synapses (see the module docstring). Work
+    is done in a few calls per step, each looping inside, because calls that take arrays are not free."""
     dmax = sp_x.shape[1]
     ztot = Z0.shape[0]
+    G = GI.shape[0]
+    n_spiking = 0
+    for g in range(G):
+        if GI[g, SPIKING] == 1:
+            n_spiking += GI[g, SIZE]
     Z = to_layout(GI, Z0, True)
     Zend = np.empty_like(Z)
-    flags = np.empty(ztot + 1, np.int64)
-    Zbuf = np.empty(ztot + 1, Z.dtype)
+    acc_buf = np.empty(ztot + 1, np.float64)
     forced = np.zeros(ztot + 1, np.int64)
     P = np.empty((dmax, dmax), np.float64)
     aff = np.empty(dmax, np.float64)
     x = np.empty(dmax, np.float64)
     xs = np.empty(dmax, np.float64)
-    tmp = np.empty(dmax, np.float64)
     best_x = np.empty(dmax, np.float64)
     col = np.empty(dmax, Z.dtype)
-    W3 = np.empty((4, dmax + 1, dmax + 1), np.float64)
-    K = np.empty((6, dmax), np.float64)
+    coef = np.empty((2, dmax), np.float64)
     restart_event = np.full(ztot, -1, np.int64)  # per neuron, at ZOFF + neuron
     restart_x = np.empty((ztot, dmax), Z.dtype)
     known_t = np.full((ztot, 2), -1.0)  # per neuron: [spikes that had reached it, time] of its last crossing
     known_x = np.empty((ztot, dmax), np.float64)  # ... and the state there
-    reached = np.zeros(GI.shape[0], np.float64)  # per population: spikes emitted that reach it
+    reached = np.zeros(G, np.float64)  # per population: spikes emitted that reach it
     ev_t = np.empty(64, Z.dtype)
     ev_i = np.empty((64, 4), np.int64)  # group, unit, kind, index into step_x
     step_x = np.empty((16, dmax), Z.dtype)
     spiked = np.empty(16, np.int64)
-    cand_i = np.empty((16, 4), np.int64)  # group, neuron, first event of its walk, found (1 crossing, 2 jump)
-    cand_t = np.empty(32, np.float64)  # [time reached; end of the crossing piece] (two halves)
-    G = GI.shape[0]
+    # a neuron is a candidate at most once per search
+    cand_i = np.empty((n_spiking + 1, 4), np.int64)  # group, neuron, first event of its walk, found (1, 2)
+    cand_t = np.empty(2 * (n_spiking + 1), np.float64)  # [time reached; end of the crossing piece]
+    cand_x = np.empty((n_spiking + 1, dmax), np.float64)
     PG_ = np.empty((G, dmax, dmax), np.float64)  # per population: the current piece's propagator
     AG_ = np.empty((G, dmax), np.float64)
     SG_ = np.empty(G, np.float64)
-    cand_x = np.empty((16, dmax), np.float64)
     counts[0] = 0
     ip = 0
     n_in = in_time.shape[0]
@@ -391,68 +517,30 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
         t0 = n * dt
         t1 = (n + 1) * dt
         free_evolution(GI, Z, Zend, dt, MU, PI, PIB, P, aff)
-        n_ev = 0
-        while ip < n_in and in_time[ip] <= t1:
-            if n_ev >= ev_t.shape[0]:
-                ev_t = grow(ev_t, 2 * n_ev)
-                ev_i = grow(ev_i, 2 * n_ev)
-            ev_t[n_ev] = in_time[ip]
-            ev_i[n_ev, 0] = in_group[ip]
-            ev_i[n_ev, 1] = in_unit[ip]
-            ev_i[n_ev, 2] = KIND_INPUT
-            ev_i[n_ev, 3] = -1
-            n_ev += 1
-            fast_deliver(GI, CI, OC, W, Zend, in_group[ip], in_unit[ip], t1 - in_time[ip], MU, PB, TJ, forced, col)
-            ip += 1
+        n_in_step = 0
+        while ip + n_in_step < n_in and in_time[ip + n_in_step] <= t1:
+            n_in_step += 1
+        if n_in_step > ev_t.shape[0]:
+            ev_t = grow(ev_t, 2 * n_in_step)
+            ev_i = grow(ev_i, 2 * n_in_step)
+        ip = log_inputs(t1, in_time, in_unit, in_group, ip, ev_t, ev_i)
+        n_ev = n_in_step
+        deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
         n_spiked = 0
         while True:
-            best_t, g, j, kind = earliest_pending(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev,
-                                                  restart_event, restart_x, tol, MU, PI, PIB, TH, PG_, AG_, SG_, x,
-                                                  xs, tmp, best_x, W3, K, cand_i, cand_t, cand_x, flags, Zbuf,
-                                                  forced, known_t, known_x, reached, counts)
-            counts[4] += 1
-            if g == -2:
-                cand_i = grow(cand_i, 2 * cand_i.shape[0])
-                cand_t = np.empty(2 * cand_t.shape[0], np.float64)
-                cand_x = grow(cand_x, 2 * cand_x.shape[0])
-                continue
-            if g < 0:
+            status, n_ev, n_spiked = step_spikes(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, step_x,
+                                                 spiked, n_spiked, restart_event, restart_x, tol, MU, PI, PIB, PB,
+                                                 TH, TJ, BETA, PG_, AG_, SG_, P, x, xs, best_x, coef, col, cand_i,
+                                                 cand_t, cand_x, acc_buf, forced, known_t, known_x, reached,
+                                                 counts)
+            if status != GROW:
                 break
-            if n_ev >= ev_t.shape[0]:
-                ev_t = grow(ev_t, 2 * n_ev)
-                ev_i = grow(ev_i, 2 * n_ev)
-            if n_spiked >= spiked.shape[0]:
-                spiked = grow(spiked, 2 * n_spiked)
-                step_x = grow(step_x, 2 * n_spiked)
-            d = GI[g, DIM]
-            n_g = GI[g, SIZE]
-            z = GI[g, ZOFF] + j
-            p = params_of(GI, PR, g, j)
-            step_x[n_spiked, :d] = best_x[:d]
-            pos = insert_event(ev_t, ev_i, n_ev, best_t, g, j, kind, n_spiked)
-            n_ev += 1
-            reset(g, best_x, p, xs)
-            if thr(g, xs, p) >= 0.0:
-                counts[2] = g
-                counts[3] = j
-                return ERR_RESET
-            modal_matrix(g, t1 - best_t, MU, PI, d, P)
-            for i in range(d):  # superpose the reset onto the end-of-step state
-                acc = 0.0
-                for q in range(d):
-                    acc += P[i, q] * (xs[q] - best_x[q])
-                Zend[z + i * n_g] += acc
-            if restart_event[z] < 0:
-                spiked[n_spiked] = z
-            else:
-                spiked[n_spiked] = -1
-            n_spiked += 1
-            restart_event[z] = pos  # later walks of this neuron resume at its own spike, reset
-            for i in range(d):
-                restart_x[z, i] = xs[i]
-            fast_deliver(GI, CI, OC, W, Zend, g, j, t1 - best_t, MU, PB, TJ, forced, col)
-            for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
-                reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
+            ev_t = grow(ev_t, 2 * ev_t.shape[0])
+            ev_i = grow(ev_i, 2 * ev_i.shape[0])
+            spiked = grow(spiked, 2 * spiked.shape[0])
+            step_x = grow(step_x, 2 * step_x.shape[0])
+        if status != OK:
+            return status
         for e in range(n_spiked):
             if spiked[e] >= 0:
                 restart_event[spiked[e]] = -1
@@ -468,7 +556,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     return OK
 
 
-@jit
+@leaf
 def modal_transpose_apply(g, s, MU, PI, d, lam, out):
     """out = P(s)^T lam (s may be negative: the inverse flow over |s|)."""
     for i in range(d):

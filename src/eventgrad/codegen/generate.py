@@ -104,7 +104,7 @@ def _emit_two_part(lines, name, args, reads, writes, accum_writes, returns=None)
     """A function that assigns ``writes`` and adds ``accum_writes`` (two helpers, one public name)."""
     emit_function(lines, f"{name}_set", args, reads, writes, returns=returns)
     emit_function(lines, f"{name}_add", args, reads, accum_writes, accumulate=True)
-    lines.add("@jit")
+    lines.add("@leaf")
     lines.add(f"def {name}({', '.join(args)}):")
     lines.indent()
     lines.add(f"{name}_add({', '.join(args)})")
@@ -129,7 +129,7 @@ def _emit_connection(lines: Lines, c: int, adj: AdjointSystem, local: int) -> No
 
 
 def _emit_dispatcher(lines: Lines, role: str, args: str, returns: bool, indices: list, prefix: str) -> None:
-    lines.add("@jit")
+    lines.add("@leaf")
     lines.add(f"def {role}(k, {args}):")
     lines.indent()
     for n, k in enumerate(indices):
@@ -152,6 +152,7 @@ def generate_source(groups: list[AdjointSystem | None], sites: list[ConnectionSi
     lines.add("import numpy as np")
     lines.add(f"from eventgrad.codegen.jit import {'JIT' if jit else 'PLAIN'} as jit")
     lines.add("from eventgrad.codegen.jit import PARALLEL as parallel_jit")
+    lines.add(f"from eventgrad.codegen.jit import {'LEAF' if jit else 'PLAIN'} as leaf")
     lines.add()
     have = {role: [] for role in GROUP_ROLES}
     for g, adj in enumerate(groups):

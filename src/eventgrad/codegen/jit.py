@@ -14,4 +14,8 @@ def PLAIN(func):
 
 
 JIT = numba.njit(cache=True, nogil=True, error_model="numpy")
+# small helpers called in the hot loops: inlined into their callers at numba's IR level, so that the
+# arrays they take are not reference-counted at every call (atomic increments that cost as much as
+# the arithmetic); LLVM alone inlines the body but keeps those calls
+LEAF = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 PARALLEL = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)

@@ -51,7 +51,7 @@ def emit_function(
     returns: sympy.Expr | None = None,
     accumulate: bool = False,
 ) -> None:
-    """Append ``@jit def name(args)`` computing ``writes`` (``target = expr`` or ``+=``) and ``returns``."""
+    """Append ``@leaf def name(args)`` computing ``writes`` (``target = expr`` or ``+=``) and ``returns``."""
     exprs = [sympy.sympify(e) for _, e in writes]
     if returns is not None:
         exprs.append(sympy.sympify(returns))
@@ -62,7 +62,7 @@ def emit_function(
         raise RuntimeError(f"code generation for {name}: no source for symbols {sorted(map(str, unknown))}")
     exprs = [e.xreplace(local) for e in exprs]
     replacements, reduced = sympy.cse(exprs, symbols=sympy.numbered_symbols("c"), optimizations="basic")
-    lines.add("@jit")
+    lines.add("@leaf")
     lines.add(f"def {name}({', '.join(args)}):")
     lines.indent()
     for s, loc in sorted(local.items(), key=lambda kv: kv[1].name):

@@ -415,7 +415,7 @@ class Simulator:
             PG = np.zeros(n_pg, self.dtype)
             counts = np.zeros(4, np.int64)
             if res.modal is not None:
-                MU, PI, _, PB, PT, _, _ = res.modal
+                MU, PI, _, PB, PT, _, _, _ = res.modal
                 L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
                                         self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
                                         rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PB, PT, GW, PG, counts)
