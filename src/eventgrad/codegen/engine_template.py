@@ -668,7 +668,7 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
     SDT[state_index(g, j, 0)] is dL/dt_k for every spike of neuron j of group g (a loss linear in spike
     times, such as the spike-count regulariser's); the first-spike readout adds its own term."""
     dmax = sp_x.shape[1]
-    lam = np.zeros(ztot, GW.dtype)
+    lam = np.zeros(ztot, W.dtype)
     W3 = np.empty((4, dmax + 1, dmax + 1), np.float64)
     W3b = np.empty((4, dmax + 1, dmax + 1), np.float64)
     K = np.empty((6, dmax), np.float64)
@@ -679,9 +679,9 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
     tmp = np.empty(dmax, np.float64)
     buf = np.empty(max(dmax, PG.shape[0]) + 1, np.float64)
     store_state = Zs.shape[0] > 0
-    no_state = np.empty((0,), GW.dtype)
+    no_state = np.empty((0,), W.dtype)
     step_first = step_first_events(log_t, n_events, n_steps, dt)
-    seg = np.empty((every if store_state else 0, ztot), GW.dtype)
+    seg = np.empty((every if store_state else 0, ztot), W.dtype)
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
@@ -692,8 +692,8 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
         while e_lo >= 0 and (n == 0 or log_t[e_lo] > t0):
             e_lo -= 1
         n_ev = e - e_lo
-        Zpre = np.empty((n_ev if store_state else 0, ztot), GW.dtype)
-        Zpost = np.empty((n_ev if store_state else 0, ztot), GW.dtype)
+        Zpre = np.empty((n_ev if store_state else 0, ztot), W.dtype)
+        Zpost = np.empty((n_ev if store_state else 0, ztot), W.dtype)
         Zstart = seg[n % every] if store_state else no_state
         if store_state and n_ev > 0:
             replay_step(GI, CI, OC, PR, W, Zstart.copy(), t0, -1.0, e_lo + 1, e, log_t, log_i, h_max, Zpre, Zpost,

@@ -207,18 +207,6 @@ def log_inputs(t1, in_time, in_unit, in_group, ip, ev_t, ev_i):
     return ip
 
 
-@leaf
-def known_crossing(GI, g, j, t_a, t_b, known_t, reached):
-    """Whether neuron j's first crossing after t_a, in (t_a, t_b], is one an earlier search of this step
-    located: no spike emitted since has reached its population (``reached`` counts them), so its
-    trajectory is the same, and the crossing lies in this piece. Each search walks the step again; with
-    many neurons crossing in one piece, locating every crossing again after every spike would cost
-    O(spikes^2) root findings per step."""
-    z = GI[g, ZOFF] + j
-    tc = known_t[z, 1]
-    return known_t[z, 0] == reached[g] and t_a < tc and tc <= t_b
-
-
 @jit
 def affine_crossing(g, x0, s_max, tol, MU, PI, PIB, TH, d, coef):
     """First s in (0, s_max] where the affine threshold TH[g] . x(s) + TH[g, d] reaches 0 on the free flow
@@ -405,7 +393,10 @@ def step_spikes(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, step_x, sp
                 tc = cand_t[c]
                 for i in range(d):
                     xs[i] = cand_x[c, i]
-            elif known_crossing(GI, g, j, cand_t[c], cand_t[c + half], known_t, reached):
+            elif known_t[z, 0] == reached[g] and cand_t[c] < known_t[z, 1] <= cand_t[c + half]:
+                # located by an earlier search of this step, and no spike emitted since has reached this
+                # population (``reached`` counts them): same trajectory, and the crossing is in this piece.
+                # Locating every crossing again after every spike would cost O(spikes^2) root findings
                 tc = known_t[z, 1]
                 for i in range(d):
                     xs[i] = known_x[z, i]
@@ -556,6 +547,15 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     return OK
 
 
+@reduce_jit
+def dot(a, b):
+    """sum(a * b) over two views of equal length, in float64."""
+    acc = 0.0
+    for m in range(a.shape[0]):
+        acc += np.float64(a[m]) * b[m]
+    return acc
+
+
 @leaf
 def modal_transpose_apply(g, s, MU, PI, d, lam, out):
     """out = P(s)^T lam (s may be negative: the inverse flow over |s|)."""
@@ -576,14 +576,14 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
     """backward() for the event-accumulating engine. lam ([variable, neuron] per population) holds each
     neuron's adjoint as its end-of-step equivalent: lambda(t) = P(t1 - t)^T lam after its last jump so far."""
     dmax = sp_x.shape[1]
-    lam = np.zeros(ztot, GW.dtype)
-    lam_next = np.zeros(ztot, GW.dtype)
-    col = np.empty(dmax, GW.dtype)
-    col2 = np.empty(dmax, GW.dtype)
-    lam_j = np.empty(dmax, GW.dtype)
-    lam_plus = np.empty(dmax, GW.dtype)
-    lam_minus = np.empty(dmax, GW.dtype)
-    diff = np.empty(dmax, GW.dtype)
+    lam = np.zeros(ztot, W.dtype)
+    lam_next = np.zeros(ztot, W.dtype)
+    col = np.empty(dmax, W.dtype)
+    col2 = np.empty(dmax, W.dtype)
+    lam_j = np.empty(dmax, W.dtype)
+    lam_plus = np.empty(dmax, W.dtype)
+    lam_minus = np.empty(dmax, W.dtype)
+    diff = np.empty(dmax, W.dtype)
     tmp = np.empty(dmax, np.float64)
     P = np.empty((dmax, dmax), np.float64)
     e = n_events - 1
@@ -603,22 +603,25 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
                 d = GI[post, DIM]
                 npost = CI[c, NPOST]
                 row = CI[c, WOFF] + j * npost
-                modal_column(post, c, s, MU, PB, d, col)
-                if kind != KIND_INPUT:
-                    modal_column(post, c, s, MU, PT, d, col2)
-                g_row = GW[row:row + npost]
+                z0 = GI[post, ZOFF]
+                for i in range(d):  # P(s) beta_c and P(s) tau_c, computed here: a call per event that takes
+                    col[i] = 0.0    # arrays costs atomic reference counting
+                    col2[i] = 0.0
+                for k in range(d):
+                    ek = math.exp(MU[post, k] * s)
+                    for i in range(d):
+                        col[i] += ek * PB[c, k, i]
+                        col2[i] += ek * PT[c, k, i]
+                g_row = GW[row:row + npost]  # views: the loops below vectorise
                 w_row = W[row:row + npost]
                 for i in range(d):
-                    lam_i = lam[GI[post, ZOFF] + i * npost:GI[post, ZOFF] + (i + 1) * npost]
+                    lam_i = lam[z0 + i * npost:z0 + (i + 1) * npost]
                     ci = col[i]
                     if ci != 0.0:
                         for m in range(npost):
                             g_row[m] += lam_i[m] * ci
                     if kind != KIND_INPUT and col2[i] != 0.0:
-                        acc = 0.0
-                        for m in range(npost):
-                            acc += w_row[m] * lam_i[m]
-                        S += acc * col2[i]
+                        S += dot(w_row, lam_i) * col2[i]
             if kind != KIND_INPUT:
                 d = GI[g, DIM]
                 p = params_of(GI, PR, g, j)

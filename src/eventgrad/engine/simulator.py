@@ -409,24 +409,29 @@ class Simulator:
         RO, ws, _ = self._readout_cfg
         n_pg = int(sum(GI[:, 1] * GI[:, 12]))
 
-        def one(b):
-            rec = res.records[b]
-            GW = np.zeros_like(W)
-            PG = np.zeros(n_pg, self.dtype)
+        def chunk(samples):
+            """Adjoint passes of some samples, accumulated in float64 (one accumulator per worker)."""
+            GW = np.zeros(W.shape, np.float64)
+            PG = np.zeros(n_pg, np.float64)
             counts = np.zeros(4, np.int64)
-            if res.modal is not None:
-                MU, PI, _, PB, PT, _, _, _ = res.modal
-                L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
-                                        self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
-                                        rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PB, PT, GW, PG, counts)
-            else:
-                L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
-                                   self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
-                                   rec.n_events, rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW, PG,
-                                   counts)
-            return GW.astype(np.float64), PG.astype(np.float64), int(counts[1])
+            for b in samples:
+                rec = res.records[b]
+                if res.modal is not None:
+                    MU, PI, _, PB, PT, _, _, _ = res.modal
+                    L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
+                                            self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t,
+                                            rec.log_i, rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PB, PT, GW,
+                                            PG, counts)
+                else:
+                    L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
+                                       self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
+                                       rec.n_events, rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW,
+                                       PG, counts)
+            return GW, PG, int(counts[1])
 
-        parts = self._map(one, list(range(len(res.records))))
+        n = len(res.records)
+        workers = max(1, min(self.threads if self.jit else 1, n))
+        parts = self._map(chunk, [range(k * n // workers, (k + 1) * n // workers) for k in range(workers)])
         GW = sum(p[0] for p in parts)
         PG = sum(p[1] for p in parts)
         grads = {}
