@@ -29,6 +29,20 @@ def Alpha(tau=5.0, *, trainable=()):
     )
 
 
+def Constant(*, trainable=()):
+    """A current that holds its value: di/dt = 0;  on a presynaptic event i -> i + weight;  injects i.
+
+    Direct current input: one graded event per input unit at the start of the trial, carrying the
+    feature's value (``eventgrad.data.encoders.current_encode``), drives each target with the constant
+    current sum_c weight[c] * value[c] for the rest of the trial.
+    """
+    return UserSynapse(
+        vars={"i": ("0", "i + weight")},
+        inject_current="i",
+        trainable=trainable,
+    )
+
+
 def Delta(*, trainable=()):
     """Instantaneous synapse: each presynaptic spike injects a Dirac delta of area weight into Isyn."""
     return UserSynapse(vars={}, inject_current="weight", trainable=trainable)

@@ -83,22 +83,23 @@ class Plan:
 
 
 class InputBins:
-    """The spikes of one input group binned by the grid time at which they are delivered."""
+    """The spikes of one input group binned by the grid time at which they are delivered (with their values:
+    1, or a graded event's value)."""
 
     def __init__(self, size: int, batch: int, dtype, steps: np.ndarray, samples: np.ndarray, units: np.ndarray,
-                 n_steps: int):
+                 values: np.ndarray, n_steps: int):
         order = np.argsort(steps, kind="stable")
         self.size, self.batch, self.dtype = size, batch, dtype
-        self.samples, self.units = samples[order], units[order]
+        self.samples, self.units, self.values = samples[order], units[order], values[order]
         self.starts = np.searchsorted(steps[order], np.arange(n_steps + 2))
 
     def counts(self, k: int) -> np.ndarray | None:
-        """(batch, size) number of spikes delivered at t_k, or None when there are none."""
+        """(batch, size) sum of the values of the spikes delivered at t_k, or None when there are none."""
         lo, hi = self.starts[k], self.starts[k + 1]
         if lo == hi:
             return None
         u = np.zeros((self.batch, self.size), self.dtype)
-        np.add.at(u, (self.samples[lo:hi], self.units[lo:hi]), 1)
+        np.add.at(u, (self.samples[lo:hi], self.units[lo:hi]), self.values[lo:hi])
         return u
 
 

@@ -183,14 +183,15 @@ class BPTTSimulator:
 
     def _bin_inputs(self, group, samples) -> InputBins:
         """The spikes of input ``group`` in every sample, by the grid time that delivers them."""
-        steps, batch_index, units = [], [], []
-        for b, (t, u, gi) in enumerate(samples):
+        steps, batch_index, units, values = [], [], [], []
+        for b, (t, u, gi, v) in enumerate(samples):
             mine = gi == group.index
             steps.append(grid_index(t[mine], self.dt))
             batch_index.append(np.full(int(mine.sum()), b, np.int64))
             units.append(u[mine])
+            values.append(v[mine])
         return InputBins(group.size, len(samples), self.dtype, np.concatenate(steps), np.concatenate(batch_index),
-                         np.concatenate(units).astype(np.int64), self.n_steps)
+                         np.concatenate(units).astype(np.int64), np.concatenate(values), self.n_steps)
 
     # ---------------------------------------------------------------------------------------- running
     def run(self, batch) -> BPTTResult:

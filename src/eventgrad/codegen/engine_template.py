@@ -255,8 +255,9 @@ def params_of(GI, PR, g, j):
 
 
 @jit
-def deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, q_len, check_triggers):
-    """Apply the jumps of a spike of unit j of group g to all targets; queue the targets it pushes over."""
+def deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, check_triggers):
+    """Apply the jumps of a spike of unit j of group g (weights times ``scale``, the value of a graded input
+    event, else 1) to all targets; queue the targets it pushes over."""
     for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
         c = OC[r]
         post = CI[c, POST]
@@ -265,7 +266,7 @@ def deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, q_len, check_triggers):
         for m in range(npost):
             a, b = neuron_slice(GI, post, m)
             pm = params_of(GI, PR, post, m)
-            jump(c, Z[a:b], W[row + m], pm, tmp)
+            jump(c, Z[a:b], W[row + m] * scale, pm, tmp)
             for i in range(b - a):
                 Z[a + i] = tmp[i]
             if check_triggers and GI[post, SPIKING] == 1 and thr(post, Z[a:b], pm) >= 0.0:
@@ -278,8 +279,9 @@ def deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, q_len, check_triggers):
 
 
 @jit
-def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first):
-    """Log an event at time t, reset the neuron if it spiked, deliver it, and follow any cascade."""
+def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first):
+    """Log an event at time t, reset the neuron if it spiked, deliver it, and follow any cascade. An input
+    event's value (1 unless graded) is logged in sp_x[e, 0], the row a spike uses for its state."""
     queue[0, 0] = g
     queue[0, 1] = j
     q_len = 1
@@ -301,7 +303,11 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, log_t, log_i, sp_x, counts, tmp, q
         log_i[e, 1] = j
         log_i[e, 2] = kind
         counts[0] = e + 1
-        if kind != KIND_INPUT:
+        scale = 1.0
+        if kind == KIND_INPUT:
+            sp_x[e, 0] = value
+            scale = value
+        else:
             pj = params_of(GI, PR, g, j)
             for i in range(b - a):
                 sp_x[e, i] = Z[a + i]
@@ -315,7 +321,7 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, log_t, log_i, sp_x, counts, tmp, q
                 counts[2] = g
                 counts[3] = j
                 return ERR_RESET
-        q_len = deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, q_len, True)
+        q_len = deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, True)
         if q_len < 0:
             return ERR_CASCADE
     return OK
@@ -363,7 +369,7 @@ def sample_readout(GI, RO, ws, Z, n, y, first, soa):
 
 
 @jit
-def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in_group, RO, ws,
+def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
             log_t, log_i, sp_x, Zs, every, y, first, counts):
     """Simulate one sample; returns a status. counts = [events logged, -, error group, error unit]."""
     dmax = sp_x.shape[1]
@@ -404,7 +410,7 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
                 flow_all(GI, Z, Zn, PR, best_s, h_max, W3, K)
                 Z, Zn = Zn, Z
                 t = t + best_s
-                status = fire(GI, CI, OC, PR, W, Z, t, best_g, best_j, KIND_CROSSING, log_t, log_i, sp_x,
+                status = fire(GI, CI, OC, PR, W, Z, t, best_g, best_j, KIND_CROSSING, 1.0, log_t, log_i, sp_x,
                               counts, tmp, queue, RO, y, first)
                 if status != OK:
                     return status
@@ -415,7 +421,8 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
                 break
             if piece == 2:
                 continue
-            status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], KIND_INPUT, log_t, log_i, sp_x,
+            status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], KIND_INPUT, in_value[ip], log_t, log_i,
+                          sp_x,
                           counts, tmp, queue, RO, y, first)
             ip += 1
             if status != OK:
@@ -529,7 +536,8 @@ def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, bu
 
 
 @jit
-def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, h_max, Zpre, Zpost, W3, K, tmp):
+def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, sp_x, h_max, Zpre, Zpost, W3, K,
+                tmp):
     """Advance Z (at t0) through the logged events e_first..e_last to t_end (nothing past the last event if
     t_end < 0), recording the states just before and just after each event when Zpre has rows."""
     Zn = np.empty_like(Z)
@@ -544,12 +552,15 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
             Zpre[k - e_first, :] = Z
         g = log_i[k, 0]
         j = log_i[k, 1]
-        if log_i[k, 2] != KIND_INPUT:
+        scale = 1.0
+        if log_i[k, 2] == KIND_INPUT:
+            scale = sp_x[k, 0]
+        else:
             a, b = neuron_slice(GI, g, j)
             reset(g, Z[a:b], params_of(GI, PR, g, j), tmp)
             for i in range(b - a):
                 Z[a + i] = tmp[i]
-        deliver(GI, CI, OC, PR, W, Z, g, j, tmp, queue, 0, False)
+        deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, 0, False)
         if record:
             Zpost[k - e_first, :] = Z
     if t_end >= 0.0:
@@ -570,7 +581,7 @@ def step_first_events(log_t, n_events, n_steps, dt):
 
 
 @jit
-def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, h_max, seg, W3, K, tmp):
+def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, sp_x, h_max, seg, W3, K, tmp):
     """Recompute the start-of-step states of the checkpoint segment holding step n into seg (row = step
     - segment start) from the checkpoint Zs[n // every]: O(N T / every + N every) memory instead of O(N T)."""
     s0 = (n // every) * every
@@ -580,11 +591,11 @@ def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, h_
         seg[m - s0, :] = Z
         if m < n:
             replay_step(GI, CI, OC, PR, W, Z, m * dt, (m + 1) * dt, first[m], first[m + 1] - 1, log_t, log_i,
-                        h_max, none, none, W3, K, tmp)
+                        sp_x, h_max, none, none, W3, K, tmp)
 
 
 @jit
-def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, r, m, x_pre):
+def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre):
     """State of target m of connection OC[r] just before that connection's jump (earlier ones applied)."""
     c = OC[r]
     post = CI[c, POST]
@@ -594,8 +605,8 @@ def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, r, m, x_pre):
     for r2 in range(GI[g, OUT_START], r):
         c2 = OC[r2]
         if CI[c2, POST] == post:
-            jump(c2, x_pre[:b - a].copy(), W[CI[c2, WOFF] + j * CI[c2, NPOST] + m], params_of(GI, PR, post, m),
-                 x_pre)
+            jump(c2, x_pre[:b - a].copy(), W[CI[c2, WOFF] + j * CI[c2, NPOST] + m] * scale,
+                 params_of(GI, PR, post, m), x_pre)
 
 
 @jit
@@ -605,6 +616,7 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SD
     g = log_i[k, 0]
     j = log_i[k, 1]
     kind = log_i[k, 2]
+    scale = sp_x[k, 0] if kind == KIND_INPUT else 1.0  # a graded input's value multiplies its weights
     have_state = Zmid.shape[0] > 0
     S = 0.0
     for r in range(GI[g, OUT_START] + GI[g, OUT_COUNT] - 1, GI[g, OUT_START] - 1, -1):
@@ -618,11 +630,11 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SD
             a, b = neuron_slice(GI, post, m)
             pm = params_of(GI, PR, post, m)
             if have_state:
-                target_state_before(GI, CI, OC, PR, W, Zmid, g, j, r, m, x_pre)
-            w = W[row + m]
+                target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre)
+            w = W[row + m] * scale
             lam_m = lam[a:b]
             S += tshift(c, x_pre[:d], w, pm, lam_m)
-            GW[row + m] += wgrad(c, x_pre[:d], w, pm, lam_m)
+            GW[row + m] += scale * wgrad(c, x_pre[:d], w, pm, lam_m)
             if nt > 0:
                 jpgrad(c, x_pre[:d], w, pm, lam_m, PG[GI[post, PGOFF] + m * nt:GI[post, PGOFF] + (m + 1) * nt])
             tadj(c, x_pre[:d], w, pm, lam_m, tmp)
@@ -686,7 +698,8 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
         if store_state and (n == n_steps - 1 or n % every == every - 1):
-            restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, step_first, log_t, log_i, h_max, seg, W3, K, tmp)
+            restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, step_first, log_t, log_i, sp_x, h_max, seg, W3, K,
+                            tmp)
         readout_adjoint(GI, RO, ws, dLdy, first, n, lam, False)
         e_lo = e
         while e_lo >= 0 and (n == 0 or log_t[e_lo] > t0):
@@ -696,8 +709,8 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
         Zpost = np.empty((n_ev if store_state else 0, ztot), W.dtype)
         Zstart = seg[n % every] if store_state else no_state
         if store_state and n_ev > 0:
-            replay_step(GI, CI, OC, PR, W, Zstart.copy(), t0, -1.0, e_lo + 1, e, log_t, log_i, h_max, Zpre, Zpost,
-                        W3, K, tmp)
+            replay_step(GI, CI, OC, PR, W, Zstart.copy(), t0, -1.0, e_lo + 1, e, log_t, log_i, sp_x, h_max, Zpre,
+                        Zpost, W3, K, tmp)
         t_hi = (n + 1) * dt
         for k in range(e, e_lo, -1):
             row = k - e_lo - 1

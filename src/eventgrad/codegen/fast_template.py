@@ -7,7 +7,8 @@ state, superposition makes the work per synaptic event one multiply-add per affe
 
 * forward: each population is propagated once per step to the step's end, t1; an event at t_e adds
   ``w * P(t1 - t_e) beta`` to the end-of-step state of each target (P(s) = exp(A s) from the modal
-  decomposition, d exponentials per event and connection, shared by all targets);
+  decomposition, d exponentials per event and connection, shared by all targets; a graded input event
+  multiplies w by its value);
 * spikes: neurons whose end-of-step state is above threshold are walked through the step's events from
   their start-of-step state to find the exact first crossing; the earliest is emitted, its reset and
   its outgoing spikes are added by superposition, and the search repeats (zero-delay recurrence stays
@@ -18,9 +19,11 @@ state, superposition makes the work per synaptic event one multiply-add per affe
 
 It detects a spike only where the threshold is exceeded at the end of a step (then locates its first
 crossing exactly); an excursion above threshold and back within one step is not a spike here.
-"""
 
-GROW = -1  # status of step_spikes: grow the step's event buffers and call it again
+Speed note: numba reference-counts every array a call binds (atomic increments and decrements), so
+the loops that run per event or per candidate are written inline, with indices, inside a few functions
+called once per step; a helper called there with several arrays would cost more than its arithmetic.
+"""
 
 
 @leaf
@@ -60,9 +63,10 @@ def modal_column(post, c, s, MU, PB, d, out):
 
 
 @jit
-def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, e_from, e_to, MU, PB, TJ, forced, col):
+def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, PB, TJ, forced, col):
     """Add the effect at t1 of the step's events e_from..e_to-1 (state [var, neuron]): a unit-weight jump of
-    connection c at t1 - s stands at t1 as P(s) beta_c, the same for every target.
+    connection c at t1 - s stands at t1 as P(s) beta_c, the same for every target; an event's value ev_v
+    (1 unless it is a graded input) multiplies its weights.
 
     A jump that raises the threshold function at once (TJ[c] * w > 0, e.g. a delta synapse onto v) may
     cause a spike at the jump itself even if the neuron is back below threshold at t1: such targets
@@ -71,6 +75,7 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, e_from, e_to, MU, PB, TJ
         g = ev_i[e, 0]
         j = ev_i[e, 1]
         s = t1 - ev_t[e]
+        v = ev_v[e]
         for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
             c = OC[r]
             post = CI[c, POST]
@@ -82,11 +87,11 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, e_from, e_to, MU, PB, TJ
             for k in range(d):
                 ek = math.exp(MU[post, k] * s)
                 for i in range(d):
-                    col[i] += ek * PB[c, k, i]
+                    col[i] += ek * PB[c, k, i] * v
             w_row = W[row:row + npost]
             if TJ[c] != 0.0:
                 for m in range(npost):
-                    if w_row[m] * TJ[c] > 0.0:
+                    if w_row[m] * TJ[c] * v > 0.0:
                         forced[GI[post, ZOFF] + m] = 1
             for i in range(d):
                 ci = col[i]
@@ -131,80 +136,21 @@ def grow(a, cap):
 
 
 @leaf
-def insert_event(ev_t, ev_i, n_ev, t, g, j, kind, spike):
-    """Insert an event into the step's time-ordered list, after every event at the same time."""
+def insert_event(ev_t, ev_v, ev_i, n_ev, t, g, j, kind, spike):
+    """Insert a spike into the step's time-ordered list, after every event at the same time."""
     pos = n_ev
     while pos > 0 and ev_t[pos - 1] > t:
         ev_t[pos] = ev_t[pos - 1]
+        ev_v[pos] = ev_v[pos - 1]
         ev_i[pos, :] = ev_i[pos - 1, :]
         pos -= 1
     ev_t[pos] = t
+    ev_v[pos] = 1.0
     ev_i[pos, 0] = g
     ev_i[pos, 1] = j
     ev_i[pos, 2] = kind
     ev_i[pos, 3] = spike
     return pos
-
-
-@jit
-def append_step_log(log_t, log_i, sp_x, counts, ev_t, ev_i, n_ev, step_x, RO, y, first):
-    """Copy the step's events, in time order, to the sample's log."""
-    for e in range(n_ev):
-        k = counts[0]
-        if k >= log_t.shape[0]:
-            return ERR_CAPACITY
-        log_t[k] = ev_t[e]
-        log_i[k, 0] = ev_i[e, 0]
-        log_i[k, 1] = ev_i[e, 1]
-        log_i[k, 2] = ev_i[e, 2]
-        if ev_i[e, 2] != KIND_INPUT:
-            sp_x[k, :] = step_x[ev_i[e, 3], :]
-            j = ev_i[e, 1]
-            if RO[2] == 2 and ev_i[e, 0] == RO[0] and first[j] < 0:
-                first[j] = k
-                y[j] = ev_t[e]
-        counts[0] = k + 1
-    return OK
-
-
-@jit
-def free_evolution(GI, Z, Zend, dt, MU, PI, PIB, P, aff):
-    """Zend = P(dt) Z + c(dt) for every population (state [variable, neuron])."""
-    for g in range(GI.shape[0]):
-        if GI[g, IS_INPUT] == 1:
-            continue
-        d = GI[g, DIM]
-        n = GI[g, SIZE]
-        z0 = GI[g, ZOFF]
-        modal_matrix(g, dt, MU, PI, d, P)
-        modal_affine(g, dt, MU, PIB, d, aff)
-        for i in range(d):
-            out = Zend[z0 + i * n:z0 + (i + 1) * n]
-            for m in range(n):
-                out[m] = aff[i]
-            for q in range(d):
-                pq = P[i, q]
-                if pq == 0.0:
-                    continue
-                src = Z[z0 + q * n:z0 + (q + 1) * n]
-                for m in range(n):
-                    out[m] += pq * src[m]
-
-
-@jit
-def log_inputs(t1, in_time, in_unit, in_group, ip, ev_t, ev_i):
-    """Copy the step's input spikes (from index ip, up to t1) into its event list (which has room for them);
-    returns the next input index."""
-    n_ev = 0
-    while ip < in_time.shape[0] and in_time[ip] <= t1:
-        ev_t[n_ev] = in_time[ip]
-        ev_i[n_ev, 0] = in_group[ip]
-        ev_i[n_ev, 1] = in_unit[ip]
-        ev_i[n_ev, 2] = KIND_INPUT
-        ev_i[n_ev, 3] = -1
-        n_ev += 1
-        ip += 1
-    return ip
 
 
 @jit
@@ -259,214 +205,18 @@ def affine_crossing(g, x0, s_max, tol, MU, PI, PIB, TH, d, coef):
 
 
 @jit
-def step_spikes(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, step_x, spiked, n_spiked, restart_event,
-                restart_x, tol, MU, PI, PIB, PB, TH, TJ, BETA, PG_, AG_, SG_, P, x, xs, best_x, coef, col, cand_i,
-                cand_t, cand_x, acc_buf, forced, known_t, known_x, reached, counts):
-    """Emit the step's spikes in time order: (status, n_ev, n_spiked). GROW: ev_t or step_x is full, grow
-    them and call again (nothing of the pending spike was applied yet).
+def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_group, in_value, RO, ws, MU, PI,
+                 PIB, PB, TH, TJ, BETA, log_t, log_i, sp_x, y, first, counts):
+    """forward() for networks of linear populations with additive synapses (see the module docstring).
 
-    Each search collects the neurons above threshold at t1 (or pushed by a jump that raises the threshold
+    Per step: free evolution to t1, the step's inputs logged and delivered, then the spike searches. Each
+    search collects the neurons above threshold at t1 (or pushed by a jump that raises the threshold
     function at once), walks them through the step's events in lockstep, piece by piece (a piece ends at an
     event), and locates the crossing in the first piece where any of them reaches threshold; the earliest
     is emitted (logged, reset, delivered by superposition) and the search repeats. Piece propagators are
-    shared within a population. Thresholds are affine (TH) and jumps additive (BETA) on this path, so the
-    loops read tables rather than call model functions, and everything runs in this one function: every
-    call that takes arrays costs atomic reference counting, which was half of the time per search."""
-    half = cand_t.shape[0] // 2
-    while True:
-        counts[4] += 1
-        # the candidates: neurons at or above threshold at t1, with where their walk starts
-        n_cand = 0
-        for g in range(GI.shape[0]):
-            if GI[g, SPIKING] == 0:
-                continue
-            d = GI[g, DIM]
-            n = GI[g, SIZE]
-            z0 = GI[g, ZOFF]
-            for m in range(n):
-                acc_buf[m] = TH[g, d]
-            for i in range(d):
-                coeff = TH[g, i]
-                if coeff != 0.0:
-                    for m in range(n):
-                        acc_buf[m] += coeff * Zend[z0 + i * n + m]
-            for j in range(n):
-                if acc_buf[j] < 0.0 and forced[z0 + j] == 0:
-                    continue
-                start = restart_event[z0 + j]
-                cand_i[n_cand, 0] = g
-                cand_i[n_cand, 1] = j
-                cand_i[n_cand, 2] = max(start, 0)  # the next event of the step this candidate has to apply
-                cand_i[n_cand, 3] = 0
-                if start < 0:  # from the start of the step
-                    cand_t[n_cand] = t0
-                    for i in range(d):
-                        cand_x[n_cand, i] = Z[z0 + i * n + j]
-                else:  # from its own spike earlier in this step, just after the reset
-                    cand_t[n_cand] = ev_t[start]
-                    for i in range(d):
-                        cand_x[n_cand, i] = restart_x[z0 + j, i]
-                n_cand += 1
-        counts[6] += n_cand
-        if n_cand == 0:
-            return OK, n_ev, n_spiked
-        # the walk: the first piece in which any candidate reaches threshold
-        for g in range(GI.shape[0]):
-            SG_[g] = -1.0
-        found = False
-        for e in range(n_ev + 1):
-            te = t1 if e == n_ev else ev_t[e]
-            for c in range(n_cand):
-                if cand_i[c, 2] > e:
-                    continue
-                g = cand_i[c, 0]
-                j = cand_i[c, 1]
-                d = GI[g, DIM]
-                s = te - cand_t[c]
-                if s != SG_[g]:  # the piece propagator P(s), c(s) of population g
-                    for i in range(d):
-                        AG_[g, i] = 0.0
-                        for q in range(d):
-                            PG_[g, i, q] = 0.0
-                    for k in range(d):
-                        mu = MU[g, k]
-                        em1 = math.expm1(mu * s)
-                        phi = s if mu == 0.0 else em1 / mu
-                        for i in range(d):
-                            AG_[g, i] += phi * PIB[g, k, i]
-                            for q in range(d):
-                                PG_[g, i, q] += (1.0 + em1) * PI[g, k, i, q]
-                    SG_[g] = s
-                f = TH[g, d]
-                for i in range(d):
-                    acc = AG_[g, i]
-                    for q in range(d):
-                        acc += PG_[g, i, q] * cand_x[c, q]
-                    xs[i] = acc
-                    f += TH[g, i] * acc
-                if f >= 0.0:
-                    cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
-                    cand_t[c + half] = te
-                    found = True
-                    continue
-                for i in range(d):
-                    cand_x[c, i] = xs[i]
-                cand_t[c] = te
-                counts[5] += 1
-                if e == n_ev:
-                    continue
-                # the jumps of this event and of every later one at the same instant, then the threshold: a
-                # spike pushed over by a jump is logged after all of them, so its state must include them
-                e2 = e
-                while True:
-                    sg = ev_i[e2, 0]
-                    for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
-                        cn = OC[r]
-                        if CI[cn, POST] == g:
-                            w = W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j]
-                            for i in range(d):
-                                cand_x[c, i] += w * BETA[cn, i]
-                    if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
-                        e2 += 1
-                    else:
-                        break
-                cand_i[c, 2] = e2 + 1  # the next event this candidate has not seen
-                f = TH[g, d]
-                for i in range(d):
-                    f += TH[g, i] * cand_x[c, i]
-                if f >= 0.0:
-                    cand_i[c, 3] = 2  # pushed over threshold by the jump at te
-                    found = True
-            if found:
-                break
-        # the crossings in that piece, located (or known from an earlier search); the earliest wins
-        best_t = math.inf
-        best = -1
-        for c in range(n_cand):
-            if cand_i[c, 3] == 0:
-                continue
-            g = cand_i[c, 0]
-            j = cand_i[c, 1]
-            d = GI[g, DIM]
-            z = GI[g, ZOFF] + j
-            if cand_i[c, 3] == 2:
-                tc = cand_t[c]
-                for i in range(d):
-                    xs[i] = cand_x[c, i]
-            elif known_t[z, 0] == reached[g] and cand_t[c] < known_t[z, 1] <= cand_t[c + half]:
-                # located by an earlier search of this step, and no spike emitted since has reached this
-                # population (``reached`` counts them): same trajectory, and the crossing is in this piece.
-                # Locating every crossing again after every spike would cost O(spikes^2) root findings
-                tc = known_t[z, 1]
-                for i in range(d):
-                    xs[i] = known_x[z, i]
-            else:
-                for i in range(d):
-                    x[i] = cand_x[c, i]
-                s = affine_crossing(g, x, cand_t[c + half] - cand_t[c], tol, MU, PI, PIB, TH, d, coef)
-                for i in range(d):  # the state there: x(s) = P(s) x + c(s)
-                    xs[i] = 0.0
-                for k in range(d):
-                    mu = MU[g, k]
-                    em1 = math.expm1(mu * s)
-                    phi = s if mu == 0.0 else em1 / mu
-                    for i in range(d):
-                        acc = phi * PIB[g, k, i]
-                        for q in range(d):
-                            acc += (1.0 + em1) * PI[g, k, i, q] * x[q]
-                        xs[i] += acc
-                tc = cand_t[c] + s
-                known_t[z, 0] = reached[g]
-                known_t[z, 1] = tc
-                for i in range(d):
-                    known_x[z, i] = xs[i]
-            if tc < best_t:
-                best_t = tc
-                best = c
-                for i in range(d):
-                    best_x[i] = xs[i]
-        if best < 0:
-            return OK, n_ev, n_spiked
-        if n_ev >= ev_t.shape[0] or n_spiked >= spiked.shape[0]:
-            return GROW, n_ev, n_spiked
-        # emit it: log, reset (superposed onto the end-of-step state), deliver
-        g = cand_i[best, 0]
-        j = cand_i[best, 1]
-        kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
-        d = GI[g, DIM]
-        n_g = GI[g, SIZE]
-        z = GI[g, ZOFF] + j
-        p = params_of(GI, PR, g, j)
-        for i in range(d):
-            step_x[n_spiked, i] = best_x[i]
-        pos = insert_event(ev_t, ev_i, n_ev, best_t, g, j, kind, n_spiked)
-        n_ev += 1
-        reset(g, best_x, p, xs)
-        if thr(g, xs, p) >= 0.0:
-            counts[2] = g
-            counts[3] = j
-            return ERR_RESET, n_ev, n_spiked
-        modal_matrix(g, t1 - best_t, MU, PI, d, P)
-        for i in range(d):
-            acc = 0.0
-            for q in range(d):
-                acc += P[i, q] * (xs[q] - best_x[q])
-            Zend[z + i * n_g] += acc
-        spiked[n_spiked] = z if restart_event[z] < 0 else -1
-        n_spiked += 1
-        restart_event[z] = pos  # later walks of this neuron resume at its own spike, reset
-        for i in range(d):
-            restart_x[z, i] = xs[i]
-        deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
-        for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
-            reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
-
-
-@jit
-def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_group, RO, ws, MU, PI, PIB, PB, TH,
-                 TJ, BETA, log_t, log_i, sp_x, y, first, counts):
-    """forward() for networks of linear populations with additive synapses (see the module docstring). Work
-    is done in a few calls per step, each looping inside, because calls that take arrays are not free."""
+    shared within a population. Thresholds are affine (TH) and jumps additive (BETA) here, so the loops
+    read tables instead of calling model functions; and the whole step runs in this function, because a
+    call that binds arrays costs atomic reference counting (see the module docstring)."""
     dmax = sp_x.shape[1]
     ztot = Z0.shape[0]
     G = GI.shape[0]
@@ -479,7 +229,6 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     acc_buf = np.empty(ztot + 1, np.float64)
     forced = np.zeros(ztot + 1, np.int64)
     P = np.empty((dmax, dmax), np.float64)
-    aff = np.empty(dmax, np.float64)
     x = np.empty(dmax, np.float64)
     xs = np.empty(dmax, np.float64)
     best_x = np.empty(dmax, np.float64)
@@ -491,6 +240,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     known_x = np.empty((ztot, dmax), np.float64)  # ... and the state there
     reached = np.zeros(G, np.float64)  # per population: spikes emitted that reach it
     ev_t = np.empty(64, Z.dtype)
+    ev_v = np.empty(64, Z.dtype)  # an event's value: a graded input's, else 1
     ev_i = np.empty((64, 4), np.int64)  # group, unit, kind, index into step_x
     step_x = np.empty((16, dmax), Z.dtype)
     spiked = np.empty(16, np.int64)
@@ -498,47 +248,276 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     cand_i = np.empty((n_spiking + 1, 4), np.int64)  # group, neuron, first event of its walk, found (1, 2)
     cand_t = np.empty(2 * (n_spiking + 1), np.float64)  # [time reached; end of the crossing piece]
     cand_x = np.empty((n_spiking + 1, dmax), np.float64)
+    half = cand_t.shape[0] // 2
     PG_ = np.empty((G, dmax, dmax), np.float64)  # per population: the current piece's propagator
     AG_ = np.empty((G, dmax), np.float64)
     SG_ = np.empty(G, np.float64)
+    Pdt = np.zeros((G, dmax, dmax), np.float64)  # per population: the free flow over one step
+    Adt = np.zeros((G, dmax), np.float64)
+    for g in range(G):
+        if GI[g, IS_INPUT] == 0:
+            modal_matrix(g, dt, MU, PI, GI[g, DIM], P)
+            Pdt[g] = P
+            modal_affine(g, dt, MU, PIB, GI[g, DIM], x)
+            Adt[g] = x
     counts[0] = 0
     ip = 0
     n_in = in_time.shape[0]
     for n in range(n_steps):
         t0 = n * dt
         t1 = (n + 1) * dt
-        free_evolution(GI, Z, Zend, dt, MU, PI, PIB, P, aff)
-        n_in_step = 0
-        while ip + n_in_step < n_in and in_time[ip + n_in_step] <= t1:
-            n_in_step += 1
-        if n_in_step > ev_t.shape[0]:
-            ev_t = grow(ev_t, 2 * n_in_step)
-            ev_i = grow(ev_i, 2 * n_in_step)
-        ip = log_inputs(t1, in_time, in_unit, in_group, ip, ev_t, ev_i)
-        n_ev = n_in_step
-        deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
+        # free evolution: Zend = P(dt) Z + c(dt), state [variable, neuron] per population
+        for g in range(G):
+            if GI[g, IS_INPUT] == 1:
+                continue
+            d = GI[g, DIM]
+            nn = GI[g, SIZE]
+            z0 = GI[g, ZOFF]
+            for i in range(d):
+                out = Zend[z0 + i * nn:z0 + (i + 1) * nn]  # views: the loops vectorise
+                for m in range(nn):
+                    out[m] = Adt[g, i]
+                for q in range(d):
+                    pq = Pdt[g, i, q]
+                    if pq != 0.0:
+                        src = Z[z0 + q * nn:z0 + (q + 1) * nn]
+                        for m in range(nn):
+                            out[m] += pq * src[m]
+        # the step's inputs: logged as its first events, then delivered
+        n_ev = 0
+        while ip < n_in and in_time[ip] <= t1:
+            if n_ev >= ev_t.shape[0]:
+                ev_t = grow(ev_t, 2 * n_ev)
+                ev_v = grow(ev_v, 2 * n_ev)
+                ev_i = grow(ev_i, 2 * n_ev)
+            ev_t[n_ev] = in_time[ip]
+            ev_v[n_ev] = in_value[ip]
+            ev_i[n_ev, 0] = in_group[ip]
+            ev_i[n_ev, 1] = in_unit[ip]
+            ev_i[n_ev, 2] = KIND_INPUT
+            ev_i[n_ev, 3] = -1
+            n_ev += 1
+            ip += 1
+        if n_ev > 0:
+            deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
+        # the spikes, in time order
         n_spiked = 0
         while True:
-            status, n_ev, n_spiked = step_spikes(GI, CI, OC, PR, W, Z, Zend, t0, t1, ev_t, ev_i, n_ev, step_x,
-                                                 spiked, n_spiked, restart_event, restart_x, tol, MU, PI, PIB, PB,
-                                                 TH, TJ, BETA, PG_, AG_, SG_, P, x, xs, best_x, coef, col, cand_i,
-                                                 cand_t, cand_x, acc_buf, forced, known_t, known_x, reached,
-                                                 counts)
-            if status != GROW:
+            counts[4] += 1
+            # the candidates: neurons at or above threshold at t1, with where their walk starts
+            n_cand = 0
+            for g in range(GI.shape[0]):
+                if GI[g, SPIKING] == 0:
+                    continue
+                d = GI[g, DIM]
+                ng = GI[g, SIZE]
+                z0 = GI[g, ZOFF]
+                for m in range(ng):
+                    acc_buf[m] = TH[g, d]
+                for i in range(d):
+                    coeff = TH[g, i]
+                    if coeff != 0.0:
+                        for m in range(ng):
+                            acc_buf[m] += coeff * Zend[z0 + i * ng + m]
+                for j in range(ng):
+                    if acc_buf[j] < 0.0 and forced[z0 + j] == 0:
+                        continue
+                    start = restart_event[z0 + j]
+                    cand_i[n_cand, 0] = g
+                    cand_i[n_cand, 1] = j
+                    cand_i[n_cand, 2] = max(start, 0)  # the next event of the step this candidate has to apply
+                    cand_i[n_cand, 3] = 0
+                    if start < 0:  # from the start of the step
+                        cand_t[n_cand] = t0
+                        for i in range(d):
+                            cand_x[n_cand, i] = Z[z0 + i * ng + j]
+                    else:  # from its own spike earlier in this step, just after the reset
+                        cand_t[n_cand] = ev_t[start]
+                        for i in range(d):
+                            cand_x[n_cand, i] = restart_x[z0 + j, i]
+                    n_cand += 1
+            counts[6] += n_cand
+            if n_cand == 0:
                 break
-            ev_t = grow(ev_t, 2 * ev_t.shape[0])
-            ev_i = grow(ev_i, 2 * ev_i.shape[0])
-            spiked = grow(spiked, 2 * spiked.shape[0])
-            step_x = grow(step_x, 2 * step_x.shape[0])
-        if status != OK:
-            return status
+            # the walk: the first piece in which any candidate reaches threshold
+            for g in range(GI.shape[0]):
+                SG_[g] = -1.0
+            found = False
+            for e in range(n_ev + 1):
+                te = t1 if e == n_ev else ev_t[e]
+                for c in range(n_cand):
+                    if cand_i[c, 2] > e:
+                        continue
+                    g = cand_i[c, 0]
+                    j = cand_i[c, 1]
+                    d = GI[g, DIM]
+                    s = te - cand_t[c]
+                    if s != SG_[g]:  # the piece propagator P(s), c(s) of population g
+                        for i in range(d):
+                            AG_[g, i] = 0.0
+                            for q in range(d):
+                                PG_[g, i, q] = 0.0
+                        for k in range(d):
+                            mu = MU[g, k]
+                            em1 = math.expm1(mu * s)
+                            phi = s if mu == 0.0 else em1 / mu
+                            for i in range(d):
+                                AG_[g, i] += phi * PIB[g, k, i]
+                                for q in range(d):
+                                    PG_[g, i, q] += (1.0 + em1) * PI[g, k, i, q]
+                        SG_[g] = s
+                    f = TH[g, d]
+                    for i in range(d):
+                        acc = AG_[g, i]
+                        for q in range(d):
+                            acc += PG_[g, i, q] * cand_x[c, q]
+                        xs[i] = acc
+                        f += TH[g, i] * acc
+                    if f >= 0.0:
+                        cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
+                        cand_t[c + half] = te
+                        found = True
+                        continue
+                    for i in range(d):
+                        cand_x[c, i] = xs[i]
+                    cand_t[c] = te
+                    counts[5] += 1
+                    if e == n_ev:
+                        continue
+                    # the jumps of this event and of every later one at the same instant, then the threshold: a
+                    # spike pushed over by a jump is logged after all of them, so its state must include them
+                    e2 = e
+                    while True:
+                        sg = ev_i[e2, 0]
+                        for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
+                            cn = OC[r]
+                            if CI[cn, POST] == g:
+                                w = W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j] * ev_v[e2]
+                                for i in range(d):
+                                    cand_x[c, i] += w * BETA[cn, i]
+                        if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
+                            e2 += 1
+                        else:
+                            break
+                    cand_i[c, 2] = e2 + 1  # the next event this candidate has not seen
+                    f = TH[g, d]
+                    for i in range(d):
+                        f += TH[g, i] * cand_x[c, i]
+                    if f >= 0.0:
+                        cand_i[c, 3] = 2  # pushed over threshold by the jump at te
+                        found = True
+                if found:
+                    break
+            # the crossings in that piece, located (or known from an earlier search); the earliest wins
+            best_t = math.inf
+            best = -1
+            for c in range(n_cand):
+                if cand_i[c, 3] == 0:
+                    continue
+                g = cand_i[c, 0]
+                j = cand_i[c, 1]
+                d = GI[g, DIM]
+                z = GI[g, ZOFF] + j
+                if cand_i[c, 3] == 2:
+                    tc = cand_t[c]
+                    for i in range(d):
+                        xs[i] = cand_x[c, i]
+                elif known_t[z, 0] == reached[g] and cand_t[c] < known_t[z, 1] <= cand_t[c + half]:
+                    # located by an earlier search of this step, and no spike emitted since has reached this
+                    # population (``reached`` counts them): same trajectory, and the crossing is in this piece.
+                    # Locating every crossing again after every spike would cost O(spikes^2) root findings
+                    tc = known_t[z, 1]
+                    for i in range(d):
+                        xs[i] = known_x[z, i]
+                else:
+                    for i in range(d):
+                        x[i] = cand_x[c, i]
+                    s = affine_crossing(g, x, cand_t[c + half] - cand_t[c], tol, MU, PI, PIB, TH, d, coef)
+                    for i in range(d):  # the state there: x(s) = P(s) x + c(s)
+                        xs[i] = 0.0
+                    for k in range(d):
+                        mu = MU[g, k]
+                        em1 = math.expm1(mu * s)
+                        phi = s if mu == 0.0 else em1 / mu
+                        for i in range(d):
+                            acc = phi * PIB[g, k, i]
+                            for q in range(d):
+                                acc += (1.0 + em1) * PI[g, k, i, q] * x[q]
+                            xs[i] += acc
+                    tc = cand_t[c] + s
+                    known_t[z, 0] = reached[g]
+                    known_t[z, 1] = tc
+                    for i in range(d):
+                        known_x[z, i] = xs[i]
+                if tc < best_t:
+                    best_t = tc
+                    best = c
+                    for i in range(d):
+                        best_x[i] = xs[i]
+            if best < 0:
+                break
+            if n_ev >= ev_t.shape[0]:
+                ev_t = grow(ev_t, 2 * n_ev)
+                ev_v = grow(ev_v, 2 * n_ev)
+                ev_i = grow(ev_i, 2 * n_ev)
+            if n_spiked >= spiked.shape[0]:
+                spiked = grow(spiked, 2 * n_spiked)
+                step_x = grow(step_x, 2 * n_spiked)
+            # emit it: log, reset (superposed onto the end-of-step state), deliver
+            g = cand_i[best, 0]
+            j = cand_i[best, 1]
+            kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
+            d = GI[g, DIM]
+            n_g = GI[g, SIZE]
+            z = GI[g, ZOFF] + j
+            p = params_of(GI, PR, g, j)
+            for i in range(d):
+                step_x[n_spiked, i] = best_x[i]
+            pos = insert_event(ev_t, ev_v, ev_i, n_ev, best_t, g, j, kind, n_spiked)
+            n_ev += 1
+            reset(g, best_x, p, xs)
+            if thr(g, xs, p) >= 0.0:
+                counts[2] = g
+                counts[3] = j
+                return ERR_RESET
+            modal_matrix(g, t1 - best_t, MU, PI, d, P)
+            for i in range(d):
+                acc = 0.0
+                for q in range(d):
+                    acc += P[i, q] * (xs[q] - best_x[q])
+                Zend[z + i * n_g] += acc
+            spiked[n_spiked] = z if restart_event[z] < 0 else -1
+            n_spiked += 1
+            restart_event[z] = pos  # later walks of this neuron resume at its own spike, reset
+            for i in range(d):
+                restart_x[z, i] = xs[i]
+            deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
+            for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
+                reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
         for e in range(n_spiked):
             if spiked[e] >= 0:
                 restart_event[spiked[e]] = -1
         forced[:] = 0
-        status = append_step_log(log_t, log_i, sp_x, counts, ev_t, ev_i, n_ev, step_x, RO, y, first)
-        if status != OK:
-            return status
+        # the step's events, in time order, to the sample's log: a spike's state just before it, or an
+        # input's value, in its row of sp_x
+        if counts[0] + n_ev > log_t.shape[0]:
+            return ERR_CAPACITY
+        for e in range(n_ev):
+            k = counts[0]
+            log_t[k] = ev_t[e]
+            log_i[k, 0] = ev_i[e, 0]
+            log_i[k, 1] = ev_i[e, 1]
+            log_i[k, 2] = ev_i[e, 2]
+            if ev_i[e, 2] == KIND_INPUT:
+                sp_x[k, 0] = ev_v[e]
+            else:
+                for i in range(dmax):
+                    sp_x[k, i] = step_x[ev_i[e, 3], i]
+                j = ev_i[e, 1]
+                if RO[2] == 2 and ev_i[e, 0] == RO[0] and first[j] < 0:
+                    first[j] = k
+                    y[j] = ev_t[e]
+            counts[0] = k + 1
         Z, Zend = Zend, Z
         sample_readout(GI, RO, ws, Z, n, y, first, True)
     for i in range(ztot):
@@ -596,6 +575,7 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
             j = log_i[e, 1]
             kind = log_i[e, 2]
             s = t1 - log_t[e]
+            v = sp_x[e, 0] if kind == KIND_INPUT else 1.0  # a graded input's value multiplies its weights
             S = 0.0
             for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
                 c = OC[r]
@@ -610,7 +590,7 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
                 for k in range(d):
                     ek = math.exp(MU[post, k] * s)
                     for i in range(d):
-                        col[i] += ek * PB[c, k, i]
+                        col[i] += ek * PB[c, k, i] * v
                         col2[i] += ek * PT[c, k, i]
                 g_row = GW[row:row + npost]  # views: the loops below vectorise
                 w_row = W[row:row + npost]

@@ -2,6 +2,7 @@
 
 from eventgrad.data.dataset import SpikeDataset
 from eventgrad.data.encoders import (
+    current_encode,
     latency_encode,
     n_input_units,
     rate_encode,
@@ -17,6 +18,7 @@ __all__ = [
     "SpikeBatch",
     "SpikeDataError",
     "SpikeDataset",
+    "current_encode",
     "latency_dataset",
     "latency_encode",
     "load_mnist",

@@ -1,7 +1,8 @@
 """SpikeDataset: a whole spike data set in three flat arrays, cut into batches without a loop over spikes.
 
 Samples are stored CSR-style: the spikes of sample i are ``times[offsets[i]:offsets[i + 1]]`` (ms, float64)
-and ``units[offsets[i]:offsets[i + 1]]`` (int64), sorted by time. A batch gathers the spikes of its samples
+and ``units[offsets[i]:offsets[i + 1]]`` (int64), sorted by time, with ``values`` alongside for graded
+events (None otherwise). A batch gathers the spikes of its samples
 with one fancy-indexing call per array, so its cost grows with the number of spikes it holds, not with the
 size of the data set, and no per-sample Python object is kept for data that is not in use.
 """
@@ -76,24 +77,28 @@ def _gather(offsets: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarra
 class SpikeDataset:
     """Spike trains of many samples with their labels, stored flat; batches, shuffles, subsets and splits.
 
-    ``SpikeDataset(times_list, units_list, labels, n_units, duration, n_classes=None)`` takes one array of
-    spike times (ms) and one of units per sample. Labels are either integer classes (int64; ``n_classes``
-    defaults to the largest label + 1, or give it so that a subset still knows all classes) or real-valued
-    targets (float64, one row per sample, ``n_classes`` None). Everything is checked once, here; errors name
+    ``SpikeDataset(times_list, units_list, labels, n_units, duration, n_classes=None, values_list=None)``
+    takes one array of spike times (ms) and one of units per sample (and, for graded events, one of values).
+    Labels are either integer classes (int64; ``n_classes`` defaults to the largest label + 1, or give it so
+    that a subset still knows all classes) or real-valued targets (float64, one row per sample, ``n_classes``
+    None). Everything is checked once, here; errors name
     the sample. The per-sample checks (shapes, integer units, finite and sorted times) are SpikeBatch's, and
     the range checks (units below n_units, times in [0, duration]) are ``SpikeBatch.check``'s.
     """
 
     times: np.ndarray
     units: np.ndarray
+    values: np.ndarray | None
     offsets: np.ndarray
     labels: np.ndarray
     n_units: int
     duration: float
     n_classes: int | None
 
-    def __init__(self, times_list, units_list, labels, n_units: int, duration: float, n_classes: int | None = None):
-        self._fill(SpikeBatch(times=times_list, units=units_list), labels, n_units, duration, n_classes)
+    def __init__(self, times_list, units_list, labels, n_units: int, duration: float, n_classes: int | None = None,
+                 values_list=None):
+        self._fill(SpikeBatch(times=times_list, units=units_list, values=values_list), labels, n_units, duration,
+                   n_classes)
 
     @classmethod
     def from_batch(cls, batch: SpikeBatch, labels, n_units: int, duration: float,
@@ -113,14 +118,15 @@ class SpikeDataset:
         labels, n_classes = _check_labels(labels, len(batch), n_classes)
         offsets = np.zeros(len(batch) + 1, dtype=np.int64)
         np.cumsum([t.size for t in batch.times], out=offsets[1:])
+        values = np.concatenate(batch.values) if batch.graded else None
         self._set(np.concatenate(batch.times), np.concatenate(batch.units), offsets, labels, n_units,
-                  float(duration), n_classes)
+                  float(duration), n_classes, values)
 
-    def _set(self, times, units, offsets, labels, n_units, duration, n_classes) -> None:
+    def _set(self, times, units, offsets, labels, n_units, duration, n_classes, values=None) -> None:
         """Store checked arrays, read-only: batches and subsets copy from them and rely on them not changing."""
-        for a in (times, units, offsets, labels):
+        for a in (times, units, offsets, labels) + (() if values is None else (values,)):
             a.setflags(write=False)
-        self.times, self.units, self.offsets, self.labels = times, units, offsets, labels
+        self.times, self.units, self.offsets, self.labels, self.values = times, units, offsets, labels, values
         self.n_units, self.duration, self.n_classes = n_units, duration, n_classes
 
     def __len__(self) -> int:
@@ -128,7 +134,8 @@ class SpikeDataset:
 
     def __repr__(self) -> str:
         kind = f"{self.n_classes} classes" if self.n_classes is not None else "real-valued targets"
-        return (f"SpikeDataset({len(self)} samples, {self.times.size} spikes, {self.n_units} units, "
+        spikes = "graded events" if self.values is not None else "spikes"
+        return (f"SpikeDataset({len(self)} samples, {self.times.size} {spikes}, {self.n_units} units, "
                 f"{self.duration} ms, {kind})")
 
     def _indices(self, indices) -> np.ndarray:
@@ -153,7 +160,9 @@ class SpikeDataset:
             return SpikeBatch(times=[], units=[]), self.labels[idx]  # np.split would return one empty sample
         positions, offsets = _gather(self.offsets, idx)
         cuts = offsets[1:-1]
-        batch = SpikeBatch(times=np.split(self.times[positions], cuts), units=np.split(self.units[positions], cuts))
+        values = None if self.values is None else np.split(self.values[positions], cuts)
+        batch = SpikeBatch(times=np.split(self.times[positions], cuts), units=np.split(self.units[positions], cuts),
+                           values=values)
         return batch, self.labels[idx]
 
     def batches(self, batch_size: int, shuffle: bool = True, seed=None) -> Iterator[tuple[SpikeBatch, np.ndarray]]:
@@ -172,7 +181,7 @@ class SpikeDataset:
         positions, offsets = _gather(self.offsets, idx)
         out = SpikeDataset.__new__(SpikeDataset)
         out._set(self.times[positions], self.units[positions], offsets, self.labels[idx], self.n_units,
-                 self.duration, self.n_classes)
+                 self.duration, self.n_classes, None if self.values is None else self.values[positions])
         return out
 
     def split(self, fraction: float, seed=0) -> tuple[SpikeDataset, SpikeDataset]:

@@ -9,11 +9,12 @@ Unit counts (the size of the input population a network needs), with C features 
 - ``latency_encode``: C units (unit c = feature c);
 - ``threshold_latency_encode``: C units (unit c = feature c; features below threshold stay silent);
 - ``rate_encode``: C units (unit c = feature c);
-- ``sigma_delta_encode``: 2 C units (unit 2c = channel c going UP, unit 2c + 1 = channel c going DOWN).
+- ``sigma_delta_encode``: 2 C units (unit 2c = channel c going UP, unit 2c + 1 = channel c going DOWN);
+- ``current_encode``: C units (unit c = feature c), graded events (direct current input).
 
-With ``bias_time`` each encoder adds one unit more, the last, which spikes once per sample at that time: a
-constant input that lets the first layer learn thresholds (Göltz et al. 2021). :func:`n_input_units`
-computes these counts.
+With ``bias_time`` (``bias`` for ``current_encode``) each encoder adds one unit more, the last, which
+spikes once per sample: a constant input that lets the first layer learn thresholds (Göltz et al. 2021).
+:func:`n_input_units` computes these counts.
 """
 
 from __future__ import annotations
@@ -223,7 +224,39 @@ def sigma_delta_encode(signal, dt: float, delta: float, bias_time: float | None 
     return _sorted_batch(b, times, unit, B)
 
 
-_UNITS_PER_CHANNEL = {latency_encode: 1, threshold_latency_encode: 1, rate_encode: 1, sigma_delta_encode: 2}
+def current_encode(X, t_on: float = 0.0, bias: bool = False) -> SpikeBatch:
+    """Direct current input: one graded event per non-zero feature at ``t_on``, unit c, value X[b, c].
+
+    Connected through ``eventgrad.synapses.Constant``, whose current holds its value, each event switches on
+    a current weight * X[b, c] into its targets for the rest of the trial: the first layer integrates the
+    features themselves, as analog input, instead of spikes that encode them. Values may be any finite
+    real numbers (scale them as the weights expect; a zero feature sends no event, it would add nothing).
+    With ``bias``, unit X.shape[1] sends one event of value 1 per sample (a learnable constant current).
+    Both methods take graded events: EventProp exactly, BPTT on its grid.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be (samples, features), got shape {X.shape}")
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        b, c = bad[0]
+        raise ValueError(f"X[{b}, {c}] = {X[b, c]} is not a finite number")
+    if not np.isfinite(t_on) or t_on < 0:
+        raise ValueError(f"t_on must be a finite time >= 0 in ms, got {t_on}")
+    times, units, values = [], [], []
+    for row in X:
+        on = np.flatnonzero(row != 0.0)
+        v = row[on]
+        if bias:
+            on, v = np.append(on, X.shape[1]), np.append(v, 1.0)
+        times.append(np.full(on.size, float(t_on)))
+        units.append(on.astype(np.int64))
+        values.append(v)
+    return SpikeBatch(times=times, units=units, values=values)
+
+
+_UNITS_PER_CHANNEL = {latency_encode: 1, threshold_latency_encode: 1, rate_encode: 1, sigma_delta_encode: 2,
+                      current_encode: 1}
 
 
 def n_input_units(encoder, n_channels: int, bias: bool = False) -> int:

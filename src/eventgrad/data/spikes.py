@@ -10,13 +10,20 @@ class SpikeDataError(ValueError):
 
 
 class SpikeBatch:
-    """``times[b]`` and ``units[b]`` hold the spikes of sample b, sorted by time (not rounded to a grid)."""
+    """``times[b]`` and ``units[b]`` hold the spikes of sample b, sorted by time (not rounded to a grid).
 
-    def __init__(self, times, units):
+    ``values[b]`` (optional) gives each spike a value that multiplies the weight of every jump it causes:
+    graded events, e.g. one event per input unit at t = 0 carrying an analog value into a synapse that
+    holds its current (``eventgrad.data.encoders.direct_current``). Without values every spike counts 1."""
+
+    def __init__(self, times, units, values=None):
         if len(times) != len(units):
             raise SpikeDataError(f"times has {len(times)} samples but units has {len(units)}")
+        if values is not None and len(values) != len(times):
+            raise SpikeDataError(f"times has {len(times)} samples but values has {len(values)}")
         self.times: list[np.ndarray] = []
         self.units: list[np.ndarray] = []
+        self.values: list[np.ndarray] | None = None if values is None else []
         for b, (t, u) in enumerate(zip(times, units)):
             t = np.asarray(t, dtype=np.float64)
             u = np.asarray(u)
@@ -38,6 +45,13 @@ class SpikeBatch:
                 )
             self.times.append(t)
             self.units.append(u.astype(np.int64))
+            if values is not None:
+                self.values.append(_check_values(values[b], t.shape, b))
+
+    @property
+    def graded(self) -> bool:
+        """Whether the spikes carry values (see the class docstring)."""
+        return self.values is not None
 
     def __len__(self) -> int:
         return len(self.times)
@@ -53,3 +67,17 @@ class SpikeBatch:
                 raise SpikeDataError(
                     f"sample {b}: spike {k} at time {t[k]} lies outside the trial [0, {duration}] ms of input '{name}'"
                 )
+
+
+def _check_values(v, shape: tuple, b: int) -> np.ndarray:
+    """One sample's spike values: real, finite, one per spike."""
+    v = np.asarray(v)
+    if v.shape != shape:
+        raise SpikeDataError(f"sample {b}: values must have one entry per spike, shape {shape}, got {v.shape}")
+    if v.size and not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
+        raise SpikeDataError(f"sample {b}: values must be real numbers, got dtype {v.dtype}")
+    v = v.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(v))
+    if bad.size:
+        raise SpikeDataError(f"sample {b}: spike {bad[0]} has value {v[bad[0]]}, not a finite number")
+    return v

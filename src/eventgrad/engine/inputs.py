@@ -30,8 +30,9 @@ def check_grid(net: Network, dt: float, duration: float, dtype, who: str) -> tup
     return n_steps, dtype
 
 
-def merge_inputs(network: Network, batch, duration: float, dtype) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Per sample, (times as ``dtype``, units, input group index) of all inputs, sorted by time (stable)."""
+def merge_inputs(network: Network, batch, duration: float, dtype) -> list[tuple[np.ndarray, ...]]:
+    """Per sample, (times as ``dtype``, units, input group index, values as ``dtype``) of all inputs, sorted
+    by time (stable); values are 1 for inputs whose batch carries none."""
     inputs = [g for g in network.groups if g.is_input]
     if isinstance(batch, SpikeBatch):
         if len(inputs) != 1:
@@ -45,11 +46,17 @@ def merge_inputs(network: Network, batch, duration: float, dtype) -> list[tuple[
         raise SpikeDataError(f"every input needs the same, non-zero number of samples, got {sorted(sizes)}")
     for g in inputs:
         batch[g.name].check(g.size, duration, g.name)
+
+    def values(g, b):
+        sb = batch[g.name]
+        return sb.values[b] if sb.graded else np.ones(len(sb.times[b]))
+
     merged = []
     for b in range(sizes.pop()):
         t = np.concatenate([batch[g.name].times[b] for g in inputs])
         u = np.concatenate([batch[g.name].units[b] for g in inputs])
         gi = np.concatenate([np.full(len(batch[g.name].times[b]), g.index, np.int64) for g in inputs])
+        v = np.concatenate([values(g, b) for g in inputs])
         order = np.argsort(t, kind="stable")
-        merged.append((t[order].astype(dtype), u[order], gi[order]))
+        merged.append((t[order].astype(dtype), u[order], gi[order], v[order].astype(dtype)))
     return merged

@@ -9,13 +9,18 @@ _LAMBDIFIED: dict = {}
 
 
 def evaluate(matrix, symbols, values) -> np.ndarray:
-    """The entries of a sympy matrix at ``symbols = values`` (values may be arrays: evaluated elementwise)."""
-    key = (sympy.ImmutableMatrix(matrix), tuple(symbols))
+    """The entries of a sympy matrix at ``symbols = values`` (values may be arrays: evaluated elementwise, and
+    an entry that does not depend on them, such as a constant 0 rate, is broadcast to their shape)."""
+    matrix = sympy.ImmutableMatrix(matrix)
+    key = (matrix, tuple(symbols))
     f = _LAMBDIFIED.get(key)
     if f is None:
-        f = _LAMBDIFIED[key] = sympy.lambdify(symbols, matrix, "numpy")
+        f = _LAMBDIFIED[key] = sympy.lambdify(symbols, list(matrix), "numpy")
+    if matrix.shape[0] * matrix.shape[1] == 0:
+        return np.zeros(matrix.shape)
     with np.errstate(all="ignore"):  # a division by zero shows up as inf/nan, which the callers report
-        return np.array(f(*values), dtype=np.float64)
+        entries = np.broadcast_arrays(*(np.asarray(e, dtype=np.float64) for e in f(*values)))
+    return np.stack(entries).reshape(matrix.shape + entries[0].shape)
 
 
 def check_finite_dynamics(system, param_values: dict, n: int) -> None:

@@ -211,7 +211,7 @@ class Simulator:
 
     def _forward_sample(self, tables, modal, Z0, RO, ws, n_out, sample):
         GI, PR, W = tables
-        t_in, u_in, g_in = sample
+        t_in, u_in, g_in, v_in = sample
         L = self.layout
         cap = max(self._capacity, 2 * len(t_in) + 64)
         while True:
@@ -225,12 +225,12 @@ class Simulator:
             if modal is not None:
                 Zs = Zs[:0]
                 status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
-                                                self.tol, t_in, u_in, g_in, RO, ws, *modal[:4], *modal[5:], log_t,
-                                                log_i, sp_x, y, first, counts)
+                                                self.tol, t_in, u_in, g_in, v_in, RO, ws, *modal[:4], *modal[5:],
+                                                log_t, log_i, sp_x, y, first, counts)
             else:
                 status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
-                                           self.h_max, self.tol, t_in, u_in, g_in, RO, ws, log_t, log_i, sp_x, Zs,
-                                           self.checkpoint_every, y, first, counts)
+                                           self.h_max, self.tol, t_in, u_in, g_in, v_in, RO, ws, log_t, log_i,
+                                           sp_x, Zs, self.checkpoint_every, y, first, counts)
             if status != ERR_CAPACITY:
                 break
             cap *= 2
@@ -300,13 +300,14 @@ class Simulator:
         Z0 = self._initial_state()
         RO, ws, n_out = self._default_readout_cfg()
         out = {key: np.empty((len(samples), self.n_steps, g.size)) for g, _, key in picks}
-        for b, (t_in, u_in, g_in) in enumerate(samples):
+        for b, (t_in, u_in, g_in, v_in) in enumerate(samples):
             cap = max(self._capacity, 2 * len(t_in) + 64)
             while True:
                 Zs = np.empty((self.n_steps, L.ztot), self.dtype)
                 y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
                 status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
-                                           self.h_max, self.tol, t_in, u_in, g_in, RO, ws, np.empty(cap, self.dtype),
+                                           self.h_max, self.tol, t_in, u_in, g_in, v_in, RO, ws,
+                                           np.empty(cap, self.dtype),
                                            np.empty((cap, 3), np.int64), np.empty((cap, L.dmax), self.dtype), Zs, 1,
                                            y, first, counts)
                 if status != ERR_CAPACITY:
