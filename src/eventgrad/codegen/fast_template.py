@@ -234,8 +234,18 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     best_x = np.empty(dmax, np.float64)
     col = np.empty(dmax, Z.dtype)
     coef = np.empty((2, dmax), np.float64)
-    restart_event = np.full(ztot, -1, np.int64)  # per neuron, at ZOFF + neuron
-    restart_x = np.empty((ztot, dmax), Z.dtype)
+    # per neuron (at ZOFF + neuron): where its next walk in this step resumes. A walk that stopped before
+    # the piece holding the spike just emitted stays valid up to that piece: every later spike is later
+    # in time, so the pieces before it never change again. ck_step: the step the checkpoint belongs to
+    ck_step = np.full(ztot, -1, np.int64)
+    ck_t = np.empty(ztot, np.float64)  # its time
+    ck_e = np.empty(ztot, np.int64)  # the next event of the step it has to apply
+    ck_x = np.empty((ztot, dmax), np.float64)  # the state there
+    # per neuron: its own last spike in this step (event index, -1 if none) and the state just after it,
+    # where its walks restart when the checkpoints cannot be used (see ``ordered`` below)
+    rs_e = np.full(ztot, -1, np.int64)
+    rs_x = np.empty((ztot, dmax), np.float64)
+    spiked = np.empty(16, np.int64)  # per spike of the step: its neuron, if that neuron's first (else -1)
     known_t = np.full((ztot, 2), -1.0)  # per neuron: [spikes that had reached it, time] of its last crossing
     known_x = np.empty((ztot, dmax), np.float64)  # ... and the state there
     reached = np.zeros(G, np.float64)  # per population: spikes emitted that reach it
@@ -243,11 +253,13 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     ev_v = np.empty(64, Z.dtype)  # an event's value: a graded input's, else 1
     ev_i = np.empty((64, 4), np.int64)  # group, unit, kind, index into step_x
     step_x = np.empty((16, dmax), Z.dtype)
-    spiked = np.empty(16, np.int64)
     # a neuron is a candidate at most once per search
     cand_i = np.empty((n_spiking + 1, 4), np.int64)  # group, neuron, first event of its walk, found (1, 2)
     cand_t = np.empty(2 * (n_spiking + 1), np.float64)  # [time reached; end of the crossing piece]
     cand_x = np.empty((n_spiking + 1, dmax), np.float64)
+    prev_t = np.empty(n_spiking + 1, np.float64)  # per candidate: the start of the last piece it walked
+    prev_e = np.empty(n_spiking + 1, np.int64)
+    prev_x = np.empty((n_spiking + 1, dmax), np.float64)
     half = cand_t.shape[0] // 2
     PG_ = np.empty((G, dmax, dmax), np.float64)  # per population: the current piece's propagator
     AG_ = np.empty((G, dmax), np.float64)
@@ -302,6 +314,13 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
         # the spikes, in time order
         n_spiked = 0
+        # Spikes are normally emitted in time order, which the checkpoints rely on. A crossing that the
+        # end-of-step test missed at first (the neuron went above threshold and back below by t1, until
+        # later spikes raised its end-of-step state) comes out earlier than spikes already emitted; it is
+        # emitted at its time, and the rest of the step walks from the start of the step or from each
+        # neuron's own spike, as the checkpoints' event indices and states no longer hold.
+        ordered = True
+        t_last = t0
         while True:
             counts[4] += 1
             # the candidates: neurons at or above threshold at t1, with where their walk starts
@@ -322,19 +341,25 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                 for j in range(ng):
                     if acc_buf[j] < 0.0 and forced[z0 + j] == 0:
                         continue
-                    start = restart_event[z0 + j]
                     cand_i[n_cand, 0] = g
                     cand_i[n_cand, 1] = j
-                    cand_i[n_cand, 2] = max(start, 0)  # the next event of the step this candidate has to apply
                     cand_i[n_cand, 3] = 0
-                    if start < 0:  # from the start of the step
+                    prev_e[n_cand] = -1
+                    if ordered and ck_step[z0 + j] == n:  # resume an earlier walk of this step
+                        cand_t[n_cand] = ck_t[z0 + j]
+                        cand_i[n_cand, 2] = ck_e[z0 + j]  # the next event it has to apply
+                        for i in range(d):
+                            cand_x[n_cand, i] = ck_x[z0 + j, i]
+                    elif rs_e[z0 + j] >= 0:  # from its own spike earlier in this step, just after the reset
+                        cand_t[n_cand] = ev_t[rs_e[z0 + j]]
+                        cand_i[n_cand, 2] = rs_e[z0 + j]
+                        for i in range(d):
+                            cand_x[n_cand, i] = rs_x[z0 + j, i]
+                    else:  # from the start of the step
                         cand_t[n_cand] = t0
+                        cand_i[n_cand, 2] = 0
                         for i in range(d):
                             cand_x[n_cand, i] = Z[z0 + i * ng + j]
-                    else:  # from its own spike earlier in this step, just after the reset
-                        cand_t[n_cand] = ev_t[start]
-                        for i in range(d):
-                            cand_x[n_cand, i] = restart_x[z0 + j, i]
                     n_cand += 1
             counts[6] += n_cand
             if n_cand == 0:
@@ -351,6 +376,10 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                     g = cand_i[c, 0]
                     j = cand_i[c, 1]
                     d = GI[g, DIM]
+                    prev_t[c] = cand_t[c]
+                    prev_e[c] = e
+                    for i in range(d):
+                        prev_x[c, i] = cand_x[c, i]
                     s = te - cand_t[c]
                     if s != SG_[g]:  # the piece propagator P(s), c(s) of population g
                         for i in range(d):
@@ -456,13 +485,32 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                         best_x[i] = xs[i]
             if best < 0:
                 break
+            if best_t < t_last:
+                ordered = False
+                counts[7] += 1
+            t_last = max(t_last, best_t)
+            # every candidate's walk, up to the piece that holds the spike, is where its next walk resumes
+            for c in range(n_cand if ordered else 0):
+                gc = cand_i[c, 0]
+                z = GI[gc, ZOFF] + cand_i[c, 1]
+                ck_step[z] = n
+                if prev_e[c] == e:  # it walked the spike's piece: back to the piece's start
+                    ck_t[z] = prev_t[c]
+                    ck_e[z] = e
+                    for i in range(GI[gc, DIM]):
+                        ck_x[z, i] = prev_x[c, i]
+                else:
+                    ck_t[z] = cand_t[c]
+                    ck_e[z] = cand_i[c, 2]
+                    for i in range(GI[gc, DIM]):
+                        ck_x[z, i] = cand_x[c, i]
             if n_ev >= ev_t.shape[0]:
                 ev_t = grow(ev_t, 2 * n_ev)
                 ev_v = grow(ev_v, 2 * n_ev)
                 ev_i = grow(ev_i, 2 * n_ev)
-            if n_spiked >= spiked.shape[0]:
-                spiked = grow(spiked, 2 * n_spiked)
+            if n_spiked >= step_x.shape[0]:
                 step_x = grow(step_x, 2 * n_spiked)
+                spiked = grow(spiked, 2 * n_spiked)
             # emit it: log, reset (superposed onto the end-of-step state), deliver
             g = cand_i[best, 0]
             j = cand_i[best, 1]
@@ -486,17 +534,24 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                 for q in range(d):
                     acc += P[i, q] * (xs[q] - best_x[q])
                 Zend[z + i * n_g] += acc
-            spiked[n_spiked] = z if restart_event[z] < 0 else -1
+            for e2 in range(n_spiked):  # an earlier spike inserted out of order shifts later ones' indices
+                if spiked[e2] >= 0 and rs_e[spiked[e2]] >= pos:
+                    rs_e[spiked[e2]] += 1
+            spiked[n_spiked] = z if rs_e[z] < 0 else -1
             n_spiked += 1
-            restart_event[z] = pos  # later walks of this neuron resume at its own spike, reset
+            rs_e[z] = pos
+            ck_step[z] = n  # later walks of this neuron resume at its own spike, reset
+            ck_t[z] = best_t
+            ck_e[z] = pos
             for i in range(d):
-                restart_x[z, i] = xs[i]
+                ck_x[z, i] = xs[i]
+                rs_x[z, i] = xs[i]
             deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
             for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
                 reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
         for e in range(n_spiked):
             if spiked[e] >= 0:
-                restart_event[spiked[e]] = -1
+                rs_e[spiked[e]] = -1
         forced[:] = 0
         # the step's events, in time order, to the sample's log: a spike's state just before it, or an
         # input's value, in its row of sp_x

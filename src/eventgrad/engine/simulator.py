@@ -237,7 +237,7 @@ class Simulator:
         self._capacity = max(self._capacity, cap)
         self._raise_status(status, counts)
         record = SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first)
-        record.search_stats = counts[4:7].copy()  # spike searches, candidate pieces walked, candidates
+        record.search_stats = counts[4:8].copy()  # searches, pieces walked, candidates, late spikes
         return record, y
 
     def _raise_status(self, status, counts):
