@@ -225,20 +225,26 @@ def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K, MU, PI, PIB, P
     s = lo - f_lo * (hi - lo) / (f_hi - f_lo)
     for _ in range(100):
         state_after(GI, g, j, x0, PR, s, h_max, xs, W3, K, MU, PI, PIB, P, aff)
-        f = thr(g, xs, p)
-        if f >= 0.0:
-            hi = s
-        else:
-            lo = s
-        rate = thrdot(g, xs, p)
-        step = f / rate if rate > 0.0 else 0.0
-        new = s - step
-        if rate <= 0.0 or new <= lo or new >= hi:
-            new = 0.5 * (lo + hi)
-        if abs(new - s) <= tol or hi - lo <= tol:
-            return min(max(new, lo), hi)
-        s = new
+        s, lo, hi, done = safeguarded_newton(s, thr(g, xs, p), thrdot(g, xs, p), lo, hi, tol)
+        if done:
+            return s
     return s
+
+
+@leaf
+def safeguarded_newton(s, f, rate, lo, hi, tol):
+    """One step towards the first root of f, bracketed in [lo, hi] (f < 0 below it): Newton where it stays
+    inside the bracket, else bisection. Returns (next s, lo, hi, converged)."""
+    if f >= 0.0:
+        hi = s
+    else:
+        lo = s
+    new = s - f / rate if rate > 0.0 else s
+    if rate <= 0.0 or new <= lo or new >= hi:
+        new = 0.5 * (lo + hi)
+    if abs(new - s) <= tol or hi - lo <= tol:
+        return min(max(new, lo), hi), lo, hi, True
+    return new, lo, hi, False
 
 
 @leaf

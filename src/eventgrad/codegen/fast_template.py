@@ -51,17 +51,6 @@ def modal_affine(g, s, MU, PIB, d, out):
             out[i] += phi * PIB[g, k, i]
 
 
-@leaf
-def modal_column(post, c, s, MU, PB, d, out):
-    """out[:d] = P(s) beta_c: where a unit-weight jump of connection c at t1 - s stands at t1."""
-    for i in range(d):
-        out[i] = 0.0
-    for k in range(d):
-        e = math.exp(MU[post, k] * s)
-        for i in range(d):
-            out[i] += e * PB[c, k, i]
-
-
 @jit
 def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, PB, TJ, forced, col):
     """Add the effect at t1 of the step's events e_from..e_to-1 (state [var, neuron]): a unit-weight jump of
@@ -190,17 +179,9 @@ def affine_crossing(g, x0, s_max, tol, MU, PI, PIB, TH, d, coef):
             em1 = math.expm1(mu * s)
             f += coef[0, k] * (1.0 + em1) + coef[1, k] * (s if mu == 0.0 else em1 / mu)
             rate += (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
-        if f >= 0.0:
-            hi = s
-        else:
-            lo = s
-        step = f / rate if rate > 0.0 else 0.0
-        new = s - step
-        if rate <= 0.0 or new <= lo or new >= hi:
-            new = 0.5 * (lo + hi)
-        if abs(new - s) <= tol or hi - lo <= tol:
-            return min(max(new, lo), hi)
-        s = new
+        s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
+        if done:
+            return s
     return s
 
 
