@@ -48,7 +48,7 @@ How this differs from the paper, and why:
 - the learning rate drops after epoch 1, 2, ... (eventgrad's StepDecay); the authors' loop after epoch index
   1, 2, ... (one epoch later); float32; the loss is the batch mean (theirs a sum; Adam ignores the scale).
 
-    python examples/mnist_wp2021.py --epochs 100                      # the paper's run (about 12 hours on 2 cores)
+    python examples/mnist_wp2021.py --epochs 100                      # the paper's run (about 4 hours on 2 cores)
     python examples/mnist_wp2021.py --train-size 2000 --epochs 1      # seconds per epoch on a subset
 """
 
