@@ -113,3 +113,21 @@ def test_bptt_trains_on_direct_current_input():
     sim = _sim(_network(eg.synapses.Constant(), 1.0), method="bptt", dt=0.5)
     loss, grads = sim.loss_and_grad(batch, np.array([0, 1, 2, 0]))
     assert np.isfinite(loss) and np.abs(grads["xh.weight"]).sum() > 0
+
+
+def test_bptt_gradients_with_graded_events_match_finite_differences():
+    """Without spikes BPTT is exact backpropagation on its grid: graded values (through a Constant and an
+    Exponential synapse) must enter the weight gradients exactly."""
+    rng = np.random.default_rng(5)
+    net = eg.Network()
+    x = net.add_input("x", 3)
+    o = net.add_population("o", 2, eg.neurons.LI(tau_mem=8.0, trainable=("tau_mem",)))
+    net.connect(x, o, eg.synapses.Constant(), weight=rng.normal(0, 1, (3, 2)), name="xc")
+    net.connect(x, o, eg.synapses.Exponential(tau=3.0), weight=rng.normal(0, 1, (3, 2)), name="xe")
+    times = [np.sort(rng.uniform(0.0, 15.0, 8)) for _ in range(2)]
+    batch = SpikeBatch(times, [rng.integers(0, 3, 8) for _ in range(2)], [rng.normal(0, 2, 8) for _ in range(2)])
+    sim = eg.Simulator(net, dt=1.0, duration=20.0, dtype="float64", readout=eg.readouts.SumVar("o"),
+                       loss=eg.losses.SoftmaxCrossEntropy(), method="bptt")
+    report = eg.check_gradients(sim, batch, np.array([0, 1]))
+    assert set(report.errors) == {"xc.weight", "xe.weight", "o.tau_mem"}
+    assert report.worst < 1e-6, str(report)
