@@ -87,7 +87,7 @@ def measure(args) -> dict:
         "forward_ms_per_sample": 1000 * best_fwd / args.batch,
         # loss_and_grad runs the forward pass again, then the backward pass
         "fwd_bwd_ms_per_sample": 1000 * best_both / args.batch,
-        "ns_per_synaptic_event": 1e9 * best_both / (2 * events),
+        "ns_per_synaptic_event": 1e9 * best_both / (2 * events) if events else float("nan"),  # --rate 0: none
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "kernels": sim.kernels_used,
         # fast kernels only: spike searches, candidate steps walked, candidates examined (per sample)

@@ -16,7 +16,7 @@ def PLAIN(func):
 JIT = numba.njit(cache=True, nogil=True, error_model="numpy")
 # small helpers (model functions, dispatchers, propagators): inlined into their callers at numba's IR
 # level. A call binds its array arguments with atomic reference counting, which in a loop costs as
-# much as the arithmetic; inlining removes some of it (measured: 35 -> 33 ms per SHD sample), but the
+# much as the arithmetic; inlining removes some of it (a small gain, not measured on its own), but the
 # loops that matter are written without calls (see fast_template.py)
 LEAF = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 # dot products over weight rows: reassociating the sum lets it vectorise (8 float32 lanes instead of one
