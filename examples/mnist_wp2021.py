@@ -48,8 +48,12 @@ How this differs from the paper, and why:
 - the learning rate drops after epoch 1, 2, ... (eventgrad's StepDecay); the authors' loop after epoch index
   1, 2, ... (one epoch later); float32; the loss is the batch mean (theirs a sum; Adam ignores the scale).
 
-    python examples/mnist_wp2021.py --epochs 100                      # the paper's run (about 4 hours on 2 cores)
+    python examples/mnist_wp2021.py --epochs 100 --out runs/mnist     # the paper's run (hours on 2 cores)
+    python examples/mnist_wp2021.py --epochs 100 --out runs/mnist --resume   # continue it after a stop
     python examples/mnist_wp2021.py --train-size 2000 --epochs 1      # seconds per epoch on a subset
+
+With ``--out`` the run is saved after every epoch (``last.npz``); ``--resume`` continues it from there
+with the numbers an uninterrupted run gives (the jitter of epoch e is drawn from the seed and e).
 """
 
 from __future__ import annotations
@@ -65,7 +69,7 @@ from eventgrad.data.dataset import SpikeDataset
 from eventgrad.data.mnist import load_mnist
 from eventgrad.optim import Adam
 from eventgrad.schedules import StepDecay
-from eventgrad.train import CSVLogger, ProgressBar, Trainer
+from eventgrad.train import Checkpoint, CSVLogger, ProgressBar, Trainer
 
 HIDDEN = 350
 TAU_MEM, TAU_SYN = 20.0, 5.0  # ms
@@ -84,6 +88,11 @@ class JitteredDataset(SpikeDataset):
 
     sigma: float = 0.0
     rng: np.random.Generator | None = None
+    seed: int = 0
+
+    def on_epoch_begin(self, trainer, epoch):
+        """A callback: epoch e's jitter comes from (seed, e), so a resumed run draws what a whole one does."""
+        self.rng = np.random.default_rng([self.seed, 1, epoch])
 
     def batch(self, indices):
         batch, labels = super().batch(indices)
@@ -119,7 +128,7 @@ def datasets(args, seed: int) -> dict[str, SpikeDataset]:
     valid, test = order[:N_VALID], order[N_VALID:]
     n, m = args.train_size or len(X), args.eval_size or N_VALID
     train = encode(X[:n], y[:n], args.duration, cls=JitteredDataset)
-    train.sigma, train.rng = args.jitter, np.random.default_rng([seed, 1])
+    train.sigma, train.seed = args.jitter, seed
     return {"train": train, "validation": encode(Xt[valid[:m]], yt[valid[:m]], args.duration),
             "test": encode(Xt[test[:m]], yt[test[:m]], args.duration)}
 
@@ -161,16 +170,24 @@ def run(args) -> None:
     sim = eg.Simulator(build_network(rng), dt=args.dt, duration=args.duration, dtype="float32",
                        readout=eg.readouts.MaxVar("o"), loss=eg.losses.SoftmaxCrossEntropy(), threads=args.threads)
     timer = EpochTimer()
-    callbacks = [ProgressBar(args.epochs, bar=False), timer]
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        callbacks.append(CSVLogger(os.path.join(args.out, f"seed{args.seed}.csv")))
+    callbacks = [ProgressBar(args.epochs, bar=False), timer, data["train"]]
+    folder = os.path.join(args.out, f"seed{args.seed}") if args.out else None
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        callbacks += [CSVLogger(folder + ".csv"), Checkpoint(folder)]
     trainer = Trainer(sim, Adam(sim.params, lr=args.lr, keys=sim.trainable), schedule=StepDecay(every=1, gamma=DECAY),
                       callbacks=callbacks)
-    history = trainer.fit(data["train"], epochs=args.epochs, batch_size=args.batch, validation=data["validation"],
-                          seed=args.seed, restore_best=args.restore_best)
+    if args.resume:
+        if not folder or not os.path.isfile(os.path.join(folder, "last.npz")):
+            raise SystemExit(f"--resume needs --out with a saved run: {folder}/last.npz does not exist")
+        trainer.resume(os.path.join(folder, "last.npz"))
+        print(f"resumed after epoch {trainer.epoch} from {folder}/last.npz", flush=True)
+    history = trainer.history
+    if args.epochs > trainer.epoch:
+        history = trainer.fit(data["train"], epochs=args.epochs - trainer.epoch, batch_size=args.batch,
+                              validation=data["validation"], seed=args.seed, restore_best=args.restore_best)
     test = trainer.evaluate(data["test"])
-    train_s = float(np.mean(timer.train_seconds))
+    train_s = float(np.mean(timer.train_seconds)) if timer.train_seconds else float("nan")
     full = train_s * 60000 / len(data["train"])
     print(f"kernels {sim.kernels_used}; test accuracy {test['accuracy']:.4f} (paper: 97.6 %) on "
           f"{len(data['test'])} images after {len(history)} epoch(s)")
@@ -185,7 +202,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and jitter")
     parser.add_argument("--train-size", type=int, default=None, help="use the first N training images (60,000)")
     parser.add_argument("--eval-size", type=int, default=None, help="cap validation and test at N images (5,000)")
-    parser.add_argument("--out", default=None, help="folder for the CSV log")
+    parser.add_argument("--out", default=None, help="folder for the CSV log and the checkpoints (seedS/last.npz)")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --out up to --epochs")
     parser.add_argument("--lr", type=float, default=LR, help=f"Adam learning rate ({LR})")
     parser.add_argument("--batch", type=int, default=BATCH, help=f"batch size ({BATCH})")
     parser.add_argument("--jitter", type=float, default=JITTER, help=f"input time jitter sigma in ms ({JITTER})")

@@ -53,6 +53,27 @@ def test_train_writes_records_and_repeats_from_its_saved_configuration(tmp_path,
         assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
+def test_resume_continues_an_interrupted_run_exactly(tmp_path, capsys):
+    """Two epochs in one go, or one epoch and then --resume to two, give the same log and result."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    step = ["--set", 'training.schedule={"kind": "step", "every": 1, "gamma": 0.5}']  # not tied to the length
+    assert main(["train", str(config), *step, "--out", str(tmp_path / "whole")]) == 0
+    assert main(["train", str(config), *step, "--epochs", "1", "--out", str(tmp_path / "part")]) == 0
+    assert main(["train", "--resume", str(tmp_path / "part"), "--epochs", "2"]) == 0
+    assert "epoch 2/2" in capsys.readouterr().out
+    whole, part = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("whole", "part"))
+    assert part["test_accuracy"] == whole["test_accuracy"] and part["test_loss"] == whole["test_loss"]
+    rows = [(tmp_path / d / "log.csv").read_text().splitlines() for d in ("whole", "part")]
+    assert [r.split(",")[:5] for r in rows[0]] == [r.split(",")[:5] for r in rows[1]]
+    assert main(["train", "--resume", str(tmp_path / "part")]) == 2
+    assert "has done 2 of its 2 epochs" in capsys.readouterr().err
+    assert main(["train", str(config), "--resume", str(tmp_path / "part")]) == 2
+    assert "--resume takes the run folder's own configuration" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2
+    assert "holds no config.json" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text, message", [
     ("[training]\nepochz = 3\n", "unknown configuration key 'training.epochz'"),
     ("[training]\nlr = 'fast'\n", "'training.lr' must be float"),

@@ -15,6 +15,7 @@ from eventgrad.data import SpikeDataset, latency_encode, yinyang
 from eventgrad.optim import SGD, Adam
 from eventgrad.schedules import Constant, Cosine, ExponentialDecay, StepDecay, Warmup, make_schedule
 from eventgrad.train import (
+    Checkpoint,
     CSVLogger,
     EarlyStopping,
     JSONLogger,
@@ -240,6 +241,35 @@ def test_every_sample_is_used_once_per_epoch_with_current_weights():
                                                                   batch_size=20)
     assert seen == [20, 20, 5]
     assert not np.array_equal(weights_at_call[1], weights_at_call[2])
+
+
+def test_a_run_split_in_two_equals_one_run(tmp_path):
+    """Resuming from the Checkpoint callback's last.npz continues the shuffling, the optimiser, the epoch
+    count (hence the schedule), the history and the best-validation parameters exactly."""
+    train, val = yinyang_data(60, seed=42), yinyang_data(30, seed=41)
+
+    def trainer_for(callbacks=()):
+        sim = yinyang_sim(hidden=10, seed=3)
+        opt = Adam(sim.params, lr=0.02, keys=sim.trainable)
+        return Trainer(sim, opt, schedule=StepDecay(every=1, gamma=0.5), callbacks=callbacks)
+
+    whole = trainer_for()
+    whole.fit(train, epochs=4, batch_size=16, validation=val, seed=7, restore_best=False)
+    first = trainer_for([Checkpoint(tmp_path)])
+    first.fit(train, epochs=2, batch_size=16, validation=val, seed=7, restore_best=False)
+    second = trainer_for([CSVLogger(tmp_path / "log.csv")])
+    meta = second.resume(tmp_path / "last.npz")
+    assert meta["epoch"] == 2 and second.epoch == 2
+    history = second.fit(train, epochs=2, batch_size=16, validation=val, seed=999, restore_best=False)
+    drop_time = [{k: v for k, v in h.items() if k != "time"} for h in history]
+    assert drop_time == [{k: v for k, v in h.items() if k != "time"} for h in whole.history]
+    for key in whole.sim.params:
+        np.testing.assert_array_equal(second.sim.params[key], whole.sim.params[key])
+        np.testing.assert_array_equal(second.best["params"][key], whole.best["params"][key])
+    assert second.best["epoch"] == whole.best["epoch"] and second.optimizer.t == whole.optimizer.t
+    assert len((tmp_path / "log.csv").read_text().splitlines()) == 5  # the header and all four epochs
+    with pytest.raises(TrainingError, match="no trainer state"):
+        trainer_for().resume(tmp_path / "best.npz")
 
 
 def test_trainer_refuses_bad_data_before_training():

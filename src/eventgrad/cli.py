@@ -4,7 +4,8 @@
 ``eventgrad.config`` and prints the test accuracy. A file (TOML, JSON or YAML) overrides any of them;
 ``--set section.key=value`` overrides one more. With an output folder (``--out``), the resolved
 configuration, the per-epoch log (CSV and JSON lines), checkpoints and the result are written there,
-and ``eventgrad train RUN_DIR/config.json`` repeats the run.
+and ``eventgrad train RUN_DIR/config.json`` repeats the run; ``eventgrad train --resume RUN_DIR``
+continues an interrupted one from its last epoch, with the numbers an uninterrupted run gives.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ EPILOG = """configuration sections and their defaults (print them with `eventgra
 
 
 def _config_from_args(args) -> dict:
+    if args.resume:
+        if args.config or args.out or args.set or args.seed is not None:
+            raise ConfigError("--resume takes the run folder's own configuration; only --epochs (to train "
+                              "longer) and --no-progress may change")
+        path = os.path.join(args.resume, "config.json")
+        if not os.path.isfile(path):
+            raise ConfigError(f"'{args.resume}' holds no config.json; train with --out {args.resume} first")
+        args.config, args.out = path, args.resume
     raw = read_config(args.config) if args.config else {}
     for assignment in args.set or []:
         raw = set_value(raw, assignment)
@@ -46,7 +55,7 @@ def _train(args) -> int:
     from eventgrad.experiment import run
 
     cfg = _config_from_args(args)
-    result = run(cfg)
+    result = run(cfg, resume=bool(args.resume))
     acc = result["test_accuracy"]
     best = f" (parameters of epoch {result['best_epoch']}, best validation)" if result["best_epoch"] else ""
     line = f"test accuracy {acc:.4f}" if acc is not None else f"test loss {result['test_loss']:.4f}"
@@ -77,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="override training.epochs")
     train.add_argument("--seed", type=int, help="override seed")
     train.add_argument("--out", help="folder for the log, checkpoints and resolved configuration")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR (made with --out) from its last epoch, to training.epochs "
+                            "(or --epochs) epochs in all")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch stays)")
     train.set_defaults(func=_train)
     show = sub.add_parser("config", help="print the default configuration (or a file's, resolved) as JSON")

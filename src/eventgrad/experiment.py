@@ -160,8 +160,11 @@ def build_trainer(cfg: dict, sim, callbacks=()) -> Trainer:
 
 
 # ------------------------------------------------------------------------------------------------- a run
-def run(cfg: dict, out=print) -> dict:
-    """Train and test as ``cfg`` says; returns {"test_accuracy", "test_loss", "history", "seconds"}."""
+def run(cfg: dict, out=print, resume: bool = False) -> dict:
+    """Train and test as ``cfg`` says; returns {"test_accuracy", "test_loss", "history", "seconds"}.
+
+    ``resume``: continue the run whose ``last.npz`` is in ``cfg["output"]["dir"]`` up to
+    ``training.epochs`` epochs in all, with the numbers an uninterrupted run would have given."""
     start = time.perf_counter()
     rng = np.random.default_rng(cfg["seed"])
     train, val, test = build_data(cfg)
@@ -177,10 +180,20 @@ def run(cfg: dict, out=print) -> dict:
         callbacks += [CSVLogger(os.path.join(folder, "log.csv")), JSONLogger(os.path.join(folder, "log.jsonl")),
                       Checkpoint(folder, meta={"config": cfg})]
     trainer = build_trainer(cfg, sim, callbacks)
+    epochs = cfg["training"]["epochs"]
+    if resume:
+        last = os.path.join(folder, "last.npz") if folder else ""
+        if not os.path.isfile(last):
+            raise ConfigError(f"nothing to resume: '{folder}' holds no last.npz (train with --out first)")
+        trainer.resume(last)
+        epochs -= trainer.epoch
+        if epochs < 1:
+            raise ConfigError(f"the run in '{folder}' has done {trainer.epoch} of its {cfg['training']['epochs']} "
+                              f"epochs; pass --epochs N with N > {trainer.epoch} to train on")
     out(f"data: {cfg['data']['name']}, {len(train)} training / {len(val)} validation / {len(test)} test samples; "
         f"network {train.n_units}-{'-'.join(map(str, cfg['model']['hidden']))}-{train.n_classes}, "
         f"method {cfg['simulation']['method']}, kernels {sim.kernels_used if hasattr(sim, 'kernels_used') else '-'}")
-    history = trainer.fit(train, epochs=cfg["training"]["epochs"], batch_size=cfg["training"]["batch_size"],
+    history = trainer.fit(train, epochs=epochs, batch_size=cfg["training"]["batch_size"],
                           validation=val, seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"])
     metrics = trainer.evaluate(test)
     result = {"test_accuracy": metrics.get("accuracy"), "test_loss": metrics["loss"], "history": history,

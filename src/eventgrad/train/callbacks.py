@@ -90,7 +90,8 @@ class JSONLogger:
 
 
 class Checkpoint:
-    """Save parameters and optimiser state after every epoch (``last``) and at the best validation."""
+    """Save the run after every epoch (``last.npz``, which ``Trainer.resume`` continues) and the parameters
+    and optimiser state at the best validation (``best.npz``)."""
 
     def __init__(self, folder, meta: dict | None = None):
         self.folder = os.fspath(folder)
@@ -98,7 +99,7 @@ class Checkpoint:
 
     def on_epoch_end(self, trainer, epoch, logs):
         meta = {**self.meta, "epoch": epoch, "logs": logs}
-        save_checkpoint(os.path.join(self.folder, "last.npz"), trainer.sim.params, trainer.optimizer, meta)
+        trainer.save(os.path.join(self.folder, "last.npz"), meta)
         if trainer.best is not None and trainer.best["epoch"] == epoch:
             save_checkpoint(os.path.join(self.folder, "best.npz"), trainer.sim.params, trainer.optimizer, meta)
 

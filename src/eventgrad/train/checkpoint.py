@@ -27,10 +27,12 @@ def _flatten_optimizer(state: dict) -> tuple[dict, dict]:
     return scalars, arrays
 
 
-def save_checkpoint(path, params: dict, optimizer=None, meta: dict | None = None) -> str:
-    """Write ``params`` (and ``optimizer.state_dict()``, and JSON-able ``meta``) to ``path`` atomically."""
+def save_checkpoint(path, params: dict, optimizer=None, meta: dict | None = None, extra: dict | None = None) -> str:
+    """Write ``params`` (and ``optimizer.state_dict()``, JSON-able ``meta`` and named ``extra`` arrays, such
+    as a trainer's best parameters) to ``path`` atomically."""
     path = os.fspath(path)
     arrays = {f"param/{k}": np.asarray(v) for k, v in params.items()}
+    arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
     header = {"format": FORMAT, "meta": meta or {}, "optimizer": None}
     if optimizer is not None:
         scalars, opt_arrays = _flatten_optimizer(optimizer.state_dict())
@@ -56,7 +58,7 @@ def save_checkpoint(path, params: dict, optimizer=None, meta: dict | None = None
 def load_checkpoint(path, params: dict | None = None, optimizer=None) -> dict:
     """Read a checkpoint; copy its values into ``params`` and ``optimizer`` if given (shapes must match).
 
-    Returns {"params": {...}, "meta": {...}}.
+    Returns {"params": {...}, "meta": {...}, "extra": {...}}.
     """
     path = os.fspath(path)
     with np.load(path, allow_pickle=False) as data:
@@ -67,6 +69,10 @@ def load_checkpoint(path, params: dict | None = None, optimizer=None) -> dict:
             raise ValueError(f"{path} has checkpoint format {header.get('format')!r}; expected {FORMAT!r}")
         stored = {k[len("param/"):]: data[k] for k in data.files if k.startswith("param/")}
         opt_arrays = {k: data[k] for k in data.files if k.startswith("opt/")}
+        named = {k[len("extra/"):]: data[k] for k in data.files if k.startswith("extra/")}
+    opt = header.get("optimizer")
+    if optimizer is not None and (opt is None or opt["class"] != type(optimizer).__name__):
+        raise ValueError(f"{path} holds no {type(optimizer).__name__} state (found {opt and opt['class']})")
     if params is not None:
         missing = sorted(set(params) - set(stored))
         extra = sorted(set(stored) - set(params))
@@ -77,13 +83,10 @@ def load_checkpoint(path, params: dict | None = None, optimizer=None) -> dict:
                 raise ValueError(f"{path}: '{key}' has shape {value.shape}, the parameter has {params[key].shape}")
         for key, value in stored.items():
             params[key][...] = value
-    if optimizer is not None:
-        opt = header.get("optimizer")
-        if opt is None or opt["class"] != type(optimizer).__name__:
-            raise ValueError(f"{path} holds no {type(optimizer).__name__} state (found {opt and opt['class']})")
+    if optimizer is not None:  # checked above, before any parameter changed
         state = {k: v for k, v in opt.items() if k != "class"}
         for name, arr in opt_arrays.items():
             _, buffer, key = name.split("/", 2)
             state.setdefault(buffer, {})[key] = arr
         optimizer.load_state_dict(state)
-    return {"params": stored, "meta": header["meta"]}
+    return {"params": stored, "meta": header["meta"], "extra": named}

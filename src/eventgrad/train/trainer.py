@@ -13,6 +13,7 @@ import numpy as np
 
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.schedules import Constant, Schedule
+from eventgrad.train.checkpoint import load_checkpoint, save_checkpoint
 from eventgrad.train.regularizer import SpikeCountRegularizer, silent_counts
 
 
@@ -44,6 +45,8 @@ class Trainer:
         self.best: dict | None = None
         self.stop_training = False
         self.epoch = 0
+        self._rng: np.random.Generator | None = None  # the shuffling generator of the current run
+        self._resumed_rng: np.random.Generator | None = None  # set by resume(), taken by the next fit()
         self._input = self._input_group()
         self._groups = [g.name for g in sim.network.groups if not g.is_input]
 
@@ -97,14 +100,17 @@ class Trainer:
 
     def fit(self, train, epochs: int, batch_size: int = 32, validation=None, seed: int = 0,
             restore_best: bool = True) -> list[dict]:
-        """Train for ``epochs``; returns the history (one dict per epoch). With validation data, the
-        parameters of the best validation epoch are restored at the end (``restore_best``)."""
+        """Train for ``epochs`` more epochs; returns the history (one dict per epoch, all of the run's).
+        With validation data, the parameters of the best validation epoch are restored at the end
+        (``restore_best``). After :meth:`resume`, the shuffling continues the saved run's (``seed`` is
+        not used)."""
         if not (isinstance(epochs, int) and epochs >= 1) or not (isinstance(batch_size, int) and batch_size >= 1):
             raise TrainingError(f"epochs and batch_size must be positive integers, got {epochs}, {batch_size}")
         self.check_dataset(train, "training")
         if validation is not None:
             self.check_dataset(validation, "validation")
-        rng = np.random.default_rng(seed)
+        rng = self._resumed_rng if self._resumed_rng is not None else np.random.default_rng(seed)
+        self._rng, self._resumed_rng = rng, None
         steps_per_epoch = -(-len(train) // batch_size)
         self.stop_training = False
         self._call("on_train_begin")
@@ -158,6 +164,44 @@ class Trainer:
         if better:
             self.best = {"epoch": self.epoch, "metric": key, "value": logs[key],
                          "params": {k: np.array(v, copy=True) for k, v in self.sim.params.items()}}
+
+    # ---------------------------------------------------------------------------------- save / resume
+    def save(self, path, meta: dict | None = None) -> str:
+        """Write what :meth:`resume` needs to continue this run as if it had never stopped: parameters,
+        optimiser state, epoch count, history, the shuffling generator's state and the best-validation
+        parameters. Atomic, like every checkpoint; also readable by ``load_checkpoint``."""
+        state = {"epoch": self.epoch, "history": self.history,
+                 "rng": None if self._rng is None else self._rng.bit_generator.state, "best": None}
+        extra = {}
+        if self.best is not None:
+            state["best"] = {k: self.best[k] for k in ("epoch", "metric", "value")}
+            extra = {f"best/{k}": v for k, v in self.best["params"].items()}
+        return save_checkpoint(path, self.sim.params, self.optimizer, {**(meta or {}), "trainer": state}, extra)
+
+    def resume(self, path) -> dict:
+        """Load a file written by :meth:`save` (or the ``Checkpoint`` callback's ``last.npz``) into this
+        trainer, its simulator and its optimiser; the next ``fit`` continues from the saved epoch with the
+        same shuffling, so a run split in two gives the same numbers as one run. Returns the file's meta.
+
+        Callbacks keep their own state (EarlyStopping's patience restarts); data augmentation that draws
+        random numbers must be seeded by epoch (see examples/mnist_wp2021.py) to continue exactly.
+        """
+        data = load_checkpoint(path, None, None)
+        state = data["meta"].get("trainer")
+        if state is None:
+            raise TrainingError(f"{path} holds parameters but no trainer state; write it with Trainer.save or "
+                                "the Checkpoint callback (last.npz)")
+        load_checkpoint(path, self.sim.params, self.optimizer)
+        self.epoch, self.history = int(state["epoch"]), list(state["history"])
+        self.best = None
+        if state["best"] is not None:
+            params = {k[len("best/"):]: v for k, v in data["extra"].items() if k.startswith("best/")}
+            self.best = {**state["best"], "params": params}
+        self._resumed_rng = None
+        if state["rng"] is not None:
+            self._resumed_rng = np.random.default_rng()
+            self._resumed_rng.bit_generator.state = state["rng"]
+        return data["meta"]
 
     def _call(self, hook: str, *args) -> None:
         for cb in self.callbacks:
