@@ -66,6 +66,27 @@ def test_for_readout_takes_tau0_and_refuses_other_readouts():
         FirstSpikeCrossEntropy(tau0=0.5, tau1=0.0, alpha=3e-3)
 
 
+def test_skip_silent_label_leaves_those_samples_out_as_the_authors_do():
+    """A sample whose label neuron is silent (t = trial length) adds no loss and no gradient; the rest are
+    averaged as if it were not in the batch. The trial length must be the simulation's duration."""
+    t = np.array([[12.0, 15.0, 60.0], [60.0, 20.0, 14.0], [13.0, 60.0, 60.0]])
+    labels = np.array([1, 0, 0])
+    skip = FirstSpikeCrossEntropy(tau0=2.0, tau1=6.4, alpha=0.05, skip_silent_label=True, trial_length=60.0)
+    plain = FirstSpikeCrossEntropy(tau0=2.0, tau1=6.4, alpha=0.05)
+    value, grad = skip.value_and_grad((-t / 2.0).astype(np.float32), labels)  # float32 logits, as simulated
+    kept_value, kept_grad = plain.value_and_grad(-t[[0, 2]] / 2.0, labels[[0, 2]])
+    assert value == pytest.approx(kept_value, rel=1e-6)
+    np.testing.assert_allclose(grad[[0, 2]], kept_grad, rtol=1e-5)
+    assert np.all(grad[1] == 0.0)
+    assert skip.value_and_grad(-t[[1]] / 2.0, labels[[1]]) == (0.0, pytest.approx(np.zeros((1, 3))))
+    with pytest.raises(LossError, match="skip_silent_label needs trial_length"):
+        FirstSpikeCrossEntropy(tau0=2.0, tau1=6.4, alpha=0.05, skip_silent_label=True)
+    readout = eg.readouts.FirstSpikeTime("o", tau0=2.0)
+    loss = FirstSpikeCrossEntropy.for_readout(readout, tau1=6.4, alpha=0.05, skip_silent_label=True, trial_length=30)
+    with pytest.raises(LossError, match="trial_length is 30.0 ms but the simulation lasts 40.0 ms"):
+        eg.Simulator(_network(0, False), dt=1.0, duration=40.0, readout=readout, loss=loss)
+
+
 def test_overflow_of_the_early_spike_term_is_named():
     with pytest.raises(LossError, match="overflows"):
         FirstSpikeCrossEntropy(tau0=1.0, tau1=0.01, alpha=1.0).value_and_grad(np.array([[-40.0, -50.0]]), [0])

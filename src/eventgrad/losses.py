@@ -56,27 +56,49 @@ class FirstSpikeCrossEntropy(SoftmaxCrossEntropy):
     build it with :meth:`for_readout` to take it from there. A neuron that never spikes reads as the
     trial length (the readout's convention); the loss is then constant in its time (no gradient), as
     it is for any neuron without a spike.
+
+    A sample whose label neuron never spikes still counts by default: its loss is large and its gradient
+    pushes the other outputs' spikes later. ``skip_silent_label=True`` does what the authors' code does
+    instead: such a sample is left out of the loss and its gradient (the loss is the mean over the other
+    samples; a batch with none left has loss 0 and no gradient). It needs ``trial_length``, the
+    simulation's duration (the time a silent neuron reads as); the simulator checks that they agree.
     """
 
-    def __init__(self, tau0: float, tau1: float, alpha: float):
+    def __init__(self, tau0: float, tau1: float, alpha: float, skip_silent_label: bool = False,
+                 trial_length: float | None = None):
         for name, value in (("tau0", tau0), ("tau1", tau1)):
             if not (np.ndim(value) == 0 and np.isfinite(value) and value > 0):
                 raise LossError(f"{name} must be a positive time in ms, got {value!r}")
         if not (np.ndim(alpha) == 0 and np.isfinite(alpha) and alpha >= 0):
             raise LossError(f"alpha must be a finite weight >= 0, got {alpha!r}")
+        if skip_silent_label and not (trial_length is not None and np.ndim(trial_length) == 0
+                                      and np.isfinite(trial_length) and trial_length > 0):
+            raise LossError(f"skip_silent_label needs trial_length, the simulation's duration in ms (the time a "
+                            f"neuron without a spike reads as); got {trial_length!r}")
         self.tau0, self.tau1, self.alpha = float(tau0), float(tau1), float(alpha)
+        self.skip_silent_label = bool(skip_silent_label)
+        self.trial_length = None if trial_length is None else float(trial_length)
 
     @classmethod
-    def for_readout(cls, readout, tau1: float, alpha: float) -> FirstSpikeCrossEntropy:
-        """The loss for a ``FirstSpikeTime`` readout, with that readout's tau0 (so the two cannot disagree)."""
+    def for_readout(cls, readout, tau1: float, alpha: float, **options) -> FirstSpikeCrossEntropy:
+        """The loss for a ``FirstSpikeTime`` readout, with that readout's tau0 (so the two cannot disagree);
+        ``options``: ``skip_silent_label``, ``trial_length``."""
         tau0 = getattr(readout, "tau0", None)
         if tau0 is None:
             raise LossError(f"{type(readout).__name__} is not a first-spike-time readout (it has no tau0); "
                             "use eventgrad.readouts.FirstSpikeTime")
-        return cls(tau0, tau1, alpha)
+        return cls(tau0, tau1, alpha, **options)
+
+    def check_duration(self, duration: float) -> None:
+        """Called by the simulators: a silent neuron reads as ``duration``, which must be ``trial_length``."""
+        if self.trial_length is not None and not np.isclose(self.trial_length, duration, rtol=1e-12, atol=0.0):
+            raise LossError(f"the loss's trial_length is {self.trial_length} ms but the simulation lasts "
+                            f"{duration} ms; a neuron without a spike reads as the simulation's duration")
 
     def value_and_grad(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
         """(mean loss, dL/dlogits (B, n)) for logits = -t/tau0."""
+        if self.skip_silent_label:
+            return self._skipping_silent_labels(logits, labels)
         loss, grad = super().value_and_grad(logits, labels)  # checks the labels
         B = logits.shape[0]
         rows, labels = np.arange(B), np.asarray(labels)
@@ -90,3 +112,17 @@ class FirstSpikeCrossEntropy(SoftmaxCrossEntropy):
         # d/dlogit [alpha (exp(t/tau1) - 1)] = alpha/tau1 exp(t/tau1) * dt/dlogit, with dt/dlogit = -tau0
         grad[rows, labels] -= self.alpha * self.tau0 / self.tau1 * growth / B
         return loss, grad
+
+    def _skipping_silent_labels(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
+        SoftmaxCrossEntropy.value_and_grad(self, logits, labels)  # checks the labels
+        labels = np.asarray(labels)
+        # a neuron without a spike reads as t = trial_length, i.e. logit -trial_length / tau0 (float32 rounds)
+        silent = -self.tau0 * logits[np.arange(len(labels)), labels] >= self.trial_length * (1.0 - 1e-6)
+        grad = np.zeros_like(logits, dtype=np.float64)
+        keep = ~silent
+        if not keep.any():
+            return 0.0, grad
+        plain = FirstSpikeCrossEntropy(self.tau0, self.tau1, self.alpha)
+        loss, grad[keep] = plain.value_and_grad(logits[keep], labels[keep])
+        return loss, grad
+

@@ -92,6 +92,8 @@ class BPTTSimulator:
         self.surrogate = get_surrogate(surrogate)
         self.readout = readout
         self.loss_fn = loss if loss is not None else SoftmaxCrossEntropy()
+        if hasattr(self.loss_fn, "check_duration"):
+            self.loss_fn.check_duration(self.duration)
         self._pops = [self._build_population(g) for g in net.groups if not g.is_input]
         self.params: dict[str, np.ndarray] = {f"{c.name}.weight": c.weight.astype(self.dtype)
                                               for c in net.connections}

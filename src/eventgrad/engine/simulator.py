@@ -108,6 +108,8 @@ class Simulator:
         self.min_threshold_rate = min_threshold_rate
         self.readout = readout
         self.loss_fn = loss if loss is not None else SoftmaxCrossEntropy()
+        if hasattr(self.loss_fn, "check_duration"):
+            self.loss_fn.check_duration(self.duration)
         self.threads = threads or os.cpu_count() or 1
         self.jit = jit
         if kernels not in ("auto", "generic"):
