@@ -26,6 +26,9 @@ called once per step; a helper called there with several arrays would cost more 
 """
 
 
+SCAN_BLOCK = 32  # neurons per block of the candidate scan
+
+
 @leaf
 def modal_matrix(g, s, MU, PI, d, out):
     """out[:d,:d] = P(s) = sum_k exp(mu_k s) Pi_k."""
@@ -131,7 +134,8 @@ def insert_event(ev_t, ev_v, ev_i, n_ev, t, g, j, kind, spike):
     while pos > 0 and ev_t[pos - 1] > t:
         ev_t[pos] = ev_t[pos - 1]
         ev_v[pos] = ev_v[pos - 1]
-        ev_i[pos, :] = ev_i[pos - 1, :]
+        for k in range(4):  # element by element: a row slice would be a view, reference-counted
+            ev_i[pos, k] = ev_i[pos - 1, k]
         pos -= 1
     ev_t[pos] = t
     ev_v[pos] = 1.0
@@ -140,49 +144,6 @@ def insert_event(ev_t, ev_v, ev_i, n_ev, t, g, j, kind, spike):
     ev_i[pos, 2] = kind
     ev_i[pos, 3] = spike
     return pos
-
-
-@jit
-def affine_crossing(g, x0, s_max, tol, MU, PI, PIB, TH, d, coef):
-    """First s in (0, s_max] where the affine threshold TH[g] . x(s) + TH[g, d] reaches 0 on the free flow
-    from x0, given that it is below 0 at s = 0 and not at s_max: safeguarded Newton on
-    f(s) = TH[g, d] + sum_k alpha_k exp(mu_k s) + beta_k phi_k(s), d exponentials per iteration."""
-    f0 = TH[g, d]
-    for k in range(d):
-        a = 0.0
-        b = 0.0
-        for i in range(d):
-            th = TH[g, i]
-            if th == 0.0:
-                continue
-            b += th * PIB[g, k, i]
-            for q in range(d):
-                a += th * PI[g, k, i, q] * x0[q]
-        coef[0, k] = a
-        coef[1, k] = b
-        f0 += a
-    if f0 >= 0.0:
-        return 0.0
-    lo = 0.0
-    hi = s_max
-    f_hi = TH[g, d]
-    for k in range(d):
-        mu = MU[g, k]
-        em1 = math.expm1(mu * s_max)
-        f_hi += coef[0, k] * (1.0 + em1) + coef[1, k] * (s_max if mu == 0.0 else em1 / mu)
-    s = lo - f0 * (hi - lo) / (f_hi - f0)
-    for _ in range(100):
-        f = TH[g, d]
-        rate = 0.0
-        for k in range(d):
-            mu = MU[g, k]
-            em1 = math.expm1(mu * s)
-            f += coef[0, k] * (1.0 + em1) + coef[1, k] * (s if mu == 0.0 else em1 / mu)
-            rate += (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
-        s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
-        if done:
-            return s
-    return s
 
 
 @jit
@@ -209,6 +170,10 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     Zend = np.empty_like(Z)
     acc_buf = np.empty(ztot + 1, np.float64)
     forced = np.zeros(ztot + 1, np.int64)
+    may_force = False  # whether any connection's jump can raise a threshold function at once (TJ != 0)
+    for c in range(TJ.shape[0]):
+        if TJ[c] != 0.0:
+            may_force = True
     P = np.empty((dmax, dmax), np.float64)
     x = np.empty(dmax, np.float64)
     xs = np.empty(dmax, np.float64)
@@ -238,6 +203,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     cand_i = np.empty((n_spiking + 1, 4), np.int64)  # group, neuron, first event of its walk, found (1, 2)
     cand_t = np.empty(2 * (n_spiking + 1), np.float64)  # [time reached; end of the crossing piece]
     cand_x = np.empty((n_spiking + 1, dmax), np.float64)
+    cand_f = np.empty(n_spiking + 1, np.float64)
     prev_t = np.empty(n_spiking + 1, np.float64)  # per candidate: the start of the last piece it walked
     prev_e = np.empty(n_spiking + 1, np.int64)
     prev_x = np.empty((n_spiking + 1, dmax), np.float64)
@@ -277,20 +243,24 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                         for m in range(nn):
                             out[m] += pq * src[m]
         # the step's inputs: logged as its first events, then delivered
-        n_ev = 0
-        while ip < n_in and in_time[ip] <= t1:
-            if n_ev >= ev_t.shape[0]:
-                ev_t = grow(ev_t, 2 * n_ev)
-                ev_v = grow(ev_v, 2 * n_ev)
-                ev_i = grow(ev_i, 2 * n_ev)
-            ev_t[n_ev] = in_time[ip]
-            ev_v[n_ev] = in_value[ip]
-            ev_i[n_ev, 0] = in_group[ip]
-            ev_i[n_ev, 1] = in_unit[ip]
-            ev_i[n_ev, 2] = KIND_INPUT
-            ev_i[n_ev, 3] = -1
-            n_ev += 1
-            ip += 1
+        # (the buffers grow before the loop: a buffer that may be replaced inside it is reference-counted at
+        # every use)
+        ip_end = ip
+        while ip_end < n_in and in_time[ip_end] <= t1:
+            ip_end += 1
+        n_ev = ip_end - ip
+        if n_ev > ev_t.shape[0]:
+            ev_t = grow(ev_t, 2 * n_ev)
+            ev_v = grow(ev_v, 2 * n_ev)
+            ev_i = grow(ev_i, 2 * n_ev)
+        for e in range(n_ev):
+            ev_t[e] = in_time[ip + e]
+            ev_v[e] = in_value[ip + e]
+            ev_i[e, 0] = in_group[ip + e]
+            ev_i[e, 1] = in_unit[ip + e]
+            ev_i[e, 2] = KIND_INPUT
+            ev_i[e, 3] = -1
+        ip = ip_end
         if n_ev > 0:
             deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
         # the spikes, in time order
@@ -317,10 +287,11 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                 for i in range(d):
                     coeff = TH[g, i]
                     if coeff != 0.0:
+                        zrow = Zend[z0 + i * ng:z0 + (i + 1) * ng]  # a view: the loop vectorises
                         for m in range(ng):
-                            acc_buf[m] += coeff * Zend[z0 + i * ng + m]
+                            acc_buf[m] += coeff * zrow[m]
                 for j in range(ng):
-                    if acc_buf[j] < 0.0 and forced[z0 + j] == 0:
+                    if acc_buf[j] < 0.0 and (not may_force or forced[z0 + j] == 0):
                         continue
                     cand_i[n_cand, 0] = g
                     cand_i[n_cand, 1] = j
@@ -386,6 +357,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                     if f >= 0.0:
                         cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
                         cand_t[c + half] = te
+                        cand_f[c] = f  # the threshold function at te, where the root finder starts
                         found = True
                         continue
                     for i in range(d):
@@ -440,9 +412,42 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                     for i in range(d):
                         xs[i] = known_x[z, i]
                 else:
+                    # the first s in (0, s_max] where the affine threshold function reaches 0 on the free flow
+                    # from x (below 0 at s = 0, not at s_max): safeguarded Newton on f(s) = TH[g, d] +
+                    # sum_k a_k exp(mu_k s) + b_k phi_k(s), d exponentials per iteration, from the secant
+                    s_max = cand_t[c + half] - cand_t[c]
+                    f0 = TH[g, d]
                     for i in range(d):
                         x[i] = cand_x[c, i]
-                    s = affine_crossing(g, x, cand_t[c + half] - cand_t[c], tol, MU, PI, PIB, TH, d, coef)
+                    for k in range(d):
+                        a = 0.0
+                        b = 0.0
+                        for i in range(d):
+                            th = TH[g, i]
+                            if th == 0.0:
+                                continue
+                            b += th * PIB[g, k, i]
+                            for q in range(d):
+                                a += th * PI[g, k, i, q] * x[q]
+                        coef[0, k] = a
+                        coef[1, k] = b
+                        f0 += a
+                    s = 0.0
+                    if f0 < 0.0:
+                        lo = 0.0
+                        hi = s_max
+                        s = -f0 * s_max / (cand_f[c] - f0)
+                        for _ in range(100):
+                            f = TH[g, d]
+                            rate = 0.0
+                            for k in range(d):
+                                mu = MU[g, k]
+                                em1 = math.expm1(mu * s)
+                                f += coef[0, k] * (1.0 + em1) + coef[1, k] * (s if mu == 0.0 else em1 / mu)
+                                rate += (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
+                            s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
+                            if done:
+                                break
                     for i in range(d):  # the state there: x(s) = P(s) x + c(s)
                         xs[i] = 0.0
                     for k in range(d):
@@ -533,7 +538,8 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
         for e in range(n_spiked):
             if spiked[e] >= 0:
                 rs_e[spiked[e]] = -1
-        forced[:] = 0
+        if may_force:
+            forced[:] = 0
         # the step's events, in time order, to the sample's log: a spike's state just before it, or an
         # input's value, in its row of sp_x
         if counts[0] + n_ev > log_t.shape[0]:
