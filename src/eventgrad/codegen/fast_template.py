@@ -204,6 +204,12 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     cand_t = np.empty(2 * (n_spiking + 1), np.float64)  # [time reached; end of the crossing piece]
     cand_x = np.empty((n_spiking + 1, dmax), np.float64)
     cand_f = np.empty(n_spiking + 1, np.float64)
+    pool = np.empty((n_spiking + 1, 2), np.int64)  # the neurons at or above threshold at t1: population, index
+    n_pool = 0
+    quiet = np.ones(G, np.bool_)  # per population: its spikes reach no spiking population
+    for c in range(CI.shape[0]):
+        if GI[CI[c, POST], SPIKING] == 1:
+            quiet[CI[c, PRE]] = False
     prev_t = np.empty(n_spiking + 1, np.float64)  # per candidate: the start of the last piece it walked
     prev_e = np.empty(n_spiking + 1, np.int64)
     prev_x = np.empty((n_spiking + 1, dmax), np.float64)
@@ -272,47 +278,62 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
         # neuron's own spike, as the checkpoints' event indices and states no longer hold.
         ordered = True
         t_last = t0
+        rescan = True
         while True:
             counts[4] += 1
-            # the candidates: neurons at or above threshold at t1, with where their walk starts
+            # the pool: neurons at or above threshold at t1 (or forced), by population and index. A spike that
+            # reaches no spiking population changes no other candidate's end-of-step state, so after one
+            # the pool is kept and only the emitter is tested again (below), instead of scanning every neuron
+            if rescan:
+                n_pool = 0
+                for g in range(GI.shape[0]):
+                    if GI[g, SPIKING] == 0:
+                        continue
+                    d = GI[g, DIM]
+                    ng = GI[g, SIZE]
+                    z0 = GI[g, ZOFF]
+                    for m in range(ng):
+                        acc_buf[m] = TH[g, d]
+                    for i in range(d):
+                        coeff = TH[g, i]
+                        if coeff != 0.0:
+                            zrow = Zend[z0 + i * ng:z0 + (i + 1) * ng]  # a view: the loop vectorises
+                            for m in range(ng):
+                                acc_buf[m] += coeff * zrow[m]
+                    for j in range(ng):
+                        if acc_buf[j] < 0.0 and (not may_force or forced[z0 + j] == 0):
+                            continue
+                        pool[n_pool, 0] = g
+                        pool[n_pool, 1] = j
+                        n_pool += 1
+            # the candidates: the pool, with where each walk starts
             n_cand = 0
-            for g in range(GI.shape[0]):
-                if GI[g, SPIKING] == 0:
-                    continue
+            for pc in range(n_pool):
+                g = pool[pc, 0]
+                j = pool[pc, 1]
                 d = GI[g, DIM]
                 ng = GI[g, SIZE]
                 z0 = GI[g, ZOFF]
-                for m in range(ng):
-                    acc_buf[m] = TH[g, d]
-                for i in range(d):
-                    coeff = TH[g, i]
-                    if coeff != 0.0:
-                        zrow = Zend[z0 + i * ng:z0 + (i + 1) * ng]  # a view: the loop vectorises
-                        for m in range(ng):
-                            acc_buf[m] += coeff * zrow[m]
-                for j in range(ng):
-                    if acc_buf[j] < 0.0 and (not may_force or forced[z0 + j] == 0):
-                        continue
-                    cand_i[n_cand, 0] = g
-                    cand_i[n_cand, 1] = j
-                    cand_i[n_cand, 3] = 0
-                    prev_e[n_cand] = -1
-                    if ordered and ck_step[z0 + j] == n:  # resume an earlier walk of this step
-                        cand_t[n_cand] = ck_t[z0 + j]
-                        cand_i[n_cand, 2] = ck_e[z0 + j]  # the next event it has to apply
-                        for i in range(d):
-                            cand_x[n_cand, i] = ck_x[z0 + j, i]
-                    elif rs_e[z0 + j] >= 0:  # from its own spike earlier in this step, just after the reset
-                        cand_t[n_cand] = ev_t[rs_e[z0 + j]]
-                        cand_i[n_cand, 2] = rs_e[z0 + j]
-                        for i in range(d):
-                            cand_x[n_cand, i] = rs_x[z0 + j, i]
-                    else:  # from the start of the step
-                        cand_t[n_cand] = t0
-                        cand_i[n_cand, 2] = 0
-                        for i in range(d):
-                            cand_x[n_cand, i] = Z[z0 + i * ng + j]
-                    n_cand += 1
+                cand_i[n_cand, 0] = g
+                cand_i[n_cand, 1] = j
+                cand_i[n_cand, 3] = 0
+                prev_e[n_cand] = -1
+                if ordered and ck_step[z0 + j] == n:  # resume an earlier walk of this step
+                    cand_t[n_cand] = ck_t[z0 + j]
+                    cand_i[n_cand, 2] = ck_e[z0 + j]  # the next event it has to apply
+                    for i in range(d):
+                        cand_x[n_cand, i] = ck_x[z0 + j, i]
+                elif rs_e[z0 + j] >= 0:  # from its own spike earlier in this step, just after the reset
+                    cand_t[n_cand] = ev_t[rs_e[z0 + j]]
+                    cand_i[n_cand, 2] = rs_e[z0 + j]
+                    for i in range(d):
+                        cand_x[n_cand, i] = rs_x[z0 + j, i]
+                else:  # from the start of the step
+                    cand_t[n_cand] = t0
+                    cand_i[n_cand, 2] = 0
+                    for i in range(d):
+                        cand_x[n_cand, i] = Z[z0 + i * ng + j]
+                n_cand += 1
             counts[6] += n_cand
             if n_cand == 0:
                 break
@@ -535,6 +556,19 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
             for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
                 reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
+            rescan = not quiet[g]
+            if not rescan:  # keep the pool; the emitter stays in it only if still at or above threshold
+                f = TH[g, d]
+                for i in range(d):
+                    f += TH[g, i] * Zend[z + i * n_g]
+                if f < 0.0 and (not may_force or forced[z] == 0):
+                    kept = 0
+                    for pc in range(n_pool):
+                        if pool[pc, 0] != g or pool[pc, 1] != j:
+                            pool[kept, 0] = pool[pc, 0]
+                            pool[kept, 1] = pool[pc, 1]
+                            kept += 1
+                    n_pool = kept
         for e in range(n_spiked):
             if spiked[e] >= 0:
                 rs_e[spiked[e]] = -1
