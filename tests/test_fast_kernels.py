@@ -73,6 +73,46 @@ def test_fast_and_generic_kernels_agree(neuron, seed):
         np.testing.assert_allclose(g_fast[key], g_gen[key], rtol=1e-7, atol=1e-10, err_msg=key)
 
 
+def build_feed_forward(seed, output_spiking):
+    """4 -> 16 LIF -> 3 (LI or LIF), no recurrence, strong input with delta jumps: several hidden spikes per
+    step. With LI outputs the hidden layer's spikes reach no spiking population, so the fast kernels keep
+    their candidate pool after each of them instead of scanning again (with LIF outputs they do scan)."""
+    rng = np.random.default_rng(seed)
+    net = eg.Network()
+    x = net.add_input("x", 4)
+    h = net.add_population("h", 16, eg.neurons.LIF(tau_mem=10.0, trainable=("v_thresh",)))
+    o = net.add_population("o", 3, eg.neurons.LIF(tau_mem=8.0) if output_spiking else eg.neurons.LI(tau_mem=15.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=4.0), weight=rng.uniform(0.5, 2.0, (4, 16)), name="xh")
+    net.connect(x, h, eg.synapses.Delta(), weight=rng.uniform(0.0, 0.8, (4, 16)), name="xh_delta")
+    net.connect(h, o, eg.synapses.Exponential(tau=4.0), weight=rng.uniform(0.1, 0.6, (16, 3)), name="ho")
+    return net
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("output_spiking", [False, True])
+def test_feed_forward_layers_agree_with_generic_kernels(seed, output_spiking):
+    net = build_feed_forward(seed, output_spiking)
+    batch, labels = inputs(seed, n_spikes=60)
+    out = []
+    for kernels in ("auto", "generic"):
+        sim = sim_for(net, kernels=kernels)
+        res = sim.run(batch)
+        out.append((sim.kernels_used, res, *sim.loss_and_grad(batch, labels)))
+    (k_fast, r_fast, l_fast, g_fast), (k_gen, r_gen, l_gen, g_gen) = out
+    assert (k_fast, k_gen) == ("fast", "generic")
+    per_step = [np.bincount(np.floor(r_fast.spike_times("h", b)[0]).astype(int)).max() for b in range(len(batch))]
+    assert max(per_step) >= 3, "the check needs steps with several hidden spikes"
+    for group in ("h", "o") if output_spiking else ("h",):
+        for b in range(len(batch)):
+            t_f, u_f = r_fast.spike_times(group, b)
+            t_g, u_g = r_gen.spike_times(group, b)
+            np.testing.assert_array_equal(u_f, u_g)
+            np.testing.assert_allclose(t_f, t_g, rtol=0, atol=1e-9)
+    assert abs(l_fast - l_gen) < 1e-10
+    for key in g_fast:
+        np.testing.assert_allclose(g_fast[key], g_gen[key], rtol=1e-7, atol=1e-10, err_msg=key)
+
+
 def test_first_spike_time_gradient_on_fast_kernels():
     sim = sim_for(build("LIF", 3, output_spiking=True), readout=eg.readouts.FirstSpikeTime("o", tau0=5.0))
     batch, labels = inputs(3)
