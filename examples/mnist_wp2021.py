@@ -187,10 +187,12 @@ def run(args) -> None:
         history = trainer.fit(data["train"], epochs=args.epochs - trainer.epoch, batch_size=args.batch,
                               validation=data["validation"], seed=args.seed, restore_best=args.restore_best)
     test = trainer.evaluate(data["test"])
-    train_s = float(np.mean(timer.train_seconds)) if timer.train_seconds else float("nan")
-    full = train_s * 60000 / len(data["train"])
     print(f"kernels {sim.kernels_used}; test accuracy {test['accuracy']:.4f} (paper: 97.6 %) on "
           f"{len(data['test'])} images after {len(history)} epoch(s)")
+    if not timer.train_seconds:  # --resume of a run that had its epochs: the test of the saved parameters only
+        return
+    train_s = float(np.mean(timer.train_seconds))
+    full = train_s * 60000 / len(data["train"])
     per_image = 1e3 * train_s / len(data["train"])
     print(f"training: {train_s:.1f} s per epoch of {len(data['train'])} images = {per_image:.1f} ms per image -> "
           f"{full / 60:.1f} min per full epoch of 60,000; wall time {time.perf_counter() - start:.0f} s")
