@@ -22,7 +22,7 @@ from eventgrad.bptt.surrogates import get_surrogate
 from eventgrad.bptt.symbolic import INTEGRATORS, UnsupportedIntegrator
 from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.numeric import check_finite_dynamics
-from eventgrad.engine.simulator import SimulationError
+from eventgrad.engine.results import SimulationError
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Group, Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, MAX, SPIKE_COUNT, SUM, Readout

@@ -10,7 +10,6 @@ from __future__ import annotations
 import inspect
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,50 +17,10 @@ from eventgrad.engine.fastpath import modal_tables, static_reason
 from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.layout import build_layout
 from eventgrad.engine.numeric import check_finite_dynamics
+from eventgrad.engine.results import ERR_CAPACITY, Result, SampleRecord, raise_for_status
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
-
-OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
-KIND_INPUT = 2
-
-
-class SimulationError(RuntimeError):
-    """The simulation reached a state the model does not define (e.g. a reset above threshold)."""
-
-
-@dataclass
-class SampleRecord:
-    """What the forward pass of one sample leaves for the backward pass and for the user."""
-
-    log_t: np.ndarray
-    log_i: np.ndarray
-    sp_x: np.ndarray
-    n_events: int
-    Zs: np.ndarray
-    first: np.ndarray
-
-
-class Result:
-    """Forward results of a batch: readout (B, outputs) and the spikes of every population."""
-
-    def __init__(self, sim: Simulator, records: list[SampleRecord], readout: np.ndarray):
-        self._sim = sim
-        self.records = records
-        self.readout = readout
-
-    def spike_times(self, group: str, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """(times, units) of the spikes of population ``group`` in sample ``b``, in time order."""
-        g = self._sim.network.group(group)
-        rec = self.records[b]
-        log_i = rec.log_i[: rec.n_events]
-        mask = (log_i[:, 0] == g.index) & (log_i[:, 2] != KIND_INPUT)
-        return rec.log_t[: rec.n_events][mask].astype(np.float64), log_i[mask, 1].copy()
-
-    def spike_counts(self, group: str) -> np.ndarray:
-        """(B, size) number of spikes of each neuron of ``group`` in each sample."""
-        size = self._sim.network.group(group).size
-        return np.stack([np.bincount(self.spike_times(group, b)[1], minlength=size) for b in range(len(self.records))])
 
 
 class Simulator:
@@ -237,24 +196,10 @@ class Simulator:
                 break
             cap *= 2
         self._capacity = max(self._capacity, cap)
-        self._raise_status(status, counts)
+        raise_for_status(status, counts, self.network)
         record = SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first)
         record.search_stats = counts[4:8].copy()  # searches, pieces walked, candidates, late spikes
         return record, y
-
-    def _raise_status(self, status, counts):
-        if status == OK:
-            return
-        if status == ERR_RESET:
-            g = self.network.groups[int(counts[2])]
-            raise SimulationError(f"neuron {counts[3]} of '{g.name}' is still above threshold right after its "
-                                  f"reset; the model '{g.neuron.threshold_text}' would spike forever")
-        if status == ERR_CASCADE:
-            raise SimulationError("a cascade of simultaneous spikes did not end (jumps keep pushing neurons over "
-                                  "threshold at the same instant)")
-        if status == ERR_NONFINITE:
-            raise SimulationError("the state became NaN or infinite; check time constants, weights and dt")
-        raise SimulationError(f"kernel status {status}")
 
     def _default_readout_cfg(self):
         if self._readout_cfg is None:
@@ -315,7 +260,7 @@ class Simulator:
                 if status != ERR_CAPACITY:
                     break
                 cap *= 2
-            self._raise_status(status, counts)
+            raise_for_status(status, counts, self.network)
             for g, var, key in picks:
                 d, zoff = GI[g.index, 2], GI[g.index, 3]
                 out[key][b] = Zs[:, zoff + var:zoff + g.size * d:d]

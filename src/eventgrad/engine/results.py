@@ -1,0 +1,70 @@
+"""What a forward pass leaves behind: the per-sample event logs, the batch result, and the kernels'
+status codes with the errors they stand for."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from eventgrad.engine.simulator import Simulator
+
+OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
+KIND_INPUT = 2
+
+
+class SimulationError(RuntimeError):
+    """The simulation reached a state the model does not define (e.g. a reset above threshold)."""
+
+
+@dataclass
+class SampleRecord:
+    """What the forward pass of one sample leaves for the backward pass and for the user."""
+
+    log_t: np.ndarray
+    log_i: np.ndarray
+    sp_x: np.ndarray
+    n_events: int
+    Zs: np.ndarray
+    first: np.ndarray
+
+
+class Result:
+    """Forward results of a batch: readout (B, outputs) and the spikes of every population."""
+
+    def __init__(self, sim: Simulator, records: list[SampleRecord], readout: np.ndarray):
+        self._sim = sim
+        self.records = records
+        self.readout = readout
+
+    def spike_times(self, group: str, b: int) -> tuple[np.ndarray, np.ndarray]:
+        """(times, units) of the spikes of population ``group`` in sample ``b``, in time order."""
+        g = self._sim.network.group(group)
+        rec = self.records[b]
+        log_i = rec.log_i[: rec.n_events]
+        mask = (log_i[:, 0] == g.index) & (log_i[:, 2] != KIND_INPUT)
+        return rec.log_t[: rec.n_events][mask].astype(np.float64), log_i[mask, 1].copy()
+
+    def spike_counts(self, group: str) -> np.ndarray:
+        """(B, size) number of spikes of each neuron of ``group`` in each sample."""
+        size = self._sim.network.group(group).size
+        return np.stack([np.bincount(self.spike_times(group, b)[1], minlength=size) for b in range(len(self.records))])
+
+
+def raise_for_status(status, counts, network) -> None:
+    """Turn a kernel's status into the error it stands for (``counts[2:4]``: the group and unit at fault)."""
+    if status == OK:
+        return
+    if status == ERR_RESET:
+        g = network.groups[int(counts[2])]
+        raise SimulationError(f"neuron {counts[3]} of '{g.name}' is still above threshold right after its "
+                              f"reset; the model '{g.neuron.threshold_text}' would spike forever")
+    if status == ERR_CASCADE:
+        raise SimulationError("a cascade of simultaneous spikes did not end (jumps keep pushing neurons over "
+                              "threshold at the same instant)")
+    if status == ERR_NONFINITE:
+        raise SimulationError("the state became NaN or infinite; check time constants, weights and dt")
+    raise SimulationError(f"kernel status {status}")
+
