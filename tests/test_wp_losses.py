@@ -78,6 +78,14 @@ def test_skip_silent_label_leaves_those_samples_out_as_the_authors_do():
     assert value == pytest.approx(kept_value, rel=1e-6)
     np.testing.assert_allclose(grad[[0, 2]], kept_grad, rtol=1e-5)
     assert np.all(grad[1] == 0.0)
+    logits = -t / 2.0  # central differences in every entry of the kept rows (the skipped row has none)
+    _, grad64 = skip.value_and_grad(logits, labels)
+    for idx in [(r, k) for r in (0, 2) for k in range(3)]:
+        up, down = logits.copy(), logits.copy()
+        up[idx] += 1e-6
+        down[idx] -= 1e-6
+        fd = (skip.value_and_grad(up, labels)[0] - skip.value_and_grad(down, labels)[0]) / 2e-6
+        assert fd == pytest.approx(grad64[idx], rel=1e-6, abs=1e-9), idx
     assert skip.value_and_grad(-t[[1]] / 2.0, labels[[1]]) == (0.0, pytest.approx(np.zeros((1, 3))))
     with pytest.raises(LossError, match="skip_silent_label needs trial_length"):
         FirstSpikeCrossEntropy(tau0=2.0, tau1=6.4, alpha=0.05, skip_silent_label=True)
