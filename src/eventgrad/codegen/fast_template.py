@@ -26,9 +26,6 @@ called once per step; a helper called there with several arrays would cost more 
 """
 
 
-SCAN_BLOCK = 32  # neurons per block of the candidate scan
-
-
 @leaf
 def modal_matrix(g, s, MU, PI, d, out):
     """out[:d,:d] = P(s) = sum_k exp(mu_k s) Pi_k."""
