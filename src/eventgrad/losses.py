@@ -12,13 +12,20 @@ class LossError(ValueError):
 class SoftmaxCrossEntropy:
     """-log softmax(logits)[label], logits from the readout (e.g. -t/tau0 for first spike times)."""
 
-    def value_and_grad(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
+    @staticmethod
+    def checked_labels(logits: np.ndarray, labels) -> np.ndarray:
+        """``labels`` as an array, refused unless they are one class index per row of ``logits``."""
         labels = np.asarray(labels)
         B, C = logits.shape
         if labels.shape != (B,) or not np.issubdtype(labels.dtype, np.integer):
             raise LossError(f"labels must be {B} integers, got shape {labels.shape} and dtype {labels.dtype}")
         if labels.size and (labels.min() < 0 or labels.max() >= C):
             raise LossError(f"labels must lie in [0, {C}), got values from {labels.min()} to {labels.max()}")
+        return labels
+
+    def value_and_grad(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
+        labels = self.checked_labels(logits, labels)
+        B = logits.shape[0]
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         loss = -log_p[np.arange(B), labels].mean()
@@ -97,8 +104,18 @@ class FirstSpikeCrossEntropy(SoftmaxCrossEntropy):
 
     def value_and_grad(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
         """(mean loss, dL/dlogits (B, n)) for logits = -t/tau0."""
-        if self.skip_silent_label:
-            return self._skipping_silent_labels(logits, labels)
+        if not self.skip_silent_label:
+            return self._every_sample(logits, labels)
+        labels = self.checked_labels(logits, labels)
+        # a neuron without a spike reads as t = trial_length, i.e. logit -trial_length / tau0 (float32 rounds)
+        keep = -self.tau0 * logits[np.arange(len(labels)), labels] < self.trial_length * (1.0 - 1e-6)
+        grad = np.zeros_like(logits, dtype=np.float64)
+        if not keep.any():
+            return 0.0, grad
+        loss, grad[keep] = self._every_sample(logits[keep], labels[keep])
+        return loss, grad
+
+    def _every_sample(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
         loss, grad = super().value_and_grad(logits, labels)  # checks the labels
         B = logits.shape[0]
         rows, labels = np.arange(B), np.asarray(labels)
@@ -112,17 +129,3 @@ class FirstSpikeCrossEntropy(SoftmaxCrossEntropy):
         # d/dlogit [alpha (exp(t/tau1) - 1)] = alpha/tau1 exp(t/tau1) * dt/dlogit, with dt/dlogit = -tau0
         grad[rows, labels] -= self.alpha * self.tau0 / self.tau1 * growth / B
         return loss, grad
-
-    def _skipping_silent_labels(self, logits: np.ndarray, labels) -> tuple[float, np.ndarray]:
-        SoftmaxCrossEntropy.value_and_grad(self, logits, labels)  # checks the labels
-        labels = np.asarray(labels)
-        # a neuron without a spike reads as t = trial_length, i.e. logit -trial_length / tau0 (float32 rounds)
-        silent = -self.tau0 * logits[np.arange(len(labels)), labels] >= self.trial_length * (1.0 - 1e-6)
-        grad = np.zeros_like(logits, dtype=np.float64)
-        keep = ~silent
-        if not keep.any():
-            return 0.0, grad
-        plain = FirstSpikeCrossEntropy(self.tau0, self.tau1, self.alpha)
-        loss, grad[keep] = plain.value_and_grad(logits[keep], labels[keep])
-        return loss, grad
-
