@@ -117,13 +117,6 @@ def to_layout(GI, Z, soa):
     return out
 
 
-@jit
-def grow(a, cap):
-    out = np.empty((cap,) + a.shape[1:], a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
 @leaf
 def insert_event(ev_t, ev_v, ev_i, n_ev, t, g, j, kind, spike):
     """Insert a spike into the step's time-ordered list, after every event at the same time."""
@@ -164,7 +157,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
         if GI[g, SPIKING] == 1:
             n_spiking += GI[g, SIZE]
     Z = to_layout(GI, Z0, True)
-    Zend = np.empty_like(Z)
+    Zend = Z.copy()
     acc_buf = np.empty(ztot + 1, np.float64)
     forced = np.zeros(ztot + 1, np.int64)
     may_force = False  # whether any connection's jump can raise a threshold function at once (TJ != 0)
@@ -188,14 +181,18 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     # where its walks restart when the checkpoints cannot be used (see ``ordered`` below)
     rs_e = np.full(ztot, -1, np.int64)
     rs_x = np.empty((ztot, dmax), np.float64)
-    spiked = np.empty(16, np.int64)  # per spike of the step: its neuron, if that neuron's first (else -1)
+    # The step's buffers hold as many events as the sample's log (a step whose events do not fit returns
+    # ERR_CAPACITY, as its log would, and the caller runs the sample again with more room): allocated once and
+    # never replaced, since an array rebound inside the loops is reference-counted at every iteration
+    cap = log_t.shape[0] + 1
+    spiked = np.empty(cap, np.int64)  # per spike of the step: its neuron, if that neuron's first (else -1)
     known_t = np.full((ztot, 2), -1.0)  # per neuron: [spikes that had reached it, time] of its last crossing
     known_x = np.empty((ztot, dmax), np.float64)  # ... and the state there
     reached = np.zeros(G, np.float64)  # per population: spikes emitted that reach it
-    ev_t = np.empty(64, Z.dtype)
-    ev_v = np.empty(64, Z.dtype)  # an event's value: a graded input's, else 1
-    ev_i = np.empty((64, 4), np.int64)  # group, unit, kind, index into step_x
-    step_x = np.empty((16, dmax), Z.dtype)
+    ev_t = np.empty(cap, Z.dtype)
+    ev_v = np.empty(cap, Z.dtype)  # an event's value: a graded input's, else 1
+    ev_i = np.empty((cap, 4), np.int64)  # group, unit, kind, index into step_x
+    step_x = np.empty((cap, dmax), Z.dtype)
     # a neuron is a candidate at most once per search
     cand_i = np.empty((n_spiking + 1, 4), np.int64)  # group, neuron, first event of its walk, found (1, 2)
     cand_t = np.empty(2 * (n_spiking + 1), np.float64)  # [time reached; end of the crossing piece]
@@ -246,16 +243,12 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                         for m in range(nn):
                             out[m] += pq * src[m]
         # the step's inputs: logged as its first events, then delivered
-        # (the buffers grow before the loop: a buffer that may be replaced inside it is reference-counted at
-        # every use)
         ip_end = ip
         while ip_end < n_in and in_time[ip_end] <= t1:
             ip_end += 1
         n_ev = ip_end - ip
-        if n_ev > ev_t.shape[0]:
-            ev_t = grow(ev_t, 2 * n_ev)
-            ev_v = grow(ev_v, 2 * n_ev)
-            ev_i = grow(ev_i, 2 * n_ev)
+        if counts[0] + n_ev > log_t.shape[0]:
+            return ERR_CAPACITY
         for e in range(n_ev):
             ev_t[e] = in_time[ip + e]
             ev_v[e] = in_value[ip + e]
@@ -508,13 +501,8 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                     ck_e[z] = cand_i[c, 2]
                     for i in range(GI[gc, DIM]):
                         ck_x[z, i] = cand_x[c, i]
-            if n_ev >= ev_t.shape[0]:
-                ev_t = grow(ev_t, 2 * n_ev)
-                ev_v = grow(ev_v, 2 * n_ev)
-                ev_i = grow(ev_i, 2 * n_ev)
-            if n_spiked >= step_x.shape[0]:
-                step_x = grow(step_x, 2 * n_spiked)
-                spiked = grow(spiked, 2 * n_spiked)
+            if counts[0] + n_ev >= log_t.shape[0]:  # one more event would not fit in the log
+                return ERR_CAPACITY
             # emit it: log, reset (superposed onto the end-of-step state), deliver
             g = cand_i[best, 0]
             j = cand_i[best, 1]
@@ -591,7 +579,8 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                     first[j] = k
                     y[j] = ev_t[e]
             counts[0] = k + 1
-        Z, Zend = Zend, Z
+        for i in range(ztot):  # a copy, not a swap of the names: rebound arrays are reference-counted in every loop
+            Z[i] = Zend[i]
         sample_readout(GI, RO, ws, Z, n, y, first, True)
     for i in range(ztot):
         if not math.isfinite(Z[i]):
