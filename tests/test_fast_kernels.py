@@ -150,3 +150,36 @@ def test_alpha_synapses_fall_back_to_generic_kernels_and_say_why():
     sim.run(eg.SpikeBatch([[1.0]], [[0]]))
     assert sim.kernels_used == "generic"
     assert "repeated eigenvalues" in sim.kernel_reason
+
+
+def test_a_step_that_overflows_the_event_log_is_run_again_with_more_room():
+    """300 neurons spiking at each of 5 inputs (delta jumps of v over threshold, tau_mem 10 ms): 1,500 spikes overflow the first
+    log (1,024 events) in the middle of a step. The sample is run again with more room and gives what a run
+    with room from the start gives, gradients included."""
+    rng = np.random.default_rng(5)
+    net = eg.Network()
+    x = net.add_input("x", 1)
+    h = net.add_population("h", 300, eg.neurons.LIF(tau_mem=10.0))
+    o = net.add_population("o", 3, eg.neurons.LI(tau_mem=15.0))
+    net.connect(x, h, eg.synapses.Delta(), weight=rng.uniform(11.0, 20.0, (1, 300)), name="xh")
+    net.connect(x, h, eg.synapses.Exponential(tau=4.0), weight=rng.uniform(0.0, 0.5, (1, 300)), name="xh_exp")
+    net.connect(h, o, eg.synapses.Exponential(tau=4.0), weight=rng.normal(0, 0.1, (300, 3)), name="ho")
+    batch = eg.SpikeBatch([[1.3, 5.7, 9.2, 14.4, 20.1]], [[0, 0, 0, 0, 0]])
+    labels = np.array([1])
+    runs = []
+    for room in (None, 1 << 14):
+        sim = sim_for(net)
+        if room:
+            sim._capacity = room
+        runs.append((sim.run(batch), *sim.loss_and_grad(batch, labels), sim._capacity))
+    (r_small, l_small, g_small, cap_small), (r_big, l_big, g_big, cap_big) = runs
+    assert r_big.spike_counts("h").sum() == 1500
+    assert cap_small > 1024, "the first log should have overflowed"
+    t_s, u_s = r_small.spike_times("h", 0)
+    t_b, u_b = r_big.spike_times("h", 0)
+    np.testing.assert_array_equal(u_s, u_b)
+    np.testing.assert_array_equal(t_s, t_b)
+    np.testing.assert_array_equal(r_small.readout, r_big.readout)
+    assert l_small == l_big
+    for key in g_big:
+        np.testing.assert_array_equal(g_small[key], g_big[key], err_msg=key)
