@@ -654,16 +654,27 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
                     for i in range(d):
                         col[i] += ek * PB[c, k, i] * v
                         col2[i] += ek * PT[c, k, i]
-                g_row = GW[row:row + npost]  # views: the loops below vectorise
-                w_row = W[row:row + npost]
+                # unsigned indices: no negative-index test, so the loop vectorises without views (each view is
+                # reference-counted, and this runs per event and connection)
+                urow = np.uint64(row)
+                un = np.uint64(npost)
+                i0 = 0
+                if d >= 2 and col[0] != 0.0 and col[1] != 0.0:  # the first two variables in one pass over the row
+                    ul0 = np.uint64(z0)
+                    ul1 = np.uint64(z0 + npost)
+                    c0 = col[0]
+                    c1 = col[1]
+                    for m in range(un):
+                        GW[urow + m] += lam[ul0 + m] * c0 + lam[ul1 + m] * c1
+                    i0 = 2
                 for i in range(d):
-                    lam_i = lam[z0 + i * npost:z0 + (i + 1) * npost]
+                    ul = np.uint64(z0 + i * npost)
                     ci = col[i]
-                    if ci != 0.0:
-                        for m in range(npost):
-                            g_row[m] += lam_i[m] * ci
+                    if i >= i0 and ci != 0.0:
+                        for m in range(un):
+                            GW[urow + m] += lam[ul + m] * ci
                     if kind != KIND_INPUT and col2[i] != 0.0:
-                        S += dot(w_row, lam_i) * col2[i]
+                        S += dot(W[row:row + npost], lam[z0 + i * npost:z0 + (i + 1) * npost]) * col2[i]
             if kind != KIND_INPUT:
                 d = GI[g, DIM]
                 p = params_of(GI, PR, g, j)
@@ -706,5 +717,6 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
                     src = lam[z0 + q * nn:z0 + (q + 1) * nn]
                     for m in range(nn):
                         out[m] += pq * src[m]
-        lam, lam_next = lam_next, lam
+        for i in range(ztot):  # a copy, not a swap of the names: rebound arrays are reference-counted in every loop
+            lam[i] = lam_next[i]
     return OK
