@@ -153,9 +153,9 @@ def test_alpha_synapses_fall_back_to_generic_kernels_and_say_why():
 
 
 def test_a_step_that_overflows_the_event_log_is_run_again_with_more_room():
-    """300 neurons spiking at each of 5 inputs (delta jumps of v over threshold, tau_mem 10 ms): 1,500 spikes overflow the first
-    log (1,024 events) in the middle of a step. The sample is run again with more room and gives what a run
-    with room from the start gives, gradients included."""
+    """300 neurons spiking at each of 5 inputs (delta jumps of v over threshold, tau_mem 10 ms): 1,500 spikes
+    overflow the first log (1,024 events) in the middle of a step. The sample is run again with more room and
+    gives what a run with room from the start gives, gradients included."""
     rng = np.random.default_rng(5)
     net = eg.Network()
     x = net.add_input("x", 1)
