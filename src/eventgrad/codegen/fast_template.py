@@ -658,19 +658,10 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
                 # reference-counted, and this runs per event and connection)
                 urow = np.uint64(row)
                 un = np.uint64(npost)
-                i0 = 0
-                if d >= 2 and col[0] != 0.0 and col[1] != 0.0:  # the first two variables in one pass over the row
-                    ul0 = np.uint64(z0)
-                    ul1 = np.uint64(z0 + npost)
-                    c0 = col[0]
-                    c1 = col[1]
-                    for m in range(un):
-                        GW[urow + m] += lam[ul0 + m] * c0 + lam[ul1 + m] * c1
-                    i0 = 2
                 for i in range(d):
                     ul = np.uint64(z0 + i * npost)
                     ci = col[i]
-                    if i >= i0 and ci != 0.0:
+                    if ci != 0.0:
                         for m in range(un):
                             GW[urow + m] += lam[ul + m] * ci
                     if kind != KIND_INPUT and col2[i] != 0.0:
