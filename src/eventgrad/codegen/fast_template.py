@@ -181,10 +181,11 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     # where its walks restart when the checkpoints cannot be used (see ``ordered`` below)
     rs_e = np.full(ztot, -1, np.int64)
     rs_x = np.empty((ztot, dmax), np.float64)
-    # The step's buffers hold as many events as the sample's log (a step whose events do not fit returns
-    # ERR_CAPACITY, as its log would, and the caller runs the sample again with more room): allocated once and
-    # never replaced, since an array rebound inside the loops is reference-counted at every iteration
-    cap = log_t.shape[0] + 1
+    # The step's buffers hold as many events as the sample's log: a step whose inputs, or whose next spike, would
+    # not fit in what is left of the log returns ERR_CAPACITY at once, and the caller runs the sample again with
+    # more room. Allocated once and never replaced: an array rebound inside the loops is reference-counted at
+    # every iteration
+    cap = log_t.shape[0]
     spiked = np.empty(cap, np.int64)  # per spike of the step: its neuron, if that neuron's first (else -1)
     known_t = np.full((ztot, 2), -1.0)  # per neuron: [spikes that had reached it, time] of its last crossing
     known_x = np.empty((ztot, dmax), np.float64)  # ... and the state there
@@ -559,10 +560,8 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                 rs_e[spiked[e]] = -1
         if may_force:
             forced[:] = 0
-        # the step's events, in time order, to the sample's log: a spike's state just before it, or an
-        # input's value, in its row of sp_x
-        if counts[0] + n_ev > log_t.shape[0]:
-            return ERR_CAPACITY
+        # the step's events, in time order, to the sample's log (they fit: see ``cap``): a spike's state just
+        # before it, or an input's value, in its row of sp_x
         for e in range(n_ev):
             k = counts[0]
             log_t[k] = ev_t[e]
