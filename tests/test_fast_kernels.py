@@ -183,3 +183,49 @@ def test_a_step_that_overflows_the_event_log_is_run_again_with_more_room():
     assert l_small == l_big
     for key in g_big:
         np.testing.assert_array_equal(g_small[key], g_big[key], err_msg=key)
+
+
+@pytest.mark.parametrize("kernels", ["auto", "generic"])
+def test_spike_times_are_the_roots_of_the_analytic_trajectory(kernels):
+    """One LIF neuron (tau_mem 20 ms) fed through an exponential synapse (5 ms): between spikes its voltage is
+    a sum of exponentials known in closed form, v(t) = sum_k w_k K(t - t_k) - sum_s exp(-(t - s) / tau_mem)
+    over the inputs k and its own spikes s (each reset subtracts the threshold, 1), with
+    K(u) = tau_s / (tau_m - tau_s) (exp(-u / tau_m) - exp(-u / tau_s)). Every spike time must be the root
+    located by mpmath at 30 digits, to a few float64 ulps: the root finders stop where the threshold function
+    is zero to rounding, and must not stop earlier."""
+    import mpmath
+
+    tau_m, tau_s = 20.0, 5.0
+    in_t = [0.3, 0.9, 2.47, 2.5, 7.1, 7.65, 11.2, 15.05, 15.3, 22.4]
+    in_w = [6.0, 3.5, 4.0, -1.5, 5.5, 2.0, 4.5, 6.0, -2.0, 7.0]
+    net = eg.Network()
+    x = net.add_input("x", len(in_t))
+    h = net.add_population("h", 1, eg.neurons.LIF(tau_mem=tau_m))
+    o = net.add_population("o", 1, eg.neurons.LI(tau_mem=15.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=tau_s), weight=np.array(in_w)[:, None], name="xh")
+    net.connect(h, o, eg.synapses.Exponential(tau=tau_s), weight=np.ones((1, 1)), name="ho")
+    sim = sim_for(net, kernels=kernels)
+    res = sim.run(eg.SpikeBatch([in_t], [list(range(len(in_t)))]))
+    assert sim.kernels_used == ("fast" if kernels == "auto" else "generic")
+    times, _ = res.spike_times("h", 0)
+    assert len(times) >= 4
+
+    mpmath.mp.dps = 30
+
+    def v(t, spikes):
+        kernel = sum(w * tau_s / (tau_m - tau_s) * (mpmath.exp(-(t - tk) / tau_m) - mpmath.exp(-(t - tk) / tau_s))
+                     for tk, w in zip(in_t, in_w) if tk < t)
+        return kernel - sum(mpmath.exp(-(t - s) / tau_m) for s in spikes)
+
+    spikes = []
+    for t_found in times:
+        # the exact crossing: v - 1 changes sign within a few ulps of the located time (and not before it,
+        # on a grid of the previous spike or input to the located time)
+        lo, hi = t_found * (1 - 1e-13), t_found * (1 + 1e-13)
+        assert v(mpmath.mpf(lo), spikes) < 1 < v(mpmath.mpf(hi), spikes), t_found
+        root = mpmath.findroot(lambda t: v(t, spikes) - 1, (lo, hi), solver="anderson")
+        assert abs(float(root) - t_found) <= 1e-13 * t_found, (float(root), t_found)
+        start = max([s for s in spikes] + [tk for tk in in_t if tk < t_found])
+        grid = np.linspace(start, t_found, 200)[1:-1]
+        assert all(v(mpmath.mpf(t), spikes) < 1 for t in grid), f"a crossing before {t_found}"
+        spikes.append(mpmath.mpf(t_found))

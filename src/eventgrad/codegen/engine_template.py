@@ -234,7 +234,10 @@ def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K, MU, PI, PIB, P
 @leaf
 def safeguarded_newton(s, f, rate, lo, hi, tol):
     """One step towards the first root of f, bracketed in [lo, hi] (f < 0 below it): Newton where it stays
-    inside the bracket, else bisection. Returns (next s, lo, hi, converged)."""
+    inside the bracket, else bisection. Returns (next s, lo, hi, converged): converged at once where f is exactly
+    zero (a step from there would be zero, fall outside the open bracket and bisect away from the root)."""
+    if f == 0.0:
+        return s, lo, hi, True
     if f >= 0.0:
         hi = s
     else:

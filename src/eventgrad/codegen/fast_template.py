@@ -25,6 +25,8 @@ the loops that run per event or per candidate are written inline, with indices, 
 called once per step; a helper called there with several arrays would cost more than its arithmetic.
 """
 
+EPS64 = 2.220446049250313e-16  # float64's machine epsilon: the root finder's stopping floor
+
 
 @leaf
 def modal_matrix(g, s, MU, PI, d, out):
@@ -77,11 +79,23 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, 
                 ek = math.exp(MU[post, k] * s)
                 for i in range(d):
                     col[i] += ek * PB[c, k, i] * v
-            w_row = W[row:row + npost]
             if TJ[c] != 0.0:
                 for m in range(npost):
-                    if w_row[m] * TJ[c] * v > 0.0:
+                    if W[row + m] * TJ[c] * v > 0.0:
                         forced[GI[post, ZOFF] + m] = 1
+            if d == 2 and col[0] != 0.0 and col[1] != 0.0:  # both rows in one pass: each weight read once
+                # unsigned indices: no negative-index test, so the loop vectorises without views
+                uw = np.uint64(row)
+                uz = np.uint64(GI[post, ZOFF])
+                un = np.uint64(npost)
+                c0 = col[0]
+                c1 = col[1]
+                for m in range(un):
+                    w = W[uw + m]
+                    Zend[uz + m] += w * c0
+                    Zend[uz + un + m] += w * c1
+                continue
+            w_row = W[row:row + npost]
             for i in range(d):
                 ci = col[i]
                 if ci == 0.0:
@@ -170,6 +184,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     best_x = np.empty(dmax, np.float64)
     col = np.empty(dmax, Z.dtype)
     coef = np.empty((2, dmax), np.float64)
+    em_s = np.empty(dmax, np.float64)  # the root finder's exponentials expm1(mu_k s) at its last s
     # per neuron (at ZOFF + neuron): where its next walk in this step resumes. A walk that stopped before
     # the piece holding the spike just emitted stays valid up to that piece: every later spike is later
     # in time, so the pieces before it never change again. ck_step: the step the checkpoint belongs to
@@ -291,12 +306,22 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                             zrow = Zend[z0 + i * ng:z0 + (i + 1) * ng]  # a view: the loop vectorises
                             for m in range(ng):
                                 acc_buf[m] += coeff * zrow[m]
+                    # how many are at or above threshold, counted in a loop that vectorises: the collecting loop
+                    # below branches per neuron, and the last search of a step usually finds none
+                    n_above = 0
+                    for m in range(ng):
+                        n_above += 0 if acc_buf[m] < 0.0 else 1  # the collecting test, so a NaN counts too
+                    if n_above == 0 and not may_force:
+                        continue
                     for j in range(ng):
                         if acc_buf[j] < 0.0 and (not may_force or forced[z0 + j] == 0):
                             continue
                         pool[n_pool, 0] = g
                         pool[n_pool, 1] = j
                         n_pool += 1
+                        n_above -= 1
+                        if n_above == 0 and not may_force:
+                            break
             # the candidates: the pool, with where each walk starts
             n_cand = 0
             for pc in range(n_pool):
@@ -425,8 +450,11 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                         xs[i] = known_x[z, i]
                 else:
                     # the first s in (0, s_max] where the affine threshold function reaches 0 on the free flow
-                    # from x (below 0 at s = 0, not at s_max): safeguarded Newton on f(s) = TH[g, d] +
-                    # sum_k a_k exp(mu_k s) + b_k phi_k(s), d exponentials per iteration, from the secant
+                    # from x (below 0 at s = 0, not at s_max): f(s) = TH[g, d] + sum_k a_k exp(mu_k s) + b_k phi_k(s),
+                    # d exponentials per iteration, shared by f, f' and f''. Halley's iteration (cubic convergence)
+                    # from the secant, kept inside the bracket by the bracket's secant; it stops when f is zero to
+                    # rounding (|f| within a few ulps of its largest term): near the root f is a difference of terms
+                    # of order one, so steps below that floor only dither around the root
                     s_max = cand_t[c + half] - cand_t[c]
                     f0 = TH[g, d]
                     for i in range(d):
@@ -445,26 +473,58 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                         coef[1, k] = b
                         f0 += a
                     s = 0.0
+                    s_em = 0.0  # the s at which em_s was computed
+                    for k in range(d):
+                        em_s[k] = 0.0
                     if f0 < 0.0:
                         lo = 0.0
+                        f_lo = f0
                         hi = s_max
-                        s = -f0 * s_max / (cand_f[c] - f0)
+                        f_hi = cand_f[c]
+                        s = -f0 * s_max / (f_hi - f0)
                         for _ in range(100):
                             f = TH[g, d]
+                            floor = abs(f)
                             rate = 0.0
+                            curv = 0.0
                             for k in range(d):
                                 mu = MU[g, k]
                                 em1 = math.expm1(mu * s)
-                                f += coef[0, k] * (1.0 + em1) + coef[1, k] * (s if mu == 0.0 else em1 / mu)
-                                rate += (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
-                            s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
-                            if done:
+                                em_s[k] = em1
+                                s_em = s
+                                term_a = coef[0, k] * (1.0 + em1)
+                                term_b = coef[1, k] * (s if mu == 0.0 else em1 / mu)
+                                f += term_a + term_b
+                                floor += abs(term_a) + abs(term_b)
+                                r = (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
+                                rate += r
+                                curv += mu * r
+                            if abs(f) <= 4.0 * EPS64 * floor:
                                 break
-                    for i in range(d):  # the state there: x(s) = P(s) x + c(s)
+                            if f > 0.0:
+                                hi = s
+                                f_hi = f
+                            else:
+                                lo = s
+                                f_lo = f
+                            den = 2.0 * rate * rate - f * curv
+                            new = s - 2.0 * f * rate / den if rate > 0.0 and den > 0.0 else lo
+                            if not lo < new < hi:
+                                new = lo - f_lo * (hi - lo) / (f_hi - f_lo)
+                                if not lo < new < hi:
+                                    new = 0.5 * (lo + hi)
+                            if abs(new - s) <= tol or hi - lo <= tol:
+                                s = min(max(new, lo), hi)
+                                break
+                            s = new
+                    if s != s_em:
+                        for k in range(d):
+                            em_s[k] = math.expm1(MU[g, k] * s)
+                    for i in range(d):  # the state there: x(s) = P(s) x + c(s), from the last iteration's exponentials
                         xs[i] = 0.0
                     for k in range(d):
                         mu = MU[g, k]
-                        em1 = math.expm1(mu * s)
+                        em1 = em_s[k]
                         phi = s if mu == 0.0 else em1 / mu
                         for i in range(d):
                             acc = phi * PIB[g, k, i]
@@ -588,11 +648,14 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
 
 
 @reduce_jit
-def dot(a, b):
-    """sum(a * b) over two views of equal length, in float64."""
+def dot(a, a0, b, b0, n):
+    """sum(a[a0 + m] * b[b0 + m] for m < n), in float64. Offsets instead of views (each view of an array is
+    reference-counted, and this runs per spike and connection); unsigned, so the loop vectorises."""
     acc = 0.0
-    for m in range(a.shape[0]):
-        acc += np.float64(a[m]) * b[m]
+    ua = np.uint64(a0)
+    ub = np.uint64(b0)
+    for m in range(np.uint64(n)):
+        acc += np.float64(a[ua + m]) * b[ub + m]
     return acc
 
 
@@ -657,14 +720,24 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
                 # reference-counted, and this runs per event and connection)
                 urow = np.uint64(row)
                 un = np.uint64(npost)
+                if d == 2 and col[0] != 0.0 and col[1] != 0.0:
+                    # both rows in one pass (each weight read and written once), in the two passes' order of
+                    # additions, so the sums are the same to the bit
+                    ul = np.uint64(z0)
+                    c0 = col[0]
+                    c1 = col[1]
+                    for m in range(un):
+                        GW[urow + m] = (GW[urow + m] + lam[ul + m] * c0) + lam[ul + un + m] * c1
+                else:
+                    for i in range(d):
+                        ul = np.uint64(z0 + i * npost)
+                        ci = col[i]
+                        if ci != 0.0:
+                            for m in range(un):
+                                GW[urow + m] += lam[ul + m] * ci
                 for i in range(d):
-                    ul = np.uint64(z0 + i * npost)
-                    ci = col[i]
-                    if ci != 0.0:
-                        for m in range(un):
-                            GW[urow + m] += lam[ul + m] * ci
                     if kind != KIND_INPUT and col2[i] != 0.0:
-                        S += dot(W[row:row + npost], lam[z0 + i * npost:z0 + (i + 1) * npost]) * col2[i]
+                        S += dot(W, row, lam, z0 + i * npost, npost) * col2[i]
             if kind != KIND_INPUT:
                 d = GI[g, DIM]
                 p = params_of(GI, PR, g, j)

@@ -53,6 +53,12 @@ def merge_inputs(network: Network, batch, duration: float, dtype) -> list[tuple[
 
     merged = []
     for b in range(sizes.pop()):
+        g = inputs[0]
+        t = batch[g.name].times[b]
+        if len(inputs) == 1 and not np.any(t[1:] < t[:-1]):  # one input, already in time order: nothing to merge
+            merged.append((t.astype(dtype), np.asarray(batch[g.name].units[b], np.int64),
+                           np.full(len(t), g.index, np.int64), np.asarray(values(g, b), dtype)))
+            continue
         t = np.concatenate([batch[g.name].times[b] for g in inputs])
         u = np.concatenate([batch[g.name].units[b] for g in inputs])
         gi = np.concatenate([np.full(len(batch[g.name].times[b]), g.index, np.int64) for g in inputs])
