@@ -105,6 +105,21 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, 
                     target[m] += w_row[m] * ci
 
 
+@jit
+def step_flow(GI, dt, MU, PI, PIB, dmax):
+    """Per population, the free flow over one step: P(dt) and c(dt) (x(t + dt) = P(dt) x(t) + c(dt) without
+    events; c is left zero where PIB has no rows, for the backward pass, which needs only P)."""
+    G = GI.shape[0]
+    Pdt = np.zeros((G, dmax, dmax), np.float64)
+    Adt = np.zeros((G, dmax), np.float64)
+    for g in range(G):
+        if GI[g, IS_INPUT] == 0:
+            modal_matrix(g, dt, MU, PI, GI[g, DIM], Pdt[g])
+            if PIB.shape[0] > 0:
+                modal_affine(g, dt, MU, PIB, GI[g, DIM], Adt[g])
+    return Pdt, Adt
+
+
 @leaf
 def gather(GI, Z, g, m, x):
     n = GI[g, SIZE]
@@ -227,14 +242,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     PG_ = np.empty((G, dmax, dmax), np.float64)  # per population: the current piece's propagator
     AG_ = np.empty((G, dmax), np.float64)
     SG_ = np.empty(G, np.float64)
-    Pdt = np.zeros((G, dmax, dmax), np.float64)  # per population: the free flow over one step
-    Adt = np.zeros((G, dmax), np.float64)
-    for g in range(G):
-        if GI[g, IS_INPUT] == 0:
-            modal_matrix(g, dt, MU, PI, GI[g, DIM], P)
-            Pdt[g] = P
-            modal_affine(g, dt, MU, PIB, GI[g, DIM], x)
-            Adt[g] = x
+    Pdt, Adt = step_flow(GI, dt, MU, PI, PIB, dmax)
     counts[0] = 0
     ip = 0
     n_in = in_time.shape[0]
@@ -472,6 +480,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                         coef[0, k] = a
                         coef[1, k] = b
                         f0 += a
+                    counts[8] += 1
                     s = 0.0
                     s_em = 0.0  # the s at which em_s was computed
                     for k in range(d):
@@ -487,6 +496,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                             floor = abs(f)
                             rate = 0.0
                             curv = 0.0
+                            counts[9] += 1
                             for k in range(d):
                                 mu = MU[g, k]
                                 em1 = math.expm1(mu * s)
@@ -688,7 +698,7 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
     lam_minus = np.empty(dmax, W.dtype)
     diff = np.empty(dmax, W.dtype)
     tmp = np.empty(dmax, np.float64)
-    P = np.empty((dmax, dmax), np.float64)
+    Pdt = step_flow(GI, dt, MU, PI, PB[:0], dmax)[0]  # no rows for c(dt): the adjoint needs P(dt) only
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
@@ -768,13 +778,12 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
             d = GI[g, DIM]
             nn = GI[g, SIZE]
             z0 = GI[g, ZOFF]
-            modal_matrix(g, dt, MU, PI, d, P)
             for i in range(d):
                 out = lam_next[z0 + i * nn:z0 + (i + 1) * nn]
                 for m in range(nn):
                     out[m] = 0.0
                 for q in range(d):
-                    pq = P[q, i]
+                    pq = Pdt[g, q, i]
                     if pq == 0.0:
                         continue
                     src = lam[z0 + q * nn:z0 + (q + 1) * nn]
