@@ -161,8 +161,8 @@ class SpikeDataset:
         positions, offsets = _gather(self.offsets, idx)
         cuts = offsets[1:-1]
         values = None if self.values is None else np.split(self.values[positions], cuts)
-        batch = SpikeBatch(times=np.split(self.times[positions], cuts), units=np.split(self.units[positions], cuts),
-                           values=values)
+        batch = SpikeBatch._from_checked(np.split(self.times[positions], cuts), np.split(self.units[positions], cuts),
+                                         values)  # checked when the data set was filled
         return batch, self.labels[idx]
 
     def batches(self, batch_size: int, shuffle: bool = True, seed=None) -> Iterator[tuple[SpikeBatch, np.ndarray]]:

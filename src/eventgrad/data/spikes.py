@@ -48,6 +48,14 @@ class SpikeBatch:
             if values is not None:
                 self.values.append(_check_values(values[b], t.shape, b))
 
+    @classmethod
+    def _from_checked(cls, times: list, units: list, values: list | None = None) -> SpikeBatch:
+        """A batch of arrays that passed these checks already (float64 times, int64 units, float64 values, as a
+        SpikeDataset stores them): batching a checked data set every step need not check it again."""
+        self = cls.__new__(cls)
+        self.times, self.units, self.values = list(times), list(units), None if values is None else list(values)
+        return self
+
     @property
     def graded(self) -> bool:
         """Whether the spikes carry values (see the class docstring)."""
