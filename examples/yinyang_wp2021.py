@@ -51,7 +51,8 @@ How this differs from the paper, and why:
   (the authors' root finder on the analytic trajectory catches it). --dt 0.5 makes that rare;
 - the learning rate steps down after epochs 5, 10, ... (eventgrad's StepDecay); the authors' loop steps
   after epoch indices 5, 10, ... (one epoch later); float32 unless --float64; the loss is the batch mean
-  (theirs is a sum; Adam is insensitive to the scale); ties (no output spike at all) count as class 0.
+  (theirs is a sum; Adam is insensitive to the scale except through its epsilon: ``--adam-eps 3.90625e-11``,
+  1e-8 / 256, gives theirs); ties (no output spike at all) count as class 0.
 
     python examples/yinyang_wp2021.py --epochs 300             # the paper's run, one seed
     python examples/yinyang_wp2021.py --seeds 10 --epochs 300  # the paper's ten seeds, mean +- std
@@ -117,7 +118,7 @@ def train_seed(seed: int, data: dict, args) -> dict:
     """One run: weights and shuffling follow ``seed``; returns test accuracy and seconds per epoch."""
     rng = np.random.default_rng(seed)
     sim = build_simulator(build_network(rng, args.hidden), args)
-    opt = Adam(sim.params, lr=args.lr, keys=sim.trainable)
+    opt = Adam(sim.params, lr=args.lr, keys=sim.trainable, eps=args.adam_eps)
     callbacks = [ProgressBar(args.epochs, bar=False)]
     if args.out:
         os.makedirs(args.out, exist_ok=True)
@@ -157,6 +158,7 @@ def main(argv=None) -> None:
                              "does (skip, the default), or kept with a large loss (count)")
     parser.add_argument("--restore-best", action="store_true",
                         help="test the best-validation epoch (the paper tests the last epoch)")
+    parser.add_argument("--adam-eps", type=float, default=1e-8, help="Adam's epsilon (1e-8)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     data = datasets(args.duration)
