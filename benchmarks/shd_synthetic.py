@@ -94,6 +94,8 @@ def measure(args) -> dict:
         "searches_per_sample": float(stats[0]), "walk_steps_per_sample": float(stats[1]),
         # spikes found after a later one had been emitted (missed at first by the end-of-step test)
         "late_spikes_per_sample": float(stats[3]),
+        # steps simulated again because a crossing was found late (so that spikes come out in time order)
+        "steps_again_per_sample": float(stats[6]) if len(stats) > 6 else float("nan"),
         # root-finder iterations per located crossing (each evaluates d exponentials); older commits: none
         "root_iterations_per_crossing": float(stats[5] / stats[4]) if len(stats) > 5 and stats[4] else float("nan"),
         "rss_before_mb": rss_before / 1024,
@@ -130,7 +132,8 @@ def main():
             ("forward_ms_per_sample", "fwd ms/smp", ".2f"), ("fwd_bwd_ms_per_sample", "fwd+bwd ms/smp", ".2f"),
             ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("peak_rss_mb", "peak RSS MB", ".0f"),
             ("searches_per_sample", "searches/smp", ".0f"), ("walk_steps_per_sample", "walk steps/smp", ".0f"),
-            ("late_spikes_per_sample", "late spikes/smp", ".1f"), ("root_iterations_per_crossing", "root its", ".2f")]
+            ("late_spikes_per_sample", "late spikes/smp", ".1f"), ("steps_again_per_sample", "steps again/smp", ".1f"),
+            ("root_iterations_per_crossing", "root its", ".2f")]
     print(" | ".join(h for _, h, _ in cols))
     for r in rows:
         print(" | ".join(format(r[k], f) for k, _, f in cols))

@@ -18,7 +18,10 @@ state, superposition makes the work per synaptic event one multiply-add per affe
   ``lambda(t1) . P(t1 - t_e) beta`` and the spike-time term ``w lambda(t1) . P(t1 - t_e) tau``.
 
 It detects a spike only where the threshold is exceeded at the end of a step (then locates its first
-crossing exactly); an excursion above threshold and back within one step is not a spike here.
+crossing exactly); an excursion above threshold and back within one step is not a spike here, unless later
+spikes of the step raise the neuron's end-of-step state: its crossing is then found after spikes that come
+later in time, and the step is simulated again with the neuron watched, so that spikes stay in time order
+(see forward_fast).
 
 Speed note: numba reference-counts every array a call binds (atomic increments and decrements), so
 the loops that run per event or per candidate are written inline, with indices, inside a few functions
@@ -26,6 +29,7 @@ called once per step; a helper called there with several arrays would cost more 
 """
 
 EPS64 = 2.220446049250313e-16  # float64's machine epsilon: the root finder's stopping floor
+MAX_RESTARTS = 4  # attempts at a step after crossings found late (see forward_fast)
 
 
 @leaf
@@ -202,8 +206,10 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     em_s = np.empty(dmax, np.float64)  # the root finder's exponentials expm1(mu_k s) at its last s
     # per neuron (at ZOFF + neuron): where its next walk in this step resumes. A walk that stopped before
     # the piece holding the spike just emitted stays valid up to that piece: every later spike is later
-    # in time, so the pieces before it never change again. ck_step: the step the checkpoint belongs to
+    # in time, so the pieces before it never change again. ck_step: the attempt at a step (below) the
+    # checkpoint belongs to
     ck_step = np.full(ztot, -1, np.int64)
+    attempt = 0
     ck_t = np.empty(ztot, np.float64)  # its time
     ck_e = np.empty(ztot, np.int64)  # the next event of the step it has to apply
     ck_x = np.empty((ztot, dmax), np.float64)  # the state there
@@ -230,6 +236,12 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     cand_x = np.empty((n_spiking + 1, dmax), np.float64)
     cand_f = np.empty(n_spiking + 1, np.float64)
     pool = np.empty((n_spiking + 1, 2), np.int64)  # the neurons at or above threshold at t1: population, index
+    watch = np.empty((n_spiking + 1, 2), np.int64)  # the neurons walked in every search of this step (see below)
+    probe_t = np.empty(MAX_RESTARTS, np.float64)  # this step's probes (see below)
+    probe_group = -1  # probes are logged as inputs of value 0, of the first input population
+    for g in range(G):
+        if GI[g, IS_INPUT] == 1 and probe_group < 0:
+            probe_group = g
     n_pool = 0
     quiet = np.ones(G, np.bool_)  # per population: its spikes reach no spiking population
     for c in range(CI.shape[0]):
@@ -249,385 +261,435 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     for n in range(n_steps):
         t0 = n * dt
         t1 = (n + 1) * dt
-        # free evolution: Zend = P(dt) Z + c(dt), state [variable, neuron] per population
-        for g in range(G):
-            if GI[g, IS_INPUT] == 1:
-                continue
-            d = GI[g, DIM]
-            nn = GI[g, SIZE]
-            z0 = GI[g, ZOFF]
-            for i in range(d):
-                out = Zend[z0 + i * nn:z0 + (i + 1) * nn]  # views: the loops vectorise
-                for m in range(nn):
-                    out[m] = Adt[g, i]
-                for q in range(d):
-                    pq = Pdt[g, i, q]
-                    if pq != 0.0:
-                        src = Z[z0 + q * nn:z0 + (q + 1) * nn]
-                        for m in range(nn):
-                            out[m] += pq * src[m]
-        # the step's inputs: logged as its first events, then delivered
+        # the step's inputs, in_*[ip:ip_end], its first events
         ip_end = ip
         while ip_end < n_in and in_time[ip_end] <= t1:
             ip_end += 1
-        n_ev = ip_end - ip
-        if counts[0] + n_ev > log_t.shape[0]:
+        n_in_step = ip_end - ip
+        if counts[0] + n_in_step > log_t.shape[0]:
             return ERR_CAPACITY
-        for e in range(n_ev):
-            ev_t[e] = in_time[ip + e]
-            ev_v[e] = in_value[ip + e]
-            ev_i[e, 0] = in_group[ip + e]
-            ev_i[e, 1] = in_unit[ip + e]
-            ev_i[e, 2] = KIND_INPUT
-            ev_i[e, 3] = -1
-        ip = ip_end
-        if n_ev > 0:
-            deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
-        # the spikes, in time order
-        n_spiked = 0
-        # Spikes are normally emitted in time order, which the checkpoints rely on. A crossing that the
-        # end-of-step test missed at first (the neuron went above threshold and back below by t1, until
-        # later spikes raised its end-of-step state) comes out earlier than spikes already emitted; it is
-        # emitted at its time, and the rest of the step walks from the start of the step or from each
-        # neuron's own spike, as the checkpoints' event indices and states no longer hold.
-        ordered = True
-        t_last = t0
-        rescan = True
+        # Spikes are emitted in time order, which the checkpoints and every spike's located time rely on. A
+        # crossing that the end-of-step test missed at first (the neuron went above threshold and back below by
+        # t1, until later spikes raised its end-of-step state) comes out earlier than spikes already emitted,
+        # whose times were located without it. The step is then simulated again from its start, with that neuron
+        # watched (walked in every search whatever its end-of-step state) and a probe: an event of value 0 where
+        # it was above threshold, so that a walk checking the threshold at event times sees the crossing in
+        # order. After MAX_RESTARTS such attempts a late crossing is emitted out of order (counted in counts[7]),
+        # and the rest of the step walks from the start of the step or from each neuron's own spike.
+        n_watch = 0
+        n_probe = 0
+        restarts = 0
         while True:
-            counts[4] += 1
-            # the pool: neurons at or above threshold at t1 (or forced), by population and index. A spike that
-            # reaches no spiking population changes no other candidate's end-of-step state, so after one
-            # the pool is kept and only the emitter is tested again (below), instead of scanning every neuron
-            if rescan:
-                n_pool = 0
-                for g in range(GI.shape[0]):
-                    if GI[g, SPIKING] == 0:
-                        continue
+            attempt += 1  # checkpoints (ck_step) belong to one attempt at one step
+            for g in range(G):  # crossings located in an earlier attempt are void
+                reached[g] += 1.0
+            # free evolution: Zend = P(dt) Z + c(dt), state [variable, neuron] per population
+            for g in range(G):
+                if GI[g, IS_INPUT] == 1:
+                    continue
+                d = GI[g, DIM]
+                nn = GI[g, SIZE]
+                z0 = GI[g, ZOFF]
+                for i in range(d):
+                    out = Zend[z0 + i * nn:z0 + (i + 1) * nn]  # views: the loops vectorise
+                    for m in range(nn):
+                        out[m] = Adt[g, i]
+                    for q in range(d):
+                        pq = Pdt[g, i, q]
+                        if pq != 0.0:
+                            src = Z[z0 + q * nn:z0 + (q + 1) * nn]
+                            for m in range(nn):
+                                out[m] += pq * src[m]
+            n_ev = n_in_step
+            for e in range(n_ev):
+                ev_t[e] = in_time[ip + e]
+                ev_v[e] = in_value[ip + e]
+                ev_i[e, 0] = in_group[ip + e]
+                ev_i[e, 1] = in_unit[ip + e]
+                ev_i[e, 2] = KIND_INPUT
+                ev_i[e, 3] = -1
+            for k in range(n_probe):
+                if counts[0] + n_ev >= log_t.shape[0]:
+                    return ERR_CAPACITY
+                pos = insert_event(ev_t, ev_v, ev_i, n_ev, probe_t[k], probe_group, 0, KIND_INPUT, -1)
+                ev_v[pos] = 0.0
+                n_ev += 1
+            if may_force:
+                forced[:] = 0
+            if n_ev > 0:
+                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
+            n_spiked = 0
+            ordered = True
+            t_last = t0
+            rescan = True
+            restart = False
+            while True:
+                counts[4] += 1
+                # the pool: neurons at or above threshold at t1 (or forced), by population and index. A spike that
+                # reaches no spiking population changes no other candidate's end-of-step state, so after one
+                # the pool is kept and only the emitter is tested again (below), instead of scanning every neuron
+                if rescan:
+                    n_pool = 0
+                    for g in range(GI.shape[0]):
+                        if GI[g, SPIKING] == 0:
+                            continue
+                        d = GI[g, DIM]
+                        ng = GI[g, SIZE]
+                        z0 = GI[g, ZOFF]
+                        for m in range(ng):
+                            acc_buf[m] = TH[g, d]
+                        for i in range(d):
+                            coeff = TH[g, i]
+                            if coeff != 0.0:
+                                zrow = Zend[z0 + i * ng:z0 + (i + 1) * ng]  # a view: the loop vectorises
+                                for m in range(ng):
+                                    acc_buf[m] += coeff * zrow[m]
+                        # how many are at or above threshold, counted in a loop that vectorises: the collecting loop
+                        # below branches per neuron, and the last search of a step usually finds none
+                        n_above = 0
+                        for m in range(ng):
+                            n_above += 0 if acc_buf[m] < 0.0 else 1  # the collecting test, so a NaN counts too
+                        if n_above == 0 and not may_force:
+                            continue
+                        for j in range(ng):
+                            if acc_buf[j] < 0.0 and (not may_force or forced[z0 + j] == 0):
+                                continue
+                            pool[n_pool, 0] = g
+                            pool[n_pool, 1] = j
+                            n_pool += 1
+                            n_above -= 1
+                            if n_above == 0 and not may_force:
+                                break
+                # the candidates: the pool and the watched neurons, with where each walk starts
+                n_cand = 0
+                for pc in range(n_pool + n_watch):
+                    if pc < n_pool:
+                        g = pool[pc, 0]
+                        j = pool[pc, 1]
+                    else:
+                        g = watch[pc - n_pool, 0]
+                        j = watch[pc - n_pool, 1]
+                        pooled = False
+                        for q in range(n_pool):
+                            pooled = pooled or (pool[q, 0] == g and pool[q, 1] == j)
+                        if pooled:
+                            continue
                     d = GI[g, DIM]
                     ng = GI[g, SIZE]
                     z0 = GI[g, ZOFF]
-                    for m in range(ng):
-                        acc_buf[m] = TH[g, d]
-                    for i in range(d):
-                        coeff = TH[g, i]
-                        if coeff != 0.0:
-                            zrow = Zend[z0 + i * ng:z0 + (i + 1) * ng]  # a view: the loop vectorises
-                            for m in range(ng):
-                                acc_buf[m] += coeff * zrow[m]
-                    # how many are at or above threshold, counted in a loop that vectorises: the collecting loop
-                    # below branches per neuron, and the last search of a step usually finds none
-                    n_above = 0
-                    for m in range(ng):
-                        n_above += 0 if acc_buf[m] < 0.0 else 1  # the collecting test, so a NaN counts too
-                    if n_above == 0 and not may_force:
-                        continue
-                    for j in range(ng):
-                        if acc_buf[j] < 0.0 and (not may_force or forced[z0 + j] == 0):
+                    cand_i[n_cand, 0] = g
+                    cand_i[n_cand, 1] = j
+                    cand_i[n_cand, 3] = 0
+                    prev_e[n_cand] = -1
+                    if ordered and ck_step[z0 + j] == attempt:  # resume an earlier walk of this step
+                        cand_t[n_cand] = ck_t[z0 + j]
+                        cand_i[n_cand, 2] = ck_e[z0 + j]  # the next event it has to apply
+                        for i in range(d):
+                            cand_x[n_cand, i] = ck_x[z0 + j, i]
+                    elif rs_e[z0 + j] >= 0:  # from its own spike earlier in this step, just after the reset
+                        cand_t[n_cand] = ev_t[rs_e[z0 + j]]
+                        cand_i[n_cand, 2] = rs_e[z0 + j]
+                        for i in range(d):
+                            cand_x[n_cand, i] = rs_x[z0 + j, i]
+                    else:  # from the start of the step
+                        cand_t[n_cand] = t0
+                        cand_i[n_cand, 2] = 0
+                        for i in range(d):
+                            cand_x[n_cand, i] = Z[z0 + i * ng + j]
+                    n_cand += 1
+                counts[6] += n_cand
+                if n_cand == 0:
+                    break
+                # the walk: the first piece in which any candidate reaches threshold
+                for g in range(GI.shape[0]):
+                    SG_[g] = -1.0
+                found = False
+                for e in range(n_ev + 1):
+                    te = t1 if e == n_ev else ev_t[e]
+                    for c in range(n_cand):
+                        if cand_i[c, 2] > e:
                             continue
-                        pool[n_pool, 0] = g
-                        pool[n_pool, 1] = j
-                        n_pool += 1
-                        n_above -= 1
-                        if n_above == 0 and not may_force:
-                            break
-            # the candidates: the pool, with where each walk starts
-            n_cand = 0
-            for pc in range(n_pool):
-                g = pool[pc, 0]
-                j = pool[pc, 1]
-                d = GI[g, DIM]
-                ng = GI[g, SIZE]
-                z0 = GI[g, ZOFF]
-                cand_i[n_cand, 0] = g
-                cand_i[n_cand, 1] = j
-                cand_i[n_cand, 3] = 0
-                prev_e[n_cand] = -1
-                if ordered and ck_step[z0 + j] == n:  # resume an earlier walk of this step
-                    cand_t[n_cand] = ck_t[z0 + j]
-                    cand_i[n_cand, 2] = ck_e[z0 + j]  # the next event it has to apply
-                    for i in range(d):
-                        cand_x[n_cand, i] = ck_x[z0 + j, i]
-                elif rs_e[z0 + j] >= 0:  # from its own spike earlier in this step, just after the reset
-                    cand_t[n_cand] = ev_t[rs_e[z0 + j]]
-                    cand_i[n_cand, 2] = rs_e[z0 + j]
-                    for i in range(d):
-                        cand_x[n_cand, i] = rs_x[z0 + j, i]
-                else:  # from the start of the step
-                    cand_t[n_cand] = t0
-                    cand_i[n_cand, 2] = 0
-                    for i in range(d):
-                        cand_x[n_cand, i] = Z[z0 + i * ng + j]
-                n_cand += 1
-            counts[6] += n_cand
-            if n_cand == 0:
-                break
-            # the walk: the first piece in which any candidate reaches threshold
-            for g in range(GI.shape[0]):
-                SG_[g] = -1.0
-            found = False
-            for e in range(n_ev + 1):
-                te = t1 if e == n_ev else ev_t[e]
+                        g = cand_i[c, 0]
+                        j = cand_i[c, 1]
+                        d = GI[g, DIM]
+                        prev_t[c] = cand_t[c]
+                        prev_e[c] = e
+                        for i in range(d):
+                            prev_x[c, i] = cand_x[c, i]
+                        s = te - cand_t[c]
+                        if s != SG_[g]:  # the piece propagator P(s), c(s) of population g
+                            for i in range(d):
+                                AG_[g, i] = 0.0
+                                for q in range(d):
+                                    PG_[g, i, q] = 0.0
+                            for k in range(d):
+                                mu = MU[g, k]
+                                em1 = math.expm1(mu * s)
+                                phi = s if mu == 0.0 else em1 / mu
+                                for i in range(d):
+                                    AG_[g, i] += phi * PIB[g, k, i]
+                                    for q in range(d):
+                                        PG_[g, i, q] += (1.0 + em1) * PI[g, k, i, q]
+                            SG_[g] = s
+                        f = TH[g, d]
+                        for i in range(d):
+                            acc = AG_[g, i]
+                            for q in range(d):
+                                acc += PG_[g, i, q] * cand_x[c, q]
+                            xs[i] = acc
+                            f += TH[g, i] * acc
+                        if f >= 0.0:
+                            cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
+                            cand_t[c + half] = te
+                            cand_f[c] = f  # the threshold function at te, where the root finder starts
+                            found = True
+                            continue
+                        for i in range(d):
+                            cand_x[c, i] = xs[i]
+                        cand_t[c] = te
+                        counts[5] += 1
+                        if e == n_ev:
+                            continue
+                        # the jumps of this event and of every later one at the same instant, then the threshold: a
+                        # spike pushed over by a jump is logged after all of them, so its state must include them
+                        e2 = e
+                        while True:
+                            sg = ev_i[e2, 0]
+                            for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
+                                cn = OC[r]
+                                if CI[cn, POST] == g:
+                                    w = W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j] * ev_v[e2]
+                                    for i in range(d):
+                                        cand_x[c, i] += w * BETA[cn, i]
+                            if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
+                                e2 += 1
+                            else:
+                                break
+                        cand_i[c, 2] = e2 + 1  # the next event this candidate has not seen
+                        f = TH[g, d]
+                        for i in range(d):
+                            f += TH[g, i] * cand_x[c, i]
+                        if f >= 0.0:
+                            cand_i[c, 3] = 2  # pushed over threshold by the jump at te
+                            found = True
+                    if found:
+                        break
+                # the crossings in that piece, located (or known from an earlier search); the earliest wins
+                best_t = math.inf
+                best = -1
                 for c in range(n_cand):
-                    if cand_i[c, 2] > e:
+                    if cand_i[c, 3] == 0:
                         continue
                     g = cand_i[c, 0]
                     j = cand_i[c, 1]
                     d = GI[g, DIM]
-                    prev_t[c] = cand_t[c]
-                    prev_e[c] = e
-                    for i in range(d):
-                        prev_x[c, i] = cand_x[c, i]
-                    s = te - cand_t[c]
-                    if s != SG_[g]:  # the piece propagator P(s), c(s) of population g
+                    z = GI[g, ZOFF] + j
+                    if cand_i[c, 3] == 2:
+                        tc = cand_t[c]
                         for i in range(d):
-                            AG_[g, i] = 0.0
-                            for q in range(d):
-                                PG_[g, i, q] = 0.0
+                            xs[i] = cand_x[c, i]
+                    elif known_t[z, 0] == reached[g] and cand_t[c] < known_t[z, 1] <= cand_t[c + half]:
+                        # located by an earlier search of this step, and no spike emitted since has reached this
+                        # population (``reached`` counts them): same trajectory, and the crossing is in this piece.
+                        # Locating every crossing again after every spike would cost O(spikes^2) root findings
+                        tc = known_t[z, 1]
+                        for i in range(d):
+                            xs[i] = known_x[z, i]
+                    else:
+                        # the first s in (0, s_max] where the affine threshold function reaches 0 on the free
+                        # flow from x (below 0 at s = 0, not at s_max): f(s) = TH[g, d] + sum_k a_k exp(mu_k s) +
+                        # b_k phi_k(s), d exponentials per iteration, shared by f, f' and f''. Halley's iteration
+                        # (cubic convergence) from the secant, kept inside the bracket by the bracket's secant; it
+                        # stops when f is zero to rounding (|f| within a few ulps of its largest term): near the
+                        # root f is a difference of terms of order one, so smaller steps only dither around it
+                        s_max = cand_t[c + half] - cand_t[c]
+                        f0 = TH[g, d]
+                        for i in range(d):
+                            x[i] = cand_x[c, i]
+                        for k in range(d):
+                            a = 0.0
+                            b = 0.0
+                            for i in range(d):
+                                th = TH[g, i]
+                                if th == 0.0:
+                                    continue
+                                b += th * PIB[g, k, i]
+                                for q in range(d):
+                                    a += th * PI[g, k, i, q] * x[q]
+                            coef[0, k] = a
+                            coef[1, k] = b
+                            f0 += a
+                        counts[8] += 1
+                        s = 0.0
+                        s_em = 0.0  # the s at which em_s was computed
+                        for k in range(d):
+                            em_s[k] = 0.0
+                        if f0 < 0.0:
+                            lo = 0.0
+                            f_lo = f0
+                            hi = s_max
+                            f_hi = cand_f[c]
+                            s = -f0 * s_max / (f_hi - f0)
+                            for _ in range(100):
+                                f = TH[g, d]
+                                floor = abs(f)
+                                rate = 0.0
+                                curv = 0.0
+                                counts[9] += 1
+                                for k in range(d):
+                                    mu = MU[g, k]
+                                    em1 = math.expm1(mu * s)
+                                    em_s[k] = em1
+                                    s_em = s
+                                    term_a = coef[0, k] * (1.0 + em1)
+                                    term_b = coef[1, k] * (s if mu == 0.0 else em1 / mu)
+                                    f += term_a + term_b
+                                    floor += abs(term_a) + abs(term_b)
+                                    r = (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
+                                    rate += r
+                                    curv += mu * r
+                                if abs(f) <= 4.0 * EPS64 * floor:
+                                    break
+                                if f > 0.0:
+                                    hi = s
+                                    f_hi = f
+                                else:
+                                    lo = s
+                                    f_lo = f
+                                den = 2.0 * rate * rate - f * curv
+                                new = s - 2.0 * f * rate / den if rate > 0.0 and den > 0.0 else lo
+                                if not lo < new < hi:
+                                    new = lo - f_lo * (hi - lo) / (f_hi - f_lo)
+                                    if not lo < new < hi:
+                                        new = 0.5 * (lo + hi)
+                                if abs(new - s) <= tol or hi - lo <= tol:
+                                    s = min(max(new, lo), hi)
+                                    break
+                                s = new
+                        if s != s_em:
+                            for k in range(d):
+                                em_s[k] = math.expm1(MU[g, k] * s)
+                        for i in range(d):  # the state there, x(s) = P(s) x + c(s), from the last exponentials
+                            xs[i] = 0.0
                         for k in range(d):
                             mu = MU[g, k]
-                            em1 = math.expm1(mu * s)
+                            em1 = em_s[k]
                             phi = s if mu == 0.0 else em1 / mu
                             for i in range(d):
-                                AG_[g, i] += phi * PIB[g, k, i]
+                                acc = phi * PIB[g, k, i]
                                 for q in range(d):
-                                    PG_[g, i, q] += (1.0 + em1) * PI[g, k, i, q]
-                        SG_[g] = s
-                    f = TH[g, d]
-                    for i in range(d):
-                        acc = AG_[g, i]
-                        for q in range(d):
-                            acc += PG_[g, i, q] * cand_x[c, q]
-                        xs[i] = acc
-                        f += TH[g, i] * acc
-                    if f >= 0.0:
-                        cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
-                        cand_t[c + half] = te
-                        cand_f[c] = f  # the threshold function at te, where the root finder starts
-                        found = True
-                        continue
-                    for i in range(d):
-                        cand_x[c, i] = xs[i]
-                    cand_t[c] = te
-                    counts[5] += 1
-                    if e == n_ev:
-                        continue
-                    # the jumps of this event and of every later one at the same instant, then the threshold: a
-                    # spike pushed over by a jump is logged after all of them, so its state must include them
-                    e2 = e
-                    while True:
-                        sg = ev_i[e2, 0]
-                        for r in range(GI[sg, OUT_START], GI[sg, OUT_START] + GI[sg, OUT_COUNT]):
-                            cn = OC[r]
-                            if CI[cn, POST] == g:
-                                w = W[CI[cn, WOFF] + ev_i[e2, 1] * CI[cn, NPOST] + j] * ev_v[e2]
-                                for i in range(d):
-                                    cand_x[c, i] += w * BETA[cn, i]
-                        if e2 + 1 < n_ev and ev_t[e2 + 1] == te:
-                            e2 += 1
-                        else:
-                            break
-                    cand_i[c, 2] = e2 + 1  # the next event this candidate has not seen
-                    f = TH[g, d]
-                    for i in range(d):
-                        f += TH[g, i] * cand_x[c, i]
-                    if f >= 0.0:
-                        cand_i[c, 3] = 2  # pushed over threshold by the jump at te
-                        found = True
-                if found:
+                                    acc += (1.0 + em1) * PI[g, k, i, q] * x[q]
+                                xs[i] += acc
+                        tc = cand_t[c] + s
+                        known_t[z, 0] = reached[g]
+                        known_t[z, 1] = tc
+                        for i in range(d):
+                            known_x[z, i] = xs[i]
+                    if tc < best_t:
+                        best_t = tc
+                        best = c
+                        for i in range(d):
+                            best_x[i] = xs[i]
+                if best < 0:
                     break
-            # the crossings in that piece, located (or known from an earlier search); the earliest wins
-            best_t = math.inf
-            best = -1
-            for c in range(n_cand):
-                if cand_i[c, 3] == 0:
-                    continue
-                g = cand_i[c, 0]
-                j = cand_i[c, 1]
+                if best_t < t_last:
+                    if restarts < MAX_RESTARTS:  # watch it, and simulate the step again from its start
+                        g = cand_i[best, 0]
+                        j = cand_i[best, 1]
+                        watched = False
+                        for q in range(n_watch):
+                            watched = watched or (watch[q, 0] == g and watch[q, 1] == j)
+                        if not watched:
+                            watch[n_watch, 0] = g
+                            watch[n_watch, 1] = j
+                            n_watch += 1
+                        if cand_i[best, 3] == 1 and probe_group >= 0:
+                            # located inside a piece whose start and end it had both been below at: a probe
+                            # event between the crossing and the end of the piece it was found in (above
+                            # threshold there) lets the walks see it at the right time
+                            probe_t[n_probe] = 0.5 * (best_t + cand_t[best + half])
+                            n_probe += 1
+                        restart = True
+                        break
+                    ordered = False
+                    counts[7] += 1
+                t_last = max(t_last, best_t)
+                # every candidate's walk, up to the piece that holds the spike, is where its next walk resumes
+                for c in range(n_cand if ordered else 0):
+                    gc = cand_i[c, 0]
+                    z = GI[gc, ZOFF] + cand_i[c, 1]
+                    ck_step[z] = attempt
+                    if prev_e[c] == e:  # it walked the spike's piece: back to the piece's start
+                        ck_t[z] = prev_t[c]
+                        ck_e[z] = e
+                        for i in range(GI[gc, DIM]):
+                            ck_x[z, i] = prev_x[c, i]
+                    else:
+                        ck_t[z] = cand_t[c]
+                        ck_e[z] = cand_i[c, 2]
+                        for i in range(GI[gc, DIM]):
+                            ck_x[z, i] = cand_x[c, i]
+                if counts[0] + n_ev >= log_t.shape[0]:  # one more event would not fit in the log
+                    return ERR_CAPACITY
+                # emit it: log, reset (superposed onto the end-of-step state), deliver
+                g = cand_i[best, 0]
+                j = cand_i[best, 1]
+                kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
                 d = GI[g, DIM]
+                n_g = GI[g, SIZE]
                 z = GI[g, ZOFF] + j
-                if cand_i[c, 3] == 2:
-                    tc = cand_t[c]
-                    for i in range(d):
-                        xs[i] = cand_x[c, i]
-                elif known_t[z, 0] == reached[g] and cand_t[c] < known_t[z, 1] <= cand_t[c + half]:
-                    # located by an earlier search of this step, and no spike emitted since has reached this
-                    # population (``reached`` counts them): same trajectory, and the crossing is in this piece.
-                    # Locating every crossing again after every spike would cost O(spikes^2) root findings
-                    tc = known_t[z, 1]
-                    for i in range(d):
-                        xs[i] = known_x[z, i]
-                else:
-                    # the first s in (0, s_max] where the affine threshold function reaches 0 on the free flow
-                    # from x (below 0 at s = 0, not at s_max): f(s) = TH[g, d] + sum_k a_k exp(mu_k s) + b_k phi_k(s),
-                    # d exponentials per iteration, shared by f, f' and f''. Halley's iteration (cubic convergence)
-                    # from the secant, kept inside the bracket by the bracket's secant; it stops when f is zero to
-                    # rounding (|f| within a few ulps of its largest term): near the root f is a difference of terms
-                    # of order one, so steps below that floor only dither around the root
-                    s_max = cand_t[c + half] - cand_t[c]
-                    f0 = TH[g, d]
-                    for i in range(d):
-                        x[i] = cand_x[c, i]
-                    for k in range(d):
-                        a = 0.0
-                        b = 0.0
-                        for i in range(d):
-                            th = TH[g, i]
-                            if th == 0.0:
-                                continue
-                            b += th * PIB[g, k, i]
-                            for q in range(d):
-                                a += th * PI[g, k, i, q] * x[q]
-                        coef[0, k] = a
-                        coef[1, k] = b
-                        f0 += a
-                    counts[8] += 1
-                    s = 0.0
-                    s_em = 0.0  # the s at which em_s was computed
-                    for k in range(d):
-                        em_s[k] = 0.0
-                    if f0 < 0.0:
-                        lo = 0.0
-                        f_lo = f0
-                        hi = s_max
-                        f_hi = cand_f[c]
-                        s = -f0 * s_max / (f_hi - f0)
-                        for _ in range(100):
-                            f = TH[g, d]
-                            floor = abs(f)
-                            rate = 0.0
-                            curv = 0.0
-                            counts[9] += 1
-                            for k in range(d):
-                                mu = MU[g, k]
-                                em1 = math.expm1(mu * s)
-                                em_s[k] = em1
-                                s_em = s
-                                term_a = coef[0, k] * (1.0 + em1)
-                                term_b = coef[1, k] * (s if mu == 0.0 else em1 / mu)
-                                f += term_a + term_b
-                                floor += abs(term_a) + abs(term_b)
-                                r = (1.0 + em1) * (mu * coef[0, k] + coef[1, k])
-                                rate += r
-                                curv += mu * r
-                            if abs(f) <= 4.0 * EPS64 * floor:
-                                break
-                            if f > 0.0:
-                                hi = s
-                                f_hi = f
-                            else:
-                                lo = s
-                                f_lo = f
-                            den = 2.0 * rate * rate - f * curv
-                            new = s - 2.0 * f * rate / den if rate > 0.0 and den > 0.0 else lo
-                            if not lo < new < hi:
-                                new = lo - f_lo * (hi - lo) / (f_hi - f_lo)
-                                if not lo < new < hi:
-                                    new = 0.5 * (lo + hi)
-                            if abs(new - s) <= tol or hi - lo <= tol:
-                                s = min(max(new, lo), hi)
-                                break
-                            s = new
-                    if s != s_em:
-                        for k in range(d):
-                            em_s[k] = math.expm1(MU[g, k] * s)
-                    for i in range(d):  # the state there: x(s) = P(s) x + c(s), from the last iteration's exponentials
-                        xs[i] = 0.0
-                    for k in range(d):
-                        mu = MU[g, k]
-                        em1 = em_s[k]
-                        phi = s if mu == 0.0 else em1 / mu
-                        for i in range(d):
-                            acc = phi * PIB[g, k, i]
-                            for q in range(d):
-                                acc += (1.0 + em1) * PI[g, k, i, q] * x[q]
-                            xs[i] += acc
-                    tc = cand_t[c] + s
-                    known_t[z, 0] = reached[g]
-                    known_t[z, 1] = tc
-                    for i in range(d):
-                        known_x[z, i] = xs[i]
-                if tc < best_t:
-                    best_t = tc
-                    best = c
-                    for i in range(d):
-                        best_x[i] = xs[i]
-            if best < 0:
-                break
-            if best_t < t_last:
-                ordered = False
-                counts[7] += 1
-            t_last = max(t_last, best_t)
-            # every candidate's walk, up to the piece that holds the spike, is where its next walk resumes
-            for c in range(n_cand if ordered else 0):
-                gc = cand_i[c, 0]
-                z = GI[gc, ZOFF] + cand_i[c, 1]
-                ck_step[z] = n
-                if prev_e[c] == e:  # it walked the spike's piece: back to the piece's start
-                    ck_t[z] = prev_t[c]
-                    ck_e[z] = e
-                    for i in range(GI[gc, DIM]):
-                        ck_x[z, i] = prev_x[c, i]
-                else:
-                    ck_t[z] = cand_t[c]
-                    ck_e[z] = cand_i[c, 2]
-                    for i in range(GI[gc, DIM]):
-                        ck_x[z, i] = cand_x[c, i]
-            if counts[0] + n_ev >= log_t.shape[0]:  # one more event would not fit in the log
-                return ERR_CAPACITY
-            # emit it: log, reset (superposed onto the end-of-step state), deliver
-            g = cand_i[best, 0]
-            j = cand_i[best, 1]
-            kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
-            d = GI[g, DIM]
-            n_g = GI[g, SIZE]
-            z = GI[g, ZOFF] + j
-            p = params_of(GI, PR, g, j)
-            for i in range(d):
-                step_x[n_spiked, i] = best_x[i]
-            pos = insert_event(ev_t, ev_v, ev_i, n_ev, best_t, g, j, kind, n_spiked)
-            n_ev += 1
-            reset(g, best_x, p, xs)
-            if thr(g, xs, p) >= 0.0:
-                counts[2] = g
-                counts[3] = j
-                return ERR_RESET
-            modal_matrix(g, t1 - best_t, MU, PI, d, P)
-            for i in range(d):
-                acc = 0.0
-                for q in range(d):
-                    acc += P[i, q] * (xs[q] - best_x[q])
-                Zend[z + i * n_g] += acc
-            for e2 in range(n_spiked):  # an earlier spike inserted out of order shifts later ones' indices
-                if spiked[e2] >= 0 and rs_e[spiked[e2]] >= pos:
-                    rs_e[spiked[e2]] += 1
-            spiked[n_spiked] = z if rs_e[z] < 0 else -1
-            n_spiked += 1
-            rs_e[z] = pos
-            ck_step[z] = n  # later walks of this neuron resume at its own spike, reset
-            ck_t[z] = best_t
-            ck_e[z] = pos
-            for i in range(d):
-                ck_x[z, i] = xs[i]
-                rs_x[z, i] = xs[i]
-            deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
-            for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
-                reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
-            rescan = not quiet[g]
-            if not rescan:  # keep the pool; the emitter stays in it only if still at or above threshold
-                f = TH[g, d]
+                p = params_of(GI, PR, g, j)
                 for i in range(d):
-                    f += TH[g, i] * Zend[z + i * n_g]
-                if f < 0.0 and (not may_force or forced[z] == 0):
-                    kept = 0
-                    for pc in range(n_pool):
-                        if pool[pc, 0] != g or pool[pc, 1] != j:
-                            pool[kept, 0] = pool[pc, 0]
-                            pool[kept, 1] = pool[pc, 1]
-                            kept += 1
-                    n_pool = kept
-        for e in range(n_spiked):
-            if spiked[e] >= 0:
-                rs_e[spiked[e]] = -1
+                    step_x[n_spiked, i] = best_x[i]
+                pos = insert_event(ev_t, ev_v, ev_i, n_ev, best_t, g, j, kind, n_spiked)
+                n_ev += 1
+                reset(g, best_x, p, xs)
+                if thr(g, xs, p) >= 0.0:
+                    counts[2] = g
+                    counts[3] = j
+                    return ERR_RESET
+                modal_matrix(g, t1 - best_t, MU, PI, d, P)
+                for i in range(d):
+                    acc = 0.0
+                    for q in range(d):
+                        acc += P[i, q] * (xs[q] - best_x[q])
+                    Zend[z + i * n_g] += acc
+                for e2 in range(n_spiked):  # an earlier spike inserted out of order shifts later ones' indices
+                    if spiked[e2] >= 0 and rs_e[spiked[e2]] >= pos:
+                        rs_e[spiked[e2]] += 1
+                spiked[n_spiked] = z if rs_e[z] < 0 else -1
+                n_spiked += 1
+                rs_e[z] = pos
+                ck_step[z] = attempt  # later walks of this neuron resume at its own spike, reset
+                ck_t[z] = best_t
+                ck_e[z] = pos
+                for i in range(d):
+                    ck_x[z, i] = xs[i]
+                    rs_x[z, i] = xs[i]
+                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
+                for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
+                    reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
+                rescan = not quiet[g]
+                if not rescan:  # keep the pool; the emitter stays in it only if still at or above threshold
+                    f = TH[g, d]
+                    for i in range(d):
+                        f += TH[g, i] * Zend[z + i * n_g]
+                    if f < 0.0 and (not may_force or forced[z] == 0):
+                        kept = 0
+                        for pc in range(n_pool):
+                            if pool[pc, 0] != g or pool[pc, 1] != j:
+                                pool[kept, 0] = pool[pc, 0]
+                                pool[kept, 1] = pool[pc, 1]
+                                kept += 1
+                        n_pool = kept
+            for e in range(n_spiked):
+                if spiked[e] >= 0:
+                    rs_e[spiked[e]] = -1
+            if not restart:
+                break
+            restarts += 1
+            counts[10] += 1
+        ip = ip_end
         if may_force:
             forced[:] = 0
         # the step's events, in time order, to the sample's log (they fit: see ``cap``): a spike's state just

@@ -182,7 +182,7 @@ class Simulator:
             Zs = np.empty((-(-self.n_steps // self.checkpoint_every) if L.needs_state else 0, L.ztot), self.dtype)
             y = np.full(n_out, self.duration if RO[2] == FIRST_SPIKE else 0.0, self.dtype)
             first = np.full(n_out, -1, np.int64)
-            counts = np.zeros(10, np.int64)  # events, -, error group, error unit, then search statistics
+            counts = np.zeros(11, np.int64)  # events, -, error group, error unit, then search statistics
             if modal is not None:
                 Zs = Zs[:0]
                 status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
@@ -198,8 +198,9 @@ class Simulator:
         self._capacity = max(self._capacity, cap)
         raise_for_status(status, counts, self.network)
         record = SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first)
-        # searches, pieces walked, candidates, late spikes, crossings located, root-finder iterations
-        record.search_stats = counts[4:10].copy()
+        # searches, pieces walked, candidates, late spikes, crossings located, root-finder iterations, steps
+        # simulated again for a crossing found late
+        record.search_stats = counts[4:11].copy()
         return record, y
 
     def _default_readout_cfg(self):
