@@ -111,17 +111,37 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, 
 
 @jit
 def step_flow(GI, dt, MU, PI, PIB, dmax):
-    """Per population, the free flow over one step: P(dt) and c(dt) (x(t + dt) = P(dt) x(t) + c(dt) without
-    events; c is left zero where PIB has no rows, for the backward pass, which needs only P)."""
+    """Per population, the free flow over one step: P(dt) and c(dt), x(t + dt) = P(dt) x(t) + c(dt) without
+    events."""
     G = GI.shape[0]
     Pdt = np.zeros((G, dmax, dmax), np.float64)
     Adt = np.zeros((G, dmax), np.float64)
     for g in range(G):
         if GI[g, IS_INPUT] == 0:
             modal_matrix(g, dt, MU, PI, GI[g, DIM], Pdt[g])
-            if PIB.shape[0] > 0:
-                modal_affine(g, dt, MU, PIB, GI[g, DIM], Adt[g])
+            modal_affine(g, dt, MU, PIB, GI[g, DIM], Adt[g])
     return Pdt, Adt
+
+
+@jit
+def free_flow(GI, Pdt, Adt, Z, Zend):
+    """Zend = P(dt) Z + c(dt) for every population (state [variable, neuron]): a step without events."""
+    for g in range(GI.shape[0]):
+        if GI[g, IS_INPUT] == 1:
+            continue
+        d = GI[g, DIM]
+        nn = GI[g, SIZE]
+        z0 = GI[g, ZOFF]
+        for i in range(d):
+            out = Zend[z0 + i * nn:z0 + (i + 1) * nn]  # views: the loops vectorise
+            for m in range(nn):
+                out[m] = Adt[g, i]
+            for q in range(d):
+                pq = Pdt[g, i, q]
+                if pq != 0.0:
+                    src = Z[z0 + q * nn:z0 + (q + 1) * nn]
+                    for m in range(nn):
+                        out[m] += pq * src[m]
 
 
 @leaf
@@ -283,23 +303,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             attempt += 1  # checkpoints (ck_step) belong to one attempt at one step
             for g in range(G):  # crossings located in an earlier attempt are void
                 reached[g] += 1.0
-            # free evolution: Zend = P(dt) Z + c(dt), state [variable, neuron] per population
-            for g in range(G):
-                if GI[g, IS_INPUT] == 1:
-                    continue
-                d = GI[g, DIM]
-                nn = GI[g, SIZE]
-                z0 = GI[g, ZOFF]
-                for i in range(d):
-                    out = Zend[z0 + i * nn:z0 + (i + 1) * nn]  # views: the loops vectorise
-                    for m in range(nn):
-                        out[m] = Adt[g, i]
-                    for q in range(d):
-                        pq = Pdt[g, i, q]
-                        if pq != 0.0:
-                            src = Z[z0 + q * nn:z0 + (q + 1) * nn]
-                            for m in range(nn):
-                                out[m] += pq * src[m]
+            free_flow(GI, Pdt, Adt, Z, Zend)  # once per step (and attempt): a call here costs nothing noticeable
             n_ev = n_in_step
             for e in range(n_ev):
                 ev_t[e] = in_time[ip + e]
@@ -747,7 +751,7 @@ def modal_transpose_apply(g, s, MU, PI, d, lam, out):
 
 @jit
 def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x, ztot,
-                  first, MU, PI, PB, PT, GW, PG, counts):
+                  first, MU, PI, PIB, PB, PT, GW, PG, counts):
     """backward() for the event-accumulating engine. lam ([variable, neuron] per population) holds each
     neuron's adjoint as its end-of-step equivalent: lambda(t) = P(t1 - t)^T lam after its last jump so far."""
     dmax = sp_x.shape[1]
@@ -760,7 +764,7 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
     lam_minus = np.empty(dmax, W.dtype)
     diff = np.empty(dmax, W.dtype)
     tmp = np.empty(dmax, np.float64)
-    Pdt = step_flow(GI, dt, MU, PI, PB[:0], dmax)[0]  # no rows for c(dt): the adjoint needs P(dt) only
+    Pdt = step_flow(GI, dt, MU, PI, PIB, dmax)[0]  # the adjoint needs P(dt) only
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt

@@ -43,18 +43,22 @@ class Result:
         """(times, units) of the spikes of population ``group`` in sample ``b``, in time order."""
         g = self._sim.network.group(group)
         rec = self.records[b]
-        log_i = rec.log_i[: rec.n_events]
-        mask = (log_i[:, 0] == g.index) & (log_i[:, 2] != KIND_INPUT)
-        return rec.log_t[: rec.n_events][mask].astype(np.float64), log_i[mask, 1].copy()
+        mask = _spikes_of(rec, g.index)
+        return rec.log_t[: rec.n_events][mask].astype(np.float64), rec.log_i[: rec.n_events][mask, 1].copy()
 
     def spike_counts(self, group: str) -> np.ndarray:
         """(B, size) number of spikes of each neuron of ``group`` in each sample."""
         g = self._sim.network.group(group)
         counts = np.zeros((len(self.records), g.size), np.int64)
         for b, rec in enumerate(self.records):  # counted from the log: the times are not needed
-            log_i = rec.log_i[: rec.n_events]
-            counts[b] = np.bincount(log_i[(log_i[:, 0] == g.index) & (log_i[:, 2] != KIND_INPUT), 1], minlength=g.size)
+            counts[b] = np.bincount(rec.log_i[: rec.n_events][_spikes_of(rec, g.index), 1], minlength=g.size)
         return counts
+
+
+def _spikes_of(rec: SampleRecord, group: int) -> np.ndarray:
+    """Which events of a sample's log are spikes of population ``group`` (inputs are logged too)."""
+    log_i = rec.log_i[: rec.n_events]
+    return (log_i[:, 0] == group) & (log_i[:, 2] != KIND_INPUT)
 
 
 def raise_for_status(status, counts, network) -> None:

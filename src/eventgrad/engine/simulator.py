@@ -367,11 +367,11 @@ class Simulator:
             for b in samples:
                 rec = res.records[b]
                 if res.modal is not None:
-                    MU, PI, _, PB, PT, _, _, _ = res.modal
+                    MU, PI, PIB, PB, PT, _, _, _ = res.modal
                     L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
                                             self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t,
-                                            rec.log_i, rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PB, PT, GW,
-                                            PG, counts)
+                                            rec.log_i, rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PIB, PB, PT,
+                                            GW, PG, counts)
                 else:
                     L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
                                        self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
