@@ -49,17 +49,18 @@ def build_network(rng, n_in, n_hidden, n_out):
     return net
 
 
-def build(rng, n_in, n_hidden, n_out, dtype, duration, kernels="auto"):
+def build(rng, n_in, n_hidden, n_out, dtype, duration, kernels="auto", excursions="exact"):
     import eventgrad as eg
 
     net = build_network(rng, n_in, n_hidden, n_out)
     return eg.Simulator(net, dt=1.0, duration=duration, dtype=dtype, readout=eg.readouts.SumVar("o"),
-                        loss=eg.losses.SoftmaxCrossEntropy(), kernels=kernels)
+                        loss=eg.losses.SoftmaxCrossEntropy(), kernels=kernels,
+                        excursions=excursions)
 
 
 def measure(args) -> dict:
     rng = np.random.default_rng(args.seed)
-    sim = build(rng, args.inputs, args.hidden, 20, args.dtype, args.duration, args.kernels)
+    sim = build(rng, args.inputs, args.hidden, 20, args.dtype, args.duration, args.kernels, args.excursions)
     if args.threads:
         sim.threads = args.threads
     batch, labels = make_batch(rng, args.batch, args.inputs, args.duration, args.rate)
@@ -89,7 +90,7 @@ def measure(args) -> dict:
         "fwd_bwd_ms_per_sample": 1000 * best_both / args.batch,
         "ns_per_synaptic_event": 1e9 * best_both / (2 * events) if events else float("nan"),  # --rate 0: none
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "kernels": sim.kernels_used,
+        "kernels": sim.kernels_used, "excursions": args.excursions,
         # fast kernels only: spike searches, candidate steps walked, candidates examined (per sample)
         "searches_per_sample": float(stats[0]), "walk_steps_per_sample": float(stats[1]),
         # spikes found after a later one had been emitted (missed at first by the end-of-step test)
@@ -98,6 +99,8 @@ def measure(args) -> dict:
         "steps_again_per_sample": float(stats[6]) if len(stats) > 6 else float("nan"),
         # root-finder iterations per located crossing (each evaluates d exponentials); older commits: none
         "root_iterations_per_crossing": float(stats[5] / stats[4]) if len(stats) > 5 and stats[4] else float("nan"),
+        # spikes found before a maximum of the threshold function inside a piece (excursions="exact" only)
+        "in_piece_spikes_per_sample": float(stats[7]) if len(stats) > 7 else float("nan"),
         "rss_before_mb": rss_before / 1024,
     }
 
@@ -115,25 +118,28 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0, help="worker threads (0: one per core)")
     p.add_argument("--kernels", default="auto", choices=["auto", "generic"])
+    p.add_argument("--excursions", default="exact", choices=["exact", "step_end"],
+                   help="the fast kernels' threshold test (see eventgrad.Simulator)")
     args = p.parse_args()
     if args.duration is not None:  # child process: one configuration
         print(json.dumps(measure(args)))
         return
     rows = []
     for duration in args.durations:
+        keys = ("batch", "hidden", "inputs", "rate", "dtype", "repeats", "seed", "threads", "kernels", "excursions")
         cmd = [sys.executable, __file__, "--duration", str(duration)] + [
-            a for k in ("batch", "hidden", "inputs", "rate", "dtype", "repeats", "seed", "threads", "kernels")
-            for a in (f"--{k}", str(getattr(args, k)))]
+            a for k in keys for a in (f"--{k}", str(getattr(args, k)))]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     cols = [("duration_ms", "T [ms]", ".0f"), ("batch", "batch", "d"), ("threads", "thr", "d"),
-            ("kernels", "kernels", "s"),
+            ("kernels", "kernels", "s"), ("excursions", "excursions", "s"),
             ("input_spikes_per_sample", "in spikes", ".0f"), ("hidden_rate_hz", "hid Hz", ".1f"),
             ("forward_ms_per_sample", "fwd ms/smp", ".2f"), ("fwd_bwd_ms_per_sample", "fwd+bwd ms/smp", ".2f"),
             ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("peak_rss_mb", "peak RSS MB", ".0f"),
             ("searches_per_sample", "searches/smp", ".0f"), ("walk_steps_per_sample", "walk steps/smp", ".0f"),
             ("late_spikes_per_sample", "late spikes/smp", ".1f"), ("steps_again_per_sample", "steps again/smp", ".1f"),
-            ("root_iterations_per_crossing", "root its", ".2f")]
+            ("root_iterations_per_crossing", "root its", ".2f"),
+            ("in_piece_spikes_per_sample", "in-piece spikes/smp", ".1f")]
     print(" | ".join(h for _, h, _ in cols))
     for r in rows:
         print(" | ".join(format(r[k], f) for k, _, f in cols))

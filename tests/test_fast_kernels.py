@@ -231,13 +231,13 @@ def test_spike_times_are_the_roots_of_the_analytic_trajectory(kernels):
         spikes.append(mpmath.mpf(t_found))
 
 
-def test_a_crossing_found_late_is_emitted_in_time_order():
+def test_a_crossing_inside_a_step_is_found_in_time_order():
     """An SHD-shaped recurrent layer (700 Poisson inputs, 256 LIF, the benchmark's weights): in the step
-    [75, 76] ms neuron 169 crosses at 75.099 and is below threshold again at 76, so the end-of-step test
-    misses it until a later spike (34's) raises its end-of-step state; its crossing then comes out after 34's,
-    whose time had been located without it. The fast kernels now simulate such a step again with the neuron
-    watched and a probe event where it was above threshold, so every spike comes out in time order and
-    equals what the generic kernels find on a grid 20 times finer (they test the threshold at every event
+    [75, 76] ms neuron 169 crosses at 75.099 and is below threshold again at 76. With excursions="step_end"
+    the end-of-step test misses it until a later spike (34's) raises its end-of-step state; the step is then
+    simulated again with the neuron watched and a probe event where it was above threshold, so that spikes
+    still come out in time order. With excursions="exact" (the default) it is found in its own search. Both
+    equal what the generic kernels find on a grid 20 times finer (they test the threshold at every event
     and every grid point)."""
     rng = np.random.default_rng(0)
     times, units = [], []
@@ -256,15 +256,83 @@ def test_a_crossing_found_late_is_emitted_in_time_order():
     net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.02, (256, 256)), name="hh")
     net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (256, 20)), name="ho")
     runs = {}
-    for dt, kernels in ((1.0, "auto"), (0.05, "generic")):
+    for dt, kernels, excursions in ((1.0, "auto", "step_end"), (1.0, "auto", "exact"), (0.05, "generic", "exact")):
         sim = eg.Simulator(net, dt=dt, duration=80.0, dtype="float64", readout=eg.readouts.SumVar("o"),
-                           kernels=kernels)
-        runs[kernels] = sim.run(batch)
-    stats = runs["auto"].records[0].search_stats
-    assert stats[3] == 0, "a crossing was emitted out of time order"
-    assert stats[6] >= 1, "no step was simulated again: the late crossing this test is about did not occur"
-    t_fast, u_fast = runs["auto"].spike_times("h", 0)
-    t_fine, u_fine = runs["generic"].spike_times("h", 0)
-    assert len(t_fast) > 100
-    np.testing.assert_array_equal(u_fast, u_fine)
-    np.testing.assert_allclose(t_fast, t_fine, rtol=0, atol=1e-9)
+                           kernels=kernels, excursions=excursions)
+        runs[kernels, excursions] = sim.run(batch)
+    step_end = runs["auto", "step_end"].records[0].search_stats
+    exact = runs["auto", "exact"].records[0].search_stats
+    assert step_end[3] == 0 and exact[3] == 0, "a crossing was emitted out of time order"
+    assert step_end[6] >= 1, "no step was simulated again: the late crossing this test is about did not occur"
+    assert exact[6] == 0, "with excursions='exact' no crossing should be found late"
+    t_fine, u_fine = runs["generic", "exact"].spike_times("h", 0)
+    assert len(t_fine) > 100
+    for excursions in ("step_end", "exact"):
+        t_fast, u_fast = runs["auto", excursions].spike_times("h", 0)
+        np.testing.assert_array_equal(u_fast, u_fine, err_msg=excursions)
+        np.testing.assert_allclose(t_fast, t_fine, rtol=0, atol=1e-9, err_msg=excursions)
+
+
+@pytest.mark.parametrize("neuron", ["LIF", "AdaptiveLIF"])
+def test_an_excursion_above_threshold_within_one_step_is_a_spike(neuron):
+    """One neuron (tau_mem 20 ms), one input spike at 0.3 ms through an exponential synapse (5 ms) whose
+    weight puts the voltage's peak, at 9.54 ms, 2e-4 above threshold: it is above threshold from about 9.34
+    to 9.74 ms, inside the step [9, 10], and below at both of its ends. With excursions="exact" that is a
+    spike at the analytic crossing (mpmath, 30 digits), at dt 1 ms and at 0.1 ms alike; with "step_end" it
+    is missed. The adaptive LIF has three variables (v, a and the current), so its pieces go through the
+    general search for critical points; its adaptation is 0 until its first spike, so the crossing is the
+    same."""
+    import mpmath
+
+    mpmath.mp.dps = 30
+    tau_m, tau_s, t_in = 20.0, 5.0, 0.3
+    u_peak = np.log(tau_m / tau_s) * tau_m * tau_s / (tau_m - tau_s)
+
+    def kernel(u):  # the voltage per unit weight, u ms after the input
+        return tau_s / (tau_m - tau_s) * (mpmath.exp(-u / tau_m) - mpmath.exp(-u / tau_s))
+
+    w = float(1.0002 / kernel(mpmath.mpf(u_peak)))
+    assert kernel(mpmath.mpf(9.0 - t_in)) * w < 1 and kernel(mpmath.mpf(10.0 - t_in)) * w < 1
+    root = float(mpmath.findroot(lambda t: w * kernel(t - t_in) - 1, (9.0, t_in + u_peak), solver="anderson"))
+    assert 9.0 < root < 9.5
+    model = eg.neurons.LIF(tau_mem=tau_m) if neuron == "LIF" else eg.neurons.AdaptiveLIF(tau_mem=tau_m,
+                                                                                         tau_adapt=30.0)
+    net = eg.Network()
+    x = net.add_input("x", 1)
+    h = net.add_population("h", 1, model)
+    o = net.add_population("o", 1, eg.neurons.LI(tau_mem=15.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=tau_s), weight=np.array([[w]]), name="xh")
+    net.connect(h, o, eg.synapses.Exponential(tau=tau_s), weight=np.ones((1, 1)), name="ho")
+    batch = eg.SpikeBatch([[t_in]], [[0]])
+    for dt, excursions, expected in ((1.0, "exact", [root]), (0.1, "exact", [root]), (1.0, "step_end", [])):
+        sim = eg.Simulator(net, dt=dt, duration=20.0, dtype="float64", readout=eg.readouts.SumVar("o"),
+                           excursions=excursions)
+        times, _ = sim.run(batch).spike_times("h", 0)
+        assert sim.kernels_used == "fast", sim.kernel_reason
+        np.testing.assert_allclose(times, expected, rtol=1e-12, err_msg=f"dt {dt}, {excursions}")
+
+
+def test_the_zeros_of_a_sum_of_exponentials_are_all_found():
+    """The fast kernels' search for critical points (exp_sum_zeros) against a fine grid: sums of two to
+    four exponentials built to have up to three zeros in the interval, and random ones."""
+    sim = sim_for(build("LIF", 0))
+    zeros_of = sim.layout.kernels.exp_sum_zeros
+    rng = np.random.default_rng(3)
+    grid = np.linspace(0.0, 2.0, 200001)
+    found_some = 0
+    for trial in range(60):
+        d = 2 + trial % 3
+        mu = -np.sort(rng.uniform(0.05, 4.0, d))
+        if trial % 2:  # a product of (e^{-s} - e^{-z}) factors has zeros at z (one fewer than terms)
+            r = np.poly(np.exp(-rng.uniform(0.1, 1.9, d - 1)))  # in powers of e^{-s}, the highest first
+            mu = -np.arange(d - 1, -1, -1, dtype=float)
+        else:
+            r = rng.normal(0.0, 1.0, d)
+        work = [np.empty((d, d)) for _ in range(3)]
+        n = zeros_of(r, mu, d, 2.0, *work, np.empty(d, np.int64))
+        h = (r[None, :] * np.exp(np.outer(grid, mu))).sum(axis=1)
+        flips = np.nonzero(np.sign(h[:-1]) * np.sign(h[1:]) < 0)[0]
+        assert n == len(flips), (r, mu)
+        np.testing.assert_allclose(work[2][0, :n], grid[flips], atol=2e-5)
+        found_some += n
+    assert found_some > 30

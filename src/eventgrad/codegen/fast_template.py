@@ -9,19 +9,27 @@ state, superposition makes the work per synaptic event one multiply-add per affe
   ``w * P(t1 - t_e) beta`` to the end-of-step state of each target (P(s) = exp(A s) from the modal
   decomposition, d exponentials per event and connection, shared by all targets; a graded input event
   multiplies w by its value);
-* spikes: neurons whose end-of-step state is above threshold are walked through the step's events from
-  their start-of-step state to find the exact first crossing; the earliest is emitted, its reset and
-  its outgoing spikes are added by superposition, and the search repeats (zero-delay recurrence stays
-  exact and in time order); a crossing located once is reused while no emitted spike reaches its
-  population;
+* spikes: neurons whose threshold function may have reached 0 during the step are walked through the
+  step's events from their start-of-step state to find the exact first crossing, looking inside each
+  piece between events for a maximum at or above 0 too; the earliest is emitted, its reset and its
+  outgoing spikes are added by superposition, and the search repeats (zero-delay recurrence stays exact
+  and in time order); a crossing located once is reused while no emitted spike reaches its population;
+* which neurons may have reached threshold (excursions="exact"): those above it at t1, and those whose
+  "room", a bound on how far above f(t1) the threshold function stood during the step, reaches 0. The
+  bound comes from the free flow plus the step's positive input, which for the usual kernels (increasing
+  and concave from 0 over a step, e.g. an exponential synapse onto a LIF) stands below its end value
+  times a fixed shape of time; its largest value is exact for two variables (one logarithm, only where
+  the cheaper curvature bound leaves doubt); every other share is bounded by its kernel's extremes
+  (excursion_tables, excursion_room, deliver_events);
 * backward: the adjoint is kept as its end-of-step equivalent, so an event's weight gradient is
   ``lambda(t1) . P(t1 - t_e) beta`` and the spike-time term ``w lambda(t1) . P(t1 - t_e) tau``.
 
-It detects a spike only where the threshold is exceeded at the end of a step (then locates its first
-crossing exactly); an excursion above threshold and back within one step is not a spike here, unless later
+With excursions="step_end" the room is 0 (but for jumps that raise the threshold function at once): a
+spike is detected only where the threshold is exceeded at the end of a step (then its first crossing is
+located exactly); an excursion above threshold and back within one step is not a spike then, unless later
 spikes of the step raise the neuron's end-of-step state: its crossing is then found after spikes that come
 later in time, and the step is simulated again with the neuron watched, so that spikes stay in time order
-(see forward_fast).
+(see forward_fast). With "exact" that happens only through rounding.
 
 Speed note: numba reference-counts every array a call binds (atomic increments and decrements), so
 the loops that run per event or per candidate are written inline, with indices, inside a few functions
@@ -58,14 +66,22 @@ def modal_affine(g, s, MU, PIB, d, out):
 
 
 @jit
-def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, PB, TJ, forced, col):
+def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, PB, KAPPA, KT, RP, room_mode, col):
     """Add the effect at t1 of the step's events e_from..e_to-1 (state [var, neuron]): a unit-weight jump of
     connection c at t1 - s stands at t1 as P(s) beta_c, the same for every target; an event's value ev_v
     (1 unless it is a graded input) multiplies its weights.
 
-    A jump that raises the threshold function at once (TJ[c] * w > 0, e.g. a delta synapse onto v) may
-    cause a spike at the jump itself even if the neuron is back below threshold at t1: such targets
-    are marked in ``forced`` and walked through the step like neurons above threshold."""
+    Into the room (spiking targets; RP's first half, see forward_fast), each event adds how far above its
+    share of f(t1) its share of the threshold function may stand earlier in the step: a weight w times
+    K_c(s) at t1 (K_c: see excursion_tables) stood at w K_c(u) for u in [0, s] and at 0 before the event, so
+    the largest excess is w (max K - K_c(s)) for w > 0 and |w| (K_c(s) - min K) for w < 0, the extremes taken
+    over 0, K_c(0) and the critical points of K_c before s (a jump that raises the threshold function at once
+    counts too). With room_mode 2 (the step's first deliveries, after which excursion_room sets the room
+    against f(t1) as a whole), a shaped connection's positive share goes to P (RP's second half), at its
+    end value, its negative share nowhere (K_c >= 0 on the step), and any other share counts whole (its
+    largest value, not its excess over its end value). room_mode 0 (excursions="step_end") adds room only
+    for jumps that raise the threshold function at once."""
+    half = np.uint64(RP.shape[0] // 2)
     for e in range(e_from, e_to):
         g = ev_i[e, 0]
         j = ev_i[e, 1]
@@ -77,36 +93,77 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, 
             d = GI[post, DIM]
             npost = CI[c, NPOST]
             row = CI[c, WOFF] + j * npost
+            dmax = col.shape[0] - 2
+            ks = 0.0
             for i in range(d):
                 col[i] = 0.0
             for k in range(d):
                 ek = math.exp(MU[post, k] * s)
+                ks += ek * KAPPA[c, k]
                 for i in range(d):
                     col[i] += ek * PB[c, k, i] * v
-            if TJ[c] != 0.0:
-                for m in range(npost):
-                    if W[row + m] * TJ[c] * v > 0.0:
-                        forced[GI[post, ZOFF] + m] = 1
+            up = 0.0  # room per unit of positive weight, and per unit of negative weight
+            down = 0.0
+            into_p = room_mode == 2 and KT[c, 2] == 1.0
+            if into_p and v != 0.0:
+                if v > 0.0:
+                    up = v * ks
+                else:
+                    down = -v * ks
+            elif (room_mode > 0 or KT[c, 0] != 0.0) and GI[post, SPIKING] == 1 and v != 0.0:
+                # (with step-end tests too, a jump that raises the threshold function at once must be seen)
+                k_hi = max(0.0, KT[c, 0], ks)
+                k_lo = min(0.0, KT[c, 0], ks)
+                for i in range(int(KT[c, 1])):
+                    if KT[c, 3 + 2 * i] < s:
+                        k_hi = max(k_hi, KT[c, 4 + 2 * i])
+                        k_lo = min(k_lo, KT[c, 4 + 2 * i])
+                if v > 0.0:
+                    up = v * (k_hi - ks)
+                    down = v * (ks - k_lo)
+                else:
+                    up = -v * (ks - k_lo)
+                    down = -v * (k_hi - ks)
+                if room_mode == 2:  # excursion_room takes f(t1) out whole: the share's end value goes back in
+                    up += v * ks
+                    down -= v * ks
+            # unsigned indices: no negative-index test, so the loops vectorise without views. The room's share,
+            # up * max(w, 0) - down * min(w, 0), is written hu * w + hs * |w| (max and min would not vectorise)
+            uw = np.uint64(row)
+            uz = np.uint64(GI[post, ZOFF])
+            un = np.uint64(npost)
+            col[dmax] = 0.5 * (up - down)  # in the state's precision, like the loops' other operands
+            col[dmax + 1] = 0.5 * (up + down)
+            hu = col[dmax]
+            hs = col[dmax + 1]
+            ut = uz + half if into_p else uz  # an offset, not an array rebound (reference-counted)
             if d == 2 and col[0] != 0.0 and col[1] != 0.0:  # both rows in one pass: each weight read once
-                # unsigned indices: no negative-index test, so the loop vectorises without views
-                uw = np.uint64(row)
-                uz = np.uint64(GI[post, ZOFF])
-                un = np.uint64(npost)
                 c0 = col[0]
                 c1 = col[1]
+                if hs != 0.0:
+                    for m in range(un):
+                        w = W[uw + m]
+                        Zend[uz + m] += w * c0
+                        Zend[uz + un + m] += w * c1
+                        RP[ut + m] += hu * w + hs * abs(w)
+                else:
+                    for m in range(un):
+                        w = W[uw + m]
+                        Zend[uz + m] += w * c0
+                        Zend[uz + un + m] += w * c1
+                continue
+            if hs != 0.0:
                 for m in range(un):
                     w = W[uw + m]
-                    Zend[uz + m] += w * c0
-                    Zend[uz + un + m] += w * c1
-                continue
+                    RP[ut + m] += hu * w + hs * abs(w)
             w_row = W[row:row + npost]
             for i in range(d):
                 ci = col[i]
                 if ci == 0.0:
                     continue
-                target = Zend[GI[post, ZOFF] + i * npost:GI[post, ZOFF] + (i + 1) * npost]  # views: vectorised
+                z_row = Zend[GI[post, ZOFF] + i * npost:GI[post, ZOFF] + (i + 1) * npost]  # views: vectorised
                 for m in range(npost):
-                    target[m] += w_row[m] * ci
+                    z_row[m] += w_row[m] * ci
 
 
 @jit
@@ -142,6 +199,296 @@ def free_flow(GI, Pdt, Adt, Z, Zend):
                     src = Z[z0 + q * nn:z0 + (q + 1) * nn]
                     for m in range(nn):
                         out[m] += pq * src[m]
+
+
+@jit
+def exp_sum(R, M, L, d, s):
+    """sum_{k >= L} R[L, k] exp(M[L, k] s)."""
+    h = 0.0
+    for k in range(L, d):
+        h += R[L, k] * math.exp(M[L, k] * s)
+    return h
+
+
+@jit
+def exp_sum_zeros(r, mu, d, s_max, R, M, Zs, nz):
+    """The zeros in (0, s_max) of h(s) = sum_k r[k] exp(mu[k] s), ascending, in Zs[0, :count]; returns count.
+
+    At most d - 1 (Descartes' rule for sums of exponentials), found without sampling: h exp(-mu_0 s) has
+    the same zeros as h and its derivative is a sum of d - 1 exponentials (level 1 of R, M); between the
+    zeros of that derivative it is monotone, so it has at most one zero there, bracketed by a change of
+    sign. Levels are solved from the last (one exponential: no zero) up. R, M, Zs: (d, d) work; nz: (d,)."""
+    for k in range(d):
+        R[0, k] = r[k]
+        M[0, k] = mu[k]
+    for L in range(1, d):
+        for k in range(L, d):
+            M[L, k] = M[L - 1, k] - M[L - 1, L - 1]
+            R[L, k] = R[L - 1, k] * M[L, k]
+    nz[d - 1] = 0
+    for L in range(d - 2, -1, -1):
+        nz[L] = 0
+        a = 0.0
+        ha = exp_sum(R, M, L, d, a)
+        for q in range(nz[L + 1] + 1):
+            b = Zs[L + 1, q] if q < nz[L + 1] else s_max
+            hb = exp_sum(R, M, L, d, b)
+            if (ha < 0.0 < hb) or (hb < 0.0 < ha):  # one zero inside: the Illinois variant of regula falsi
+                lo, h_lo, hi, h_hi = a, ha, b, hb
+                side = 0
+                root = 0.5 * (lo + hi)
+                for _ in range(200):
+                    root = (lo * h_hi - hi * h_lo) / (h_hi - h_lo)
+                    if not lo < root < hi:
+                        root = 0.5 * (lo + hi)
+                    hm = exp_sum(R, M, L, d, root)
+                    if hm == 0.0 or hi - lo <= 4.0 * EPS64 * hi:
+                        break
+                    if (hm > 0.0) == (h_hi > 0.0):
+                        hi, h_hi = root, hm
+                        if side == -1:
+                            h_lo *= 0.5
+                        side = -1
+                    else:
+                        lo, h_lo = root, hm
+                        if side == 1:
+                            h_hi *= 0.5
+                        side = 1
+                Zs[L, nz[L]] = root
+                nz[L] += 1
+            elif hb == 0.0 and ha != 0.0 and b < s_max:
+                Zs[L, nz[L]] = b
+                nz[L] += 1
+            a = b
+            ha = hb
+    return nz[0]
+
+
+@jit
+def excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax):
+    """What the exact excursion test needs, per population and per connection (see forward_fast).
+
+    The threshold function on a piece from state x is f(s) = TH_d + sum_k (FA_k . x) e^{mu_k s} + FB_k phi_k(s).
+    A unit jump of connection c at s = 0 changes it by K_c(s) = sum_k KAPPA[c, k] e^{mu_k s}. KT[c] holds
+    K_c(0), the number of critical points of K_c in (0, dt), 1.0 if the connection is "shaped" (below), then
+    each critical point's (time, value).
+
+    Shaped: K_c(0) = 0 and K_c increasing and concave on [0, dt], with the same shape rho_g = K_c / K_c(dt) as
+    the population's other shaped connections (RHO[g]; e.g. an exponential synapse onto a LIF neuron, dt
+    before the kernel's inflection). Then K_c(t - t_e) <= K_c(t1 - t_e) rho_g(t - t0) for every event time t_e
+    in the step (K'/K decreases), and the step's positive shaped input P, counted at t1, stands below
+    P rho_g(t - t0) at every t: the threshold function stays below f_free(t) + P rho_g(t - t0), whose
+    largest value is bounded by its end values and its curvature, |h''| dt^2 / 8 <= sum_k |CV_k . x + CR_k P
+    + CB_k|."""
+    G = GI.shape[0]
+    C = CI.shape[0]
+    FA = np.zeros((G, dmax, dmax))
+    FB = np.zeros((G, dmax))
+    CV = np.zeros((G, dmax, dmax))
+    CB = np.zeros((G, dmax))
+    CR = np.zeros((G, dmax))
+    RHO = np.zeros((G, dmax))
+    has_rho = np.zeros(G, np.bool_)
+    KAPPA = np.zeros((C, dmax))
+    KT = np.zeros((C, 3 + 2 * dmax))
+    R = np.empty((dmax, dmax))
+    M = np.empty((dmax, dmax))
+    Zs = np.empty((dmax, dmax))
+    nz = np.empty(dmax, np.int64)
+    r = np.empty(dmax)
+    for g in range(G):
+        if GI[g, SPIKING] == 0:
+            continue
+        d = GI[g, DIM]
+        for k in range(d):
+            for i in range(d):
+                FB[g, k] += TH[g, i] * PIB[g, k, i]
+                for q in range(d):
+                    FA[g, k, q] += TH[g, i] * PI[g, k, i, q]
+    for c in range(C):
+        g = CI[c, POST]
+        if GI[g, SPIKING] == 0:
+            continue
+        d = GI[g, DIM]
+        scale = 0.0
+        k_end = 0.0
+        curv_0 = 0.0
+        curv_end = 0.0
+        for k in range(d):
+            for i in range(d):
+                KAPPA[c, k] += TH[g, i] * PB[c, k, i]
+            mu = MU[g, k]
+            KT[c, 0] += KAPPA[c, k]
+            scale += abs(KAPPA[c, k])
+            k_end += KAPPA[c, k] * math.exp(mu * dt)
+            curv_0 += mu * mu * KAPPA[c, k]
+            curv_end += mu * mu * KAPPA[c, k] * math.exp(mu * dt)
+            r[k] = mu * KAPPA[c, k]
+        n = exp_sum_zeros(r, MU[g], d, dt, R, M, Zs, nz)
+        KT[c, 1] = n
+        for i in range(n):
+            u = Zs[0, i]
+            KT[c, 3 + 2 * i] = u
+            for k in range(d):
+                KT[c, 4 + 2 * i] += KAPPA[c, k] * math.exp(MU[g, k] * u)
+        if n > 0 or abs(KT[c, 0]) > 1e-12 * scale or not k_end > 0.0 or curv_0 > 0.0 or curv_end > 0.0:
+            continue
+        for k in range(d):
+            r[k] = MU[g, k] * MU[g, k] * KAPPA[c, k]
+        if exp_sum_zeros(r, MU[g], d, dt, R, M, Zs, nz) > 0:  # an inflection inside the step
+            continue
+        if not has_rho[g]:
+            has_rho[g] = True
+            for k in range(d):
+                RHO[g, k] = KAPPA[c, k] / k_end
+        same = True
+        for k in range(d):
+            same = same and abs(KAPPA[c, k] / k_end - RHO[g, k]) <= 1e-9 * (abs(RHO[g, k]) + 1e-300)
+        if same:
+            KT[c, 2] = 1.0
+    for g in range(G):
+        if GI[g, SPIKING] == 0:
+            continue
+        for k in range(GI[g, DIM]):
+            mu = MU[g, k]
+            top = max(1.0, math.exp(mu * dt)) * dt * dt / 8.0  # the largest e^{mu s} on the step, times dt^2 / 8
+            for q in range(GI[g, DIM]):
+                CV[g, k, q] = mu * mu * FA[g, k, q] * top
+            CB[g, k] = mu * FB[g, k] * top
+            CR[g, k] = mu * mu * RHO[g, k] * top
+    return FA, FB, RHO, CV, CB, CR, KAPPA, KT
+
+
+@jit
+def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
+    """Adds to the room (RP's first half) how far above its end value f(t1) the threshold function of each
+    spiking neuron may have stood during the step, after the step's first deliveries (P, RP's second half:
+    their shaped positive input; see excursion_tables, deliver_events): the largest value of f_free + P rho
+    on the step, less f(t1). Exact for two variables where it matters (one critical point at most), else
+    bounded by the end values and the curvature. H1: work, one value per neuron."""
+    for g in range(GI.shape[0]):
+        if GI[g, SPIKING] == 0:
+            continue
+        d = GI[g, DIM]
+        nn = GI[g, SIZE]
+        z0 = GI[g, ZOFF]
+        half = RP.shape[0] // 2
+        pg = RP[half + z0:half + z0 + nn]  # views: the loops vectorise
+        out = RP[z0:z0 + nn]
+        thd = TH[g, d]
+        if d == 2:  # h = f_free + P rho: at most one critical point, a maximum if h' > 0 at t0 and < 0 at t1
+            mu0 = MU[g, 0]
+            mu1 = MU[g, 1]
+            e0 = math.exp(mu0 * dt)
+            e1 = math.exp(mu1 * dt)
+            q0 = abs(mu0) * max(1.0, e0) * dt * dt / 8.0
+            q1 = abs(mu1) * max(1.0, e1) * dt * dt / 8.0
+            c_end = thd + FB[g, 0] * (dt if mu0 == 0.0 else (e0 - 1.0) / mu0)
+            c_end += FB[g, 1] * (dt if mu1 == 0.0 else (e1 - 1.0) / mu1)
+            th0 = TH[g, 0]
+            th1 = TH[g, 1]
+            fa00 = FA[g, 0, 0]
+            fa01 = FA[g, 0, 1]
+            fa10 = FA[g, 1, 0]
+            fa11 = FA[g, 1, 1]
+            fb0 = FB[g, 0]
+            fb1 = FB[g, 1]
+            rho0 = RHO[g, 0]
+            rho1 = RHO[g, 1]
+            zs0 = Z[z0:z0 + nn]
+            zs1 = Z[z0 + nn:z0 + 2 * nn]
+            ze0 = Zend[z0:z0 + nn]
+            ze1 = Zend[z0 + nn:z0 + 2 * nn]
+            # first a bound for every neuron, in a loop without branches (it vectorises): h at t0 and t1, and a
+            # maximum inside bounded by the curvature, |h''| <= sum_k |mu_k r_k| max(1, e^{mu_k dt})
+            for m in range(nn):
+                x0 = zs0[m]
+                x1 = zs1[m]
+                a0 = fa00 * x0 + fa01 * x1 + pg[m] * rho0
+                a1 = fa10 * x0 + fa11 * x1 + pg[m] * rho1
+                r0 = mu0 * a0 + fb0
+                r1 = mu1 * a1 + fb1
+                f0 = thd + th0 * x0 + th1 * x1
+                h1 = c_end + a0 * e0 + a1 * e1  # f_free(t1) + P
+                top = f0 if f0 > h1 else h1
+                inside = r0 + r1 > 0.0 and r0 * e0 + r1 * e1 < 0.0
+                bump = q0 * abs(r0) + q1 * abs(r1)
+                room_m = out[m] + top + (bump if inside else 0.0) - (thd + th0 * ze0[m] + th1 * ze1[m])
+                out[m] = room_m if room_m > 0.0 else 0.0  # >= 0 but for rounding: never fewer candidates than step_end
+            # then, where that bound makes a candidate, the maximum itself (a logarithm)
+            for m in range(nn):
+                if out[m] + thd + th0 * ze0[m] + th1 * ze1[m] < 0.0:
+                    continue
+                x0 = zs0[m]
+                x1 = zs1[m]
+                a0 = fa00 * x0 + fa01 * x1 + pg[m] * rho0
+                a1 = fa10 * x0 + fa11 * x1 + pg[m] * rho1
+                r0 = mu0 * a0 + fb0
+                r1 = mu1 * a1 + fb1
+                if not (r0 + r1 > 0.0 and r0 * e0 + r1 * e1 < 0.0):
+                    continue
+                sp = min(max(math.log(-r1 / r0) / (mu0 - mu1), 0.0), dt)
+                em0 = math.expm1(mu0 * sp)
+                em1 = math.expm1(mu1 * sp)
+                h = thd + a0 * (1.0 + em0) + a1 * (1.0 + em1)
+                h += fb0 * (sp if mu0 == 0.0 else em0 / mu0) + fb1 * (sp if mu1 == 0.0 else em1 / mu1)
+                top = max(thd + th0 * x0 + th1 * x1, c_end + a0 * e0 + a1 * e1)
+                out[m] += max(top, h) - (top + q0 * abs(r0) + q1 * abs(r1))  # the bound, replaced
+            continue
+        h1 = H1[z0:z0 + nn]  # more variables: max(f(t0), f_free(t1) + P) - f(t1) plus the curvature bound
+        for m in range(nn):
+            h1[m] = thd
+        for k in range(d):
+            mu = MU[g, k]
+            ek = math.exp(mu * dt)
+            phi = dt if mu == 0.0 else (ek - 1.0) / mu
+            for m in range(nn):
+                a = pg[m] * RHO[g, k]
+                for q in range(d):
+                    a += FA[g, k, q] * Z[z0 + q * nn + m]
+                h1[m] += a * ek + FB[g, k] * phi
+        for m in range(nn):
+            f0 = thd
+            f1 = thd
+            for i in range(d):
+                f0 += TH[g, i] * Z[z0 + i * nn + m]
+                f1 += TH[g, i] * Zend[z0 + i * nn + m]
+            out[m] = max(out[m] + max(f0, h1[m]) - f1, 0.0)
+        for k in range(d):
+            cb = CB[g, k]
+            cr = CR[g, k]
+            for m in range(nn):
+                acc = cb + cr * pg[m]
+                for q in range(d):
+                    acc += CV[g, k, q] * Z[z0 + q * nn + m]
+                out[m] += abs(acc)
+
+
+@jit
+def first_high_point(g, d, x, s_max, MU, FA, FB, TH, r, R, M, Zs, nz):
+    """The first critical point s in (0, s_max) of the threshold function on a piece from state x at which it
+    is at or above 0, or -1.0; f(s) in r[d]. Below 0 at the piece's start, it crosses in (0, s] then, once
+    (it is monotone after the previous critical point)."""
+    for k in range(d):
+        a = 0.0
+        for q in range(d):
+            a += FA[g, k, q] * x[q]
+        r[k] = MU[g, k] * a + FB[g, k]
+    n = exp_sum_zeros(r, MU[g], d, s_max, R, M, Zs, nz)
+    for i in range(n):
+        s = Zs[0, i]
+        f = TH[g, d]
+        for k in range(d):
+            mu = MU[g, k]
+            em1 = math.expm1(mu * s)
+            a = 0.0
+            for q in range(d):
+                a += FA[g, k, q] * x[q]
+            f += a * (1.0 + em1) + FB[g, k] * (s if mu == 0.0 else em1 / mu)
+        if f >= 0.0:
+            r[d] = f
+            return s
+    return -1.0
 
 
 @leaf
@@ -190,14 +537,15 @@ def insert_event(ev_t, ev_v, ev_i, n_ev, t, g, j, kind, spike):
 
 
 @jit
-def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_group, in_value, RO, ws, MU, PI,
-                 PIB, PB, TH, TJ, BETA, log_t, log_i, sp_x, y, first, counts):
+def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_unit, in_group, in_value, RO, ws, MU, PI,
+                 PIB, PB, TH, BETA, log_t, log_i, sp_x, y, first, counts):
     """forward() for networks of linear populations with additive synapses (see the module docstring).
 
     Per step: free evolution to t1, the step's inputs logged and delivered, then the spike searches. Each
-    search collects the neurons above threshold at t1 (or pushed by a jump that raises the threshold
-    function at once), walks them through the step's events in lockstep, piece by piece (a piece ends at an
-    event), and locates the crossing in the first piece where any of them reaches threshold; the earliest
+    search collects the neurons whose threshold function may have reached 0 in the step (f(t1) + room >= 0),
+    walks them through the step's events in lockstep, piece by piece (a piece ends at an event), and
+    locates the crossing in the first piece where any of them reaches threshold (at its end, or at a
+    maximum inside it; exact: a boolean, excursions="exact"); the earliest
     is emitted (logged, reset, delivered by superposition) and the search repeats. Piece propagators are
     shared within a population. Thresholds are affine (TH) and jumps additive (BETA) here, so the loops
     read tables instead of calling model functions; and the whole step runs in this function, because a
@@ -212,16 +560,17 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     Z = to_layout(GI, Z0, True)
     Zend = Z.copy()
     acc_buf = np.empty(ztot + 1, np.float64)
-    forced = np.zeros(ztot + 1, np.int64)
-    may_force = False  # whether any connection's jump can raise a threshold function at once (TJ != 0)
-    for c in range(TJ.shape[0]):
-        if TJ[c] != 0.0:
-            may_force = True
+    # the room, per spiking neuron (at ZOFF + neuron): how far above f(t1) its threshold function may have stood
+    # during the step (excursion_room, deliver_events); a neuron with f(t1) + room >= 0 is walked. An emitter's
+    # room grows by its reset's effect (below). RP: the room, then the step's shaped positive input (P, see
+    # excursion_tables), in one array so that deliveries pick either by an offset
+    RP = np.zeros(2 * (ztot + 1), Z.dtype)
+    H1 = np.zeros(ztot + 1, Z.dtype)  # excursion_room's work
     P = np.empty((dmax, dmax), np.float64)
     x = np.empty(dmax, np.float64)
     xs = np.empty(dmax, np.float64)
     best_x = np.empty(dmax, np.float64)
-    col = np.empty(dmax, Z.dtype)
+    col = np.empty(dmax + 2, Z.dtype)
     coef = np.empty((2, dmax), np.float64)
     em_s = np.empty(dmax, np.float64)  # the root finder's exponentials expm1(mu_k s) at its last s
     # per neuron (at ZOFF + neuron): where its next walk in this step resumes. A walk that stopped before
@@ -275,6 +624,13 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
     AG_ = np.empty((G, dmax), np.float64)
     SG_ = np.empty(G, np.float64)
     Pdt, Adt = step_flow(GI, dt, MU, PI, PIB, dmax)
+    FA, FB, RHO, CV, CB, CR, KAPPA, KT = excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax)
+    EG_ = np.empty((G, dmax), np.float64)  # per population: exp(mu_k s) of the current piece
+    r_w = np.empty(dmax + 1, np.float64)  # work for first_high_point (models with more than two variables)
+    R_w = np.empty((dmax, dmax), np.float64)
+    M_w = np.empty((dmax, dmax), np.float64)
+    Zs_w = np.empty((dmax, dmax), np.float64)
+    nz_w = np.empty(dmax, np.int64)
     counts[0] = 0
     ip = 0
     n_in = in_time.shape[0]
@@ -304,6 +660,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             for g in range(G):  # crossings located in an earlier attempt are void
                 reached[g] += 1.0
             free_flow(GI, Pdt, Adt, Z, Zend)  # once per step (and attempt): a call here costs nothing noticeable
+            RP[:] = 0.0
             n_ev = n_in_step
             for e in range(n_ev):
                 ev_t[e] = in_time[ip + e]
@@ -318,10 +675,11 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                 pos = insert_event(ev_t, ev_v, ev_i, n_ev, probe_t[k], probe_group, 0, KIND_INPUT, -1)
                 ev_v[pos] = 0.0
                 n_ev += 1
-            if may_force:
-                forced[:] = 0
             if n_ev > 0:
-                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, TJ, forced, col)
+                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, KAPPA, KT, RP,
+                               2 if exact else 0, col)
+            if exact:
+                excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1)
             n_spiked = 0
             ordered = True
             t_last = t0
@@ -329,9 +687,9 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             restart = False
             while True:
                 counts[4] += 1
-                # the pool: neurons at or above threshold at t1 (or forced), by population and index. A spike that
-                # reaches no spiking population changes no other candidate's end-of-step state, so after one
-                # the pool is kept and only the emitter is tested again (below), instead of scanning every neuron
+                # the pool: neurons whose threshold function may have reached 0 during the step (f(t1) + room >= 0), by
+                # population and index. A spike that reaches no spiking population changes no other neuron's f(t1)
+                # or room, so after one the pool is kept (the emitter stays in it) instead of scanning every neuron
                 if rescan:
                     n_pool = 0
                     for g in range(GI.shape[0]):
@@ -340,29 +698,30 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                         d = GI[g, DIM]
                         ng = GI[g, SIZE]
                         z0 = GI[g, ZOFF]
+                        head = RP[z0:z0 + ng]
                         for m in range(ng):
-                            acc_buf[m] = TH[g, d]
+                            acc_buf[m] = TH[g, d] + head[m]
                         for i in range(d):
                             coeff = TH[g, i]
                             if coeff != 0.0:
                                 zrow = Zend[z0 + i * ng:z0 + (i + 1) * ng]  # a view: the loop vectorises
                                 for m in range(ng):
                                     acc_buf[m] += coeff * zrow[m]
-                        # how many are at or above threshold, counted in a loop that vectorises: the collecting loop
-                        # below branches per neuron, and the last search of a step usually finds none
+                        # how many, counted in a loop that vectorises: the collecting loop below branches per neuron,
+                        # and the last search of a step usually finds none
                         n_above = 0
                         for m in range(ng):
                             n_above += 0 if acc_buf[m] < 0.0 else 1  # the collecting test, so a NaN counts too
-                        if n_above == 0 and not may_force:
+                        if n_above == 0:
                             continue
                         for j in range(ng):
-                            if acc_buf[j] < 0.0 and (not may_force or forced[z0 + j] == 0):
+                            if acc_buf[j] < 0.0:
                                 continue
                             pool[n_pool, 0] = g
                             pool[n_pool, 1] = j
                             n_pool += 1
                             n_above -= 1
-                            if n_above == 0 and not may_force:
+                            if n_above == 0:
                                 break
                 # the candidates: the pool and the watched neurons, with where each walk starts
                 n_cand = 0
@@ -429,6 +788,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                             for k in range(d):
                                 mu = MU[g, k]
                                 em1 = math.expm1(mu * s)
+                                EG_[g, k] = 1.0 + em1
                                 phi = s if mu == 0.0 else em1 / mu
                                 for i in range(d):
                                     AG_[g, i] += phi * PIB[g, k, i]
@@ -442,6 +802,40 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                                 acc += PG_[g, i, q] * cand_x[c, q]
                             xs[i] = acc
                             f += TH[g, i] * acc
+                        # an excursion above threshold and back inside the piece: f has a maximum at or above 0 there.
+                        # For two variables f' = r_0 e^{mu_0 s} + r_1 e^{mu_1 s} has one zero at most, a maximum
+                        # if f' > 0 at the start and < 0 at the end; for more, its zeros are found one by one
+                        s_hi = -1.0
+                        if exact and d == 2 and f < 0.0 and s > 0.0:
+                            a0 = FA[g, 0, 0] * cand_x[c, 0] + FA[g, 0, 1] * cand_x[c, 1]
+                            a1 = FA[g, 1, 0] * cand_x[c, 0] + FA[g, 1, 1] * cand_x[c, 1]
+                            r0 = MU[g, 0] * a0 + FB[g, 0]
+                            r1 = MU[g, 1] * a1 + FB[g, 1]
+                            if r0 + r1 > 0.0 and r0 * EG_[g, 0] + r1 * EG_[g, 1] < 0.0:
+                                sp = math.log(-r1 / r0) / (MU[g, 0] - MU[g, 1])
+                                sp = min(max(sp, 0.0), s)
+                                fp = TH[g, d]
+                                for k in range(2):
+                                    mu = MU[g, k]
+                                    em1 = math.expm1(mu * sp)
+                                    fp += (a0 if k == 0 else a1) * (1.0 + em1)
+                                    fp += FB[g, k] * (sp if mu == 0.0 else em1 / mu)
+                                if fp >= 0.0:
+                                    s_hi = sp
+                                    f = fp
+                        elif exact and d > 2 and s > 0.0:
+                            for i in range(d):
+                                x[i] = cand_x[c, i]
+                            sp = first_high_point(g, d, x, s, MU, FA, FB, TH, r_w, R_w, M_w, Zs_w, nz_w)
+                            if sp >= 0.0:
+                                s_hi = sp
+                                f = r_w[d]
+                        if s_hi >= 0.0:
+                            cand_i[c, 3] = 3  # crosses in (cand_t, cand_t + s_hi], before a maximum inside the piece
+                            cand_t[c + half] = cand_t[c] + s_hi
+                            cand_f[c] = f  # the threshold function there, where the root finder starts
+                            found = True
+                            continue
                         if f >= 0.0:
                             cand_i[c, 3] = 1  # crosses in (cand_t, te]; cand_x stays the state at cand_t
                             cand_t[c + half] = te
@@ -607,7 +1001,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                             watch[n_watch, 0] = g
                             watch[n_watch, 1] = j
                             n_watch += 1
-                        if cand_i[best, 3] == 1 and probe_group >= 0:
+                        if cand_i[best, 3] != 2 and probe_group >= 0:
                             # located inside a piece whose start and end it had both been below at: a probe
                             # event between the crossing and the end of the piece it was found in (above
                             # threshold there) lets the walks see it at the right time
@@ -639,6 +1033,8 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                 g = cand_i[best, 0]
                 j = cand_i[best, 1]
                 kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
+                if cand_i[best, 3] == 3:
+                    counts[11] += 1  # an excursion that the end of its piece did not show
                 d = GI[g, DIM]
                 n_g = GI[g, SIZE]
                 z = GI[g, ZOFF] + j
@@ -670,22 +1066,27 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
                 for i in range(d):
                     ck_x[z, i] = xs[i]
                     rs_x[z, i] = xs[i]
-                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, TJ, forced, col)
+                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, KAPPA, KT, RP,
+                               1 if exact else 0, col)
                 for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
                     reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
+                # its reset adds J(u) = TH . P(u) (xs - best_x) to its threshold function from best_t on: the room
+                # grows by how far J may stand above its end value J(t1 - best_t) (end values and curvature)
+                s_r = t1 - best_t if exact else 0.0
+                j_0 = 0.0
+                j_end = 0.0
+                curv = 0.0
+                for k in range(d):
+                    jd = 0.0
+                    for q in range(d):
+                        jd += FA[g, k, q] * (xs[q] - best_x[q])
+                    mu = MU[g, k]
+                    e_r = math.exp(mu * s_r)
+                    j_0 += jd
+                    j_end += jd * e_r
+                    curv += abs(mu * mu * jd) * max(1.0, e_r)
+                RP[z] += max(j_0 - j_end, 0.0) + curv * s_r * s_r / 8.0
                 rescan = not quiet[g]
-                if not rescan:  # keep the pool; the emitter stays in it only if still at or above threshold
-                    f = TH[g, d]
-                    for i in range(d):
-                        f += TH[g, i] * Zend[z + i * n_g]
-                    if f < 0.0 and (not may_force or forced[z] == 0):
-                        kept = 0
-                        for pc in range(n_pool):
-                            if pool[pc, 0] != g or pool[pc, 1] != j:
-                                pool[kept, 0] = pool[pc, 0]
-                                pool[kept, 1] = pool[pc, 1]
-                                kept += 1
-                        n_pool = kept
             for e in range(n_spiked):
                 if spiked[e] >= 0:
                     rs_e[spiked[e]] = -1
@@ -694,8 +1095,6 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, in_time, in_unit, in_g
             restarts += 1
             counts[10] += 1
         ip = ip_end
-        if may_force:
-            forced[:] = 0
         # the step's events, in time order, to the sample's log (they fit: see ``cap``): a spike's state just
         # before it, or an input's value, in its row of sp_x
         for e in range(n_ev):

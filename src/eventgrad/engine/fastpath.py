@@ -41,7 +41,7 @@ def static_reason(layout) -> str | None:
 
 
 def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
-    """(MU, PI, PIB, PB, PT, TH, TJ, BETA) for the current parameter values, or (None, reason) when they do not
+    """(MU, PI, PIB, PB, PT, TH, BETA) for the current parameter values, or (None, reason) when they do not
     fit. BETA[c] is connection c's jump per unit weight (x += w * BETA[c])."""
     net = layout.network
     G, C = len(net.groups), len(net.connections)
@@ -52,7 +52,6 @@ def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
     PT = np.zeros((C, dmax, dmax))
     TH = np.zeros((G, dmax + 2))  # affine thresholds: coefficients, constant, 1.0 if affine
     BETA = np.zeros((C, dmax))
-    TJ = np.zeros(C)  # how much a unit-weight jump of each connection raises the threshold function at once
     for g, adj in enumerate(layout.adjoints):
         if adj is None:
             continue
@@ -88,10 +87,9 @@ def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
             c = next(x.index for x in net.connections if x.name == conn.name)
             beta = evaluate(conn.jump.diff(WEIGHT), s.param_symbols, values).reshape(d)
             tau = -A @ beta  # dR/dx F(x) - F(R(x, w)) = -w A beta for additive jumps
-            TJ[c] = TH[g, :d] @ beta
             BETA[c, :d] = beta
             for k in range(d):
                 proj = PI[g, k, :d, :d]
                 PB[c, k, :d] = proj @ beta
                 PT[c, k, :d] = proj @ tau
-    return (MU, PI, PIB, PB, PT, TH, TJ, BETA), None
+    return (MU, PI, PIB, PB, PT, TH, BETA), None
