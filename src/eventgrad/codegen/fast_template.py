@@ -364,8 +364,8 @@ def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
     """Adds to the room (RP's first half) how far above its end value f(t1) the threshold function of each
     spiking neuron may have stood during the step, after the step's first deliveries (P, RP's second half:
     their shaped positive input; see excursion_tables, deliver_events): the largest value of f_free + P rho
-    on the step, less f(t1). Exact for two variables where it matters (one critical point at most), else
-    bounded by the end values and the curvature. H1: work, one value per neuron."""
+    on the step, less f(t1), bounded by the end values and the curvature (for two variables the search
+    makes it exact where it matters: peak_cut). H1: work, one value per neuron."""
     for g in range(GI.shape[0]):
         if GI[g, SPIKING] == 0:
             continue
@@ -399,8 +399,10 @@ def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
             zs1 = Z[z0 + nn:z0 + 2 * nn]
             ze0 = Zend[z0:z0 + nn]
             ze1 = Zend[z0 + nn:z0 + 2 * nn]
-            # first a bound for every neuron, in a loop without branches (it vectorises): h at t0 and t1, and a
-            # maximum inside bounded by the curvature, |h''| <= sum_k |mu_k r_k| max(1, e^{mu_k dt})
+            # a bound for every neuron, in a loop without branches: h at t0 and t1, and a maximum inside bounded
+            # by the curvature, |h''| <= sum_k |mu_k r_k| max(1, e^{mu_k dt}). Where that makes a candidate, the
+            # search replaces it by the maximum itself (peak_cut), once per step
+
             for m in range(nn):
                 x0 = zs0[m]
                 x1 = zs1[m]
@@ -415,25 +417,6 @@ def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
                 bump = q0 * abs(r0) + q1 * abs(r1)
                 room_m = out[m] + top + (bump if inside else 0.0) - (thd + th0 * ze0[m] + th1 * ze1[m])
                 out[m] = room_m if room_m > 0.0 else 0.0  # >= 0 but for rounding: never fewer candidates than step_end
-            # then, where that bound makes a candidate, the maximum itself (a logarithm)
-            for m in range(nn):
-                if out[m] + thd + th0 * ze0[m] + th1 * ze1[m] < 0.0:
-                    continue
-                x0 = zs0[m]
-                x1 = zs1[m]
-                a0 = fa00 * x0 + fa01 * x1 + pg[m] * rho0
-                a1 = fa10 * x0 + fa11 * x1 + pg[m] * rho1
-                r0 = mu0 * a0 + fb0
-                r1 = mu1 * a1 + fb1
-                if not (r0 + r1 > 0.0 and r0 * e0 + r1 * e1 < 0.0):
-                    continue
-                sp = min(max(math.log(-r1 / r0) / (mu0 - mu1), 0.0), dt)
-                em0 = math.expm1(mu0 * sp)
-                em1 = math.expm1(mu1 * sp)
-                h = thd + a0 * (1.0 + em0) + a1 * (1.0 + em1)
-                h += fb0 * (sp if mu0 == 0.0 else em0 / mu0) + fb1 * (sp if mu1 == 0.0 else em1 / mu1)
-                top = max(thd + th0 * x0 + th1 * x1, c_end + a0 * e0 + a1 * e1)
-                out[m] += max(top, h) - (top + q0 * abs(r0) + q1 * abs(r1))  # the bound, replaced
             continue
         h1 = H1[z0:z0 + nn]  # more variables: max(f(t0), f_free(t1) + P) - f(t1) plus the curvature bound
         for m in range(nn):
@@ -462,6 +445,34 @@ def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
                 for q in range(d):
                     acc += CV[g, k, q] * Z[z0 + q * nn + m]
                 out[m] += abs(acc)
+
+
+@leaf
+def peak_cut(g, x0, x1, p, dt, MU, TH, FA, FB, RHO):
+    """For a two-variable neuron with start state (x0, x1) and shaped positive input p: how much the room's
+    curvature bound (excursion_room) exceeds the largest value of h = f_free + p rho on the step, located
+    at h's one critical point (a logarithm); 0 if h has no maximum inside the step."""
+    mu0 = MU[g, 0]
+    mu1 = MU[g, 1]
+    e0 = math.exp(mu0 * dt)
+    e1 = math.exp(mu1 * dt)
+    a0 = FA[g, 0, 0] * x0 + FA[g, 0, 1] * x1 + p * RHO[g, 0]
+    a1 = FA[g, 1, 0] * x0 + FA[g, 1, 1] * x1 + p * RHO[g, 1]
+    r0 = mu0 * a0 + FB[g, 0]
+    r1 = mu1 * a1 + FB[g, 1]
+    if not (r0 + r1 > 0.0 and r0 * e0 + r1 * e1 < 0.0):
+        return 0.0
+    thd = TH[g, 2]
+    phi0 = dt if mu0 == 0.0 else (e0 - 1.0) / mu0
+    phi1 = dt if mu1 == 0.0 else (e1 - 1.0) / mu1
+    top = max(thd + TH[g, 0] * x0 + TH[g, 1] * x1, thd + FB[g, 0] * phi0 + FB[g, 1] * phi1 + a0 * e0 + a1 * e1)
+    bump = (abs(mu0) * max(1.0, e0) * abs(r0) + abs(mu1) * max(1.0, e1) * abs(r1)) * dt * dt / 8.0
+    sp = min(max(math.log(-r1 / r0) / (mu0 - mu1), 0.0), dt)
+    em0 = math.expm1(mu0 * sp)
+    em1 = math.expm1(mu1 * sp)
+    h = thd + a0 * (1.0 + em0) + a1 * (1.0 + em1)
+    h += FB[g, 0] * (sp if mu0 == 0.0 else em0 / mu0) + FB[g, 1] * (sp if mu1 == 0.0 else em1 / mu1)
+    return max(top + bump - max(top, h), 0.0)
 
 
 @jit
@@ -566,6 +577,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
     # excursion_tables), in one array so that deliveries pick either by an offset
     RP = np.zeros(2 * (ztot + 1), Z.dtype)
     H1 = np.zeros(ztot + 1, Z.dtype)  # excursion_room's work
+    refined = np.full(ztot, -1, np.int64)  # per neuron: the attempt at a step whose room peak_cut made exact
     P = np.empty((dmax, dmax), np.float64)
     x = np.empty(dmax, np.float64)
     xs = np.empty(dmax, np.float64)
@@ -717,6 +729,17 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
                         for j in range(ng):
                             if acc_buf[j] < 0.0:
                                 continue
+                            if exact and d == 2 and refined[z0 + j] != attempt:  # the room's bound, made exact
+                                refined[z0 + j] = attempt
+                                cut = min(peak_cut(g, Z[z0 + j], Z[z0 + ng + j], RP[ztot + 1 + z0 + j], dt, MU, TH,
+                                                   FA, FB, RHO), RP[z0 + j])  # the room stays >= 0
+                                RP[z0 + j] -= cut
+                                acc_buf[j] -= cut
+                                if acc_buf[j] < 0.0:
+                                    n_above -= 1
+                                    if n_above == 0:
+                                        break
+                                    continue
                             pool[n_pool, 0] = g
                             pool[n_pool, 1] = j
                             n_pool += 1
