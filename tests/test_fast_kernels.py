@@ -185,6 +185,44 @@ def test_a_step_that_overflows_the_event_log_is_run_again_with_more_room():
         np.testing.assert_array_equal(g_small[key], g_big[key], err_msg=key)
 
 
+def one_neuron_driven_hard(weight):
+    """One LIF neuron (tau_mem 20 ms) behind an exponential synapse (5 ms) with a large weight: up to dozens of
+    spikes per 1 ms step after each of three inputs."""
+    net = eg.Network()
+    x = net.add_input("x", 1)
+    o = net.add_population("o", 1, eg.neurons.LIF(tau_mem=20.0))
+    net.connect(x, o, eg.synapses.Exponential(tau=5.0), weight=np.array([[weight]]), name="xo")
+    return net, eg.SpikeBatch(times=[[0.3, 5.37, 11.1]], units=[[0, 0, 0]])
+
+
+@pytest.mark.parametrize("excursions", ["exact", "step_end"])
+def test_a_neuron_firing_many_times_in_one_step_in_float32(excursions):
+    """A spike's time is logged in the working precision, and the neuron's walks after its reset start there:
+    in float32 that can be before the float64 crossing. The crossing located before the spike must not be
+    found again from there (it was: the same spike twice, or the same spike forever). Against the generic
+    kernels in float64 at dt 0.05 ms: the same number of spikes at float32's precision."""
+    for weight in (100.0, 1000.0):
+        net, batch = one_neuron_driven_hard(weight)
+        ref, _ = eg.Simulator(net, dt=0.05, duration=30.0, dtype="float64",
+                              kernels="generic").run(batch).spike_times("o", 0)
+        sim = eg.Simulator(net, dt=1.0, duration=30.0, dtype="float32", excursions=excursions,
+                           max_events=1 << 14)
+        t, _ = sim.run(batch).spike_times("o", 0)
+        assert sim.kernels_used == "fast"
+        assert len(t) == len(ref) > 70
+        np.testing.assert_allclose(t, ref, atol=1e-4)
+
+
+def test_a_sample_that_outgrows_max_events_is_an_error_that_names_it():
+    net, batch = one_neuron_driven_hard(1000.0)  # 741 spikes and 3 inputs
+    sim = eg.Simulator(net, dt=1.0, duration=30.0, max_events=300)
+    with pytest.raises(eg.SimulationError, match="max_events=300"):
+        sim.run(batch)
+    assert eg.Simulator(net, dt=1.0, duration=30.0, max_events=800).run(batch).spike_counts("o").sum() == 741
+    with pytest.raises(ValueError, match="max_events"):
+        eg.Simulator(net, dt=1.0, duration=30.0, max_events=0)
+
+
 @pytest.mark.parametrize("kernels", ["auto", "generic"])
 def test_spike_times_are_the_roots_of_the_analytic_trajectory(kernels):
     """One LIF neuron (tau_mem 20 ms) fed through an exponential synapse (5 ms): between spikes its voltage is

@@ -1083,6 +1083,9 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
                 spiked[n_spiked] = z if rs_e[z] < 0 else -1
                 n_spiked += 1
                 rs_e[z] = pos
+                # its crossing is used up: its walks restart at the spike's logged time, which rounding to the
+                # working precision may put before best_t, where the old crossing would be found again
+                known_t[z, 0] = -1.0
                 ck_step[z] = attempt  # later walks of this neuron resume at its own spike, reset
                 ck_t[z] = best_t
                 ck_e[z] = pos

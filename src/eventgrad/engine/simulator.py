@@ -17,7 +17,7 @@ from eventgrad.engine.fastpath import modal_tables, static_reason
 from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.layout import build_layout
 from eventgrad.engine.numeric import check_finite_dynamics
-from eventgrad.engine.results import ERR_CAPACITY, Result, SampleRecord, raise_for_status
+from eventgrad.engine.results import ERR_CAPACITY, Result, SampleRecord, SimulationError, raise_for_status
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
@@ -38,6 +38,10 @@ class Simulator:
     by a later spike of the step), the usual test of time-stepped simulators: faster (about a third less
     forward time on the SHD benchmark), and an excursion within a step is missed. The generic kernels
     test the threshold at every event and at the end of every step.
+
+    ``max_events``: the most events (inputs and spikes) one sample's log may hold. The log starts small
+    and doubles when a sample overflows it; past this bound the run stops with an error instead, since
+    a sample that needs ever more is almost always a network firing at a runaway rate.
     """
 
     def __new__(cls, net=None, *args, method: str = "eventprop", surrogate=None, **kwargs):
@@ -55,7 +59,7 @@ class Simulator:
     def __init__(self, net: Network, dt: float, duration: float, dtype="float32", readout: Readout | None = None,
                  loss=None, substeps: int = 4, threads: int | None = None, jit: bool = True,
                  min_threshold_rate: float = 1e-9, kernels: str = "auto", method: str = "eventprop", surrogate=None,
-                 excursions: str = "exact"):
+                 excursions: str = "exact", max_events: int = 2**24):
         if method != "eventprop":
             raise ValueError(f"unknown method {method!r}; known: 'eventprop' (exact gradients, the default) and "
                              "'bptt' (surrogate-gradient backpropagation through time)")
@@ -96,6 +100,9 @@ class Simulator:
         self.trainable = [f"{c.name}.weight" for c in net.connections]
         self.trainable += [s.key for s in self.layout.param_slots if s.trainable_column >= 0]
         self._capacity = 1024
+        if isinstance(max_events, bool) or not isinstance(max_events, (int, np.integer)) or max_events < 1:
+            raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
+        self.max_events = int(max_events)
         self._readout_cfg = self._configure_readout(readout) if readout is not None else None
 
     # help(eg.Simulator) and editors show __init__'s parameters, not those of the dispatching __new__
@@ -181,11 +188,24 @@ class Simulator:
                 return list(pool.map(fn, items))
         return [fn(item) for item in items]
 
+    def _first_capacity(self, n_inputs: int) -> int:
+        """The event log's size for a sample's first try: what the last samples needed, within max_events."""
+        return min(max(self._capacity, 2 * n_inputs + 64), max(self.max_events, n_inputs + 1))
+
+    def _grown(self, cap: int) -> int:
+        """The event log's next size, after a sample did not fit in ``cap`` events; an error past
+        ``max_events``, since a log that keeps growing is far more often a runaway than a real need."""
+        if cap >= self.max_events:
+            raise SimulationError(f"a sample needs more than max_events={self.max_events} events (inputs and spikes) "
+                                  "in its log: some neurons fire at a runaway rate (check weights, thresholds and "
+                                  "resets), or pass a larger max_events to Simulator if that many are expected")
+        return min(2 * cap, self.max_events)
+
     def _forward_sample(self, tables, modal, Z0, RO, ws, n_out, sample):
         GI, PR, W = tables
         t_in, u_in, g_in, v_in = sample
         L = self.layout
-        cap = max(self._capacity, 2 * len(t_in) + 64)
+        cap = self._first_capacity(len(t_in))
         while True:
             log_t = np.empty(cap, self.dtype)
             log_i = np.empty((cap, 3), np.int64)
@@ -206,7 +226,7 @@ class Simulator:
                                            sp_x, Zs, self.checkpoint_every, y, first, counts)
             if status != ERR_CAPACITY:
                 break
-            cap *= 2
+            cap = self._grown(cap)
         self._capacity = max(self._capacity, cap)
         raise_for_status(status, counts, self.network)
         record = SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first)
@@ -262,7 +282,7 @@ class Simulator:
         RO, ws, n_out = self._default_readout_cfg()
         out = {key: np.empty((len(samples), self.n_steps, g.size)) for g, _, key in picks}
         for b, (t_in, u_in, g_in, v_in) in enumerate(samples):
-            cap = max(self._capacity, 2 * len(t_in) + 64)
+            cap = self._first_capacity(len(t_in))
             while True:
                 Zs = np.empty((self.n_steps, L.ztot), self.dtype)
                 y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
@@ -273,7 +293,7 @@ class Simulator:
                                            y, first, counts)
                 if status != ERR_CAPACITY:
                     break
-                cap *= 2
+                cap = self._grown(cap)
             raise_for_status(status, counts, self.network)
             for g, var, key in picks:
                 d, zoff = GI[g.index, 2], GI[g.index, 3]
