@@ -66,7 +66,7 @@ def modal_affine(g, s, MU, PIB, d, out):
 
 
 @jit
-def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, PB, KAPPA, KT, RP, room_mode, col):
+def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, CT, RP, room_mode, col):
     """Add the effect at t1 of the step's events e_from..e_to-1 (state [var, neuron]): a unit-weight jump of
     connection c at t1 - s stands at t1 as P(s) beta_c, the same for every target; an event's value ev_v
     (1 unless it is a graded input) multiplies its weights.
@@ -80,8 +80,15 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, 
     against f(t1) as a whole), a shaped connection's positive share goes to P (RP's second half), at its
     end value, its negative share nowhere (K_c >= 0 on the step), and any other share counts whole (its
     largest value, not its excess over its end value). room_mode 0 (excursions="step_end") adds room only
-    for jumps that raise the threshold function at once."""
+    for jumps that raise the threshold function at once.
+
+    CT: per connection, its jump's modes PB, KAPPA, its target's rates MU and KT (excursion_tables), in one
+    table because every array argument of a call costs atomic reference counting."""
     half = np.uint64(RP.shape[0] // 2)
+    dmax = col.shape[0] - 2
+    o_ka = dmax * dmax  # where KAPPA, MU and KT start in a row of CT
+    o_mu = o_ka + dmax
+    o_kt = o_mu + dmax
     for e in range(e_from, e_to):
         g = ev_i[e, 0]
         j = ev_i[e, 1]
@@ -93,31 +100,31 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, MU, 
             d = GI[post, DIM]
             npost = CI[c, NPOST]
             row = CI[c, WOFF] + j * npost
-            dmax = col.shape[0] - 2
             ks = 0.0
             for i in range(d):
                 col[i] = 0.0
             for k in range(d):
-                ek = math.exp(MU[post, k] * s)
-                ks += ek * KAPPA[c, k]
+                ek = math.exp(CT[c, o_mu + k] * s)
+                ks += ek * CT[c, o_ka + k]
                 for i in range(d):
-                    col[i] += ek * PB[c, k, i] * v
+                    col[i] += ek * CT[c, k * dmax + i] * v
             up = 0.0  # room per unit of positive weight, and per unit of negative weight
             down = 0.0
-            into_p = room_mode == 2 and KT[c, 2] == 1.0
+            into_p = room_mode == 2 and CT[c, o_kt + 2] == 1.0
             if into_p and v != 0.0:
                 if v > 0.0:
                     up = v * ks
                 else:
                     down = -v * ks
-            elif (room_mode > 0 or KT[c, 0] != 0.0) and GI[post, SPIKING] == 1 and v != 0.0:
+            elif (room_mode > 0 or CT[c, o_kt] != 0.0) and GI[post, SPIKING] == 1 and v != 0.0:
                 # (with step-end tests too, a jump that raises the threshold function at once must be seen)
-                k_hi = max(0.0, KT[c, 0], ks)
-                k_lo = min(0.0, KT[c, 0], ks)
-                for i in range(int(KT[c, 1])):
-                    if KT[c, 3 + 2 * i] < s:
-                        k_hi = max(k_hi, KT[c, 4 + 2 * i])
-                        k_lo = min(k_lo, KT[c, 4 + 2 * i])
+                k_0 = CT[c, o_kt]
+                k_hi = max(0.0, k_0, ks)
+                k_lo = min(0.0, k_0, ks)
+                for i in range(int(CT[c, o_kt + 1])):
+                    if CT[c, o_kt + 3 + 2 * i] < s:
+                        k_hi = max(k_hi, CT[c, o_kt + 4 + 2 * i])
+                        k_lo = min(k_lo, CT[c, o_kt + 4 + 2 * i])
                 if v > 0.0:
                     up = v * (k_hi - ks)
                     down = v * (ks - k_lo)
@@ -356,7 +363,18 @@ def excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax):
                 CV[g, k, q] = mu * mu * FA[g, k, q] * top
             CB[g, k] = mu * FB[g, k] * top
             CR[g, k] = mu * mu * RHO[g, k] * top
-    return FA, FB, RHO, CV, CB, CR, KAPPA, KT
+    # the per-connection table of deliver_events: PB (flattened), KAPPA, the target's MU, KT
+    CT = np.zeros((C, dmax * dmax + 2 * dmax + KT.shape[1]))
+    for c in range(C):
+        g = CI[c, POST]
+        for k in range(dmax):
+            for i in range(dmax):
+                CT[c, k * dmax + i] = PB[c, k, i]
+            CT[c, dmax * dmax + k] = KAPPA[c, k]
+            CT[c, dmax * dmax + dmax + k] = MU[g, k]
+        for i in range(KT.shape[1]):
+            CT[c, dmax * dmax + 2 * dmax + i] = KT[c, i]
+    return FA, FB, RHO, CV, CB, CR, CT
 
 
 @jit
@@ -479,11 +497,13 @@ def peak_cut(g, x0, x1, p, dt, MU, TH, FA, FB, RHO):
 def first_high_point(g, d, x, s_max, MU, FA, FB, TH, r, R, M, Zs, nz):
     """The first critical point s in (0, s_max) of the threshold function on a piece from state x at which it
     is at or above 0, or -1.0; f(s) in r[d]. Below 0 at the piece's start, it crosses in (0, s] then, once
-    (it is monotone after the previous critical point)."""
+    (it is monotone after the previous critical point). r: 2 d + 1 values of work, the modal
+    coefficients a_k = FA_k . x kept in r[d + 1:]."""
     for k in range(d):
         a = 0.0
         for q in range(d):
             a += FA[g, k, q] * x[q]
+        r[d + 1 + k] = a
         r[k] = MU[g, k] * a + FB[g, k]
     n = exp_sum_zeros(r, MU[g], d, s_max, R, M, Zs, nz)
     for i in range(n):
@@ -492,10 +512,7 @@ def first_high_point(g, d, x, s_max, MU, FA, FB, TH, r, R, M, Zs, nz):
         for k in range(d):
             mu = MU[g, k]
             em1 = math.expm1(mu * s)
-            a = 0.0
-            for q in range(d):
-                a += FA[g, k, q] * x[q]
-            f += a * (1.0 + em1) + FB[g, k] * (s if mu == 0.0 else em1 / mu)
+            f += r[d + 1 + k] * (1.0 + em1) + FB[g, k] * (s if mu == 0.0 else em1 / mu)
         if f >= 0.0:
             r[d] = f
             return s
@@ -636,9 +653,9 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
     AG_ = np.empty((G, dmax), np.float64)
     SG_ = np.empty(G, np.float64)
     Pdt, Adt = step_flow(GI, dt, MU, PI, PIB, dmax)
-    FA, FB, RHO, CV, CB, CR, KAPPA, KT = excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax)
+    FA, FB, RHO, CV, CB, CR, CT = excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax)
     EG_ = np.empty((G, dmax), np.float64)  # per population: exp(mu_k s) of the current piece
-    r_w = np.empty(dmax + 1, np.float64)  # work for first_high_point (models with more than two variables)
+    r_w = np.empty(2 * dmax + 1, np.float64)  # work for first_high_point (models with more than two variables)
     R_w = np.empty((dmax, dmax), np.float64)
     M_w = np.empty((dmax, dmax), np.float64)
     Zs_w = np.empty((dmax, dmax), np.float64)
@@ -688,7 +705,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
                 ev_v[pos] = 0.0
                 n_ev += 1
             if n_ev > 0:
-                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, MU, PB, KAPPA, KT, RP,
+                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, CT, RP,
                                2 if exact else 0, col)
             if exact:
                 excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1)
@@ -1092,26 +1109,28 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
                 for i in range(d):
                     ck_x[z, i] = xs[i]
                     rs_x[z, i] = xs[i]
-                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, MU, PB, KAPPA, KT, RP,
+                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, pos, pos + 1, CT, RP,
                                1 if exact else 0, col)
                 for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
                     reached[CI[OC[r], POST]] += 1.0  # crossings known in these populations are void now
                 # its reset adds J(u) = TH . P(u) (xs - best_x) to its threshold function from best_t on: the room
                 # grows by how far J may stand above its end value J(t1 - best_t) (end values and curvature)
-                s_r = t1 - best_t if exact else 0.0
-                j_0 = 0.0
-                j_end = 0.0
-                curv = 0.0
-                for k in range(d):
-                    jd = 0.0
-                    for q in range(d):
-                        jd += FA[g, k, q] * (xs[q] - best_x[q])
-                    mu = MU[g, k]
-                    e_r = math.exp(mu * s_r)
-                    j_0 += jd
-                    j_end += jd * e_r
-                    curv += abs(mu * mu * jd) * max(1.0, e_r)
-                RP[z] += max(j_0 - j_end, 0.0) + curv * s_r * s_r / 8.0
+                # (with step-end detection there is no room to grow)
+                if exact:
+                    s_r = t1 - best_t
+                    j_0 = 0.0
+                    j_end = 0.0
+                    curv = 0.0
+                    for k in range(d):
+                        jd = 0.0
+                        for q in range(d):
+                            jd += FA[g, k, q] * (xs[q] - best_x[q])
+                        mu = MU[g, k]
+                        e_r = math.exp(mu * s_r)
+                        j_0 += jd
+                        j_end += jd * e_r
+                        curv += abs(mu * mu * jd) * max(1.0, e_r)
+                    RP[z] += max(j_0 - j_end, 0.0) + curv * s_r * s_r / 8.0
                 rescan = not quiet[g]
             for e in range(n_spiked):
                 if spiked[e] >= 0:
