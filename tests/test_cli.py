@@ -82,6 +82,8 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path, capsys):
     ("[model.neuron]\nvars = {v = ['(-v + Isyn) / tau + os.system(1)', '0.0']}\nthreshold = 'v - 1'\n"
      "output_var_name = 'v'\nparam_vals = {tau = 10.0}\n", "os"),
     ("[simulation]\nreadout = 'median'\n", "unknown simulation.readout 'median'"),
+    ("[simulation]\nexcursions = 'sometimes'\n", "unknown simulation.excursions 'sometimes'"),
+    ("[simulation]\nmax_events = 0\n", "simulation.max_events must be a positive integer"),
 ])
 def test_bad_configurations_are_refused_with_the_reason(tmp_path, capsys, text, message):
     config = tmp_path / "bad.toml"

@@ -60,6 +60,9 @@ DEFAULTS: dict = {
         "readout": "mean",  # mean | sum | exp_mean | max | first_spike | spike_count
         "tau0": 5.0,  # first_spike: logits are -t / tau0
         "threads": 0,  # 0: all cores
+        "kernels": "auto",  # eventprop: auto | generic (see eventgrad.Simulator)
+        "excursions": "exact",  # eventprop, fast kernels: exact | step_end
+        "max_events": 2**24,  # eventprop: the most inputs and spikes one sample's log may hold
     },
     "training": {
         "epochs": 25,

@@ -133,7 +133,15 @@ def build_simulator(cfg: dict, net: eg.Network):
         raise ConfigError(f"unknown simulation.readout '{s['readout']}'; known: {sorted(READOUTS)}")
     readout = (READOUTS["first_spike"]("o", tau0=s["tau0"]) if s["readout"] == "first_spike"
                else READOUTS[s["readout"]]("o"))
-    extra = {"method": "bptt", "surrogate": s["surrogate"]} if s["method"] == "bptt" else {}
+    for key, known in (("kernels", ("auto", "generic")), ("excursions", ("exact", "step_end"))):
+        if s[key] not in known:
+            raise ConfigError(f"unknown simulation.{key} '{s[key]}'; known: {list(known)}")
+    if s["max_events"] < 1:
+        raise ConfigError(f"simulation.max_events must be a positive integer, got {s['max_events']}")
+    if s["method"] == "bptt":
+        extra = {"method": "bptt", "surrogate": s["surrogate"]}
+    else:
+        extra = {"kernels": s["kernels"], "excursions": s["excursions"], "max_events": s["max_events"]}
     return eg.Simulator(net, dt=s["dt"], duration=s["duration"], dtype=s["dtype"], readout=readout,
                         loss=eg.losses.SoftmaxCrossEntropy(), threads=s["threads"] or None, **extra)
 
