@@ -168,7 +168,8 @@ def run(args) -> None:
     print(f"data: {len(data['train'])} train / {len(data['validation'])} validation / {len(data['test'])} test; "
           f"{data['train'].times.size / len(data['train']):.0f} input spikes per image", flush=True)
     sim = eg.Simulator(build_network(rng), dt=args.dt, duration=args.duration, dtype="float32",
-                       readout=eg.readouts.MaxVar("o"), loss=eg.losses.SoftmaxCrossEntropy(), threads=args.threads)
+                       readout=eg.readouts.MaxVar("o"), loss=eg.losses.SoftmaxCrossEntropy(), threads=args.threads,
+                       excursions=args.excursions)
     timer = EpochTimer()
     callbacks = [ProgressBar(args.epochs, bar=False), timer, data["train"]]
     folder = os.path.join(args.out, f"seed{args.seed}") if args.out else None
@@ -212,6 +213,9 @@ def main(argv=None) -> None:
     parser.add_argument("--dt", type=float, default=0.5, help="grid step in ms (0.5)")
     parser.add_argument("--duration", type=float, default=40.0, help="trial length in ms (40)")
     parser.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    parser.add_argument("--excursions", choices=["exact", "step_end"], default="exact",
+                        help="the threshold test of the fast kernels (see eventgrad.Simulator): every crossing "
+                             "(exact) or only at step ends (step_end, the kernels before 2026-11-29)")
     parser.add_argument("--restore-best", action="store_true", help="test the best-validation epoch")
     run(parser.parse_args(argv))
 

@@ -111,7 +111,7 @@ def build_simulator(net: eg.Network, args) -> eg.Simulator:
     loss = FirstSpikeCrossEntropy.for_readout(readout, tau1=TAU1, alpha=ALPHA, trial_length=args.duration,
                                               skip_silent_label=args.silent_label == "skip")
     return eg.Simulator(net, dt=args.dt, duration=args.duration, dtype="float64" if args.float64 else "float32",
-                        readout=readout, loss=loss, threads=args.threads)
+                        readout=readout, loss=loss, threads=args.threads, excursions=args.excursions)
 
 
 def train_seed(seed: int, data: dict, args) -> dict:
@@ -151,6 +151,9 @@ def main(argv=None) -> None:
     parser.add_argument("--duration", type=float, default=60.0, help="trial length in ms (60)")
     parser.add_argument("--float64", action="store_true", help="simulate in float64 (default float32)")
     parser.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    parser.add_argument("--excursions", choices=["exact", "step_end"], default="exact",
+                        help="the threshold test of the fast kernels (see eventgrad.Simulator): every crossing "
+                             "(exact) or only at step ends (step_end, the kernels before 2026-11-29)")
     parser.add_argument("--silent-push", type=float, default=0.0,
                         help="push hidden neurons silent over a batch back into activity (0: off, as in the paper)")
     parser.add_argument("--silent-label", choices=("skip", "count"), default="skip",
