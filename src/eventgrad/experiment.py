@@ -18,6 +18,7 @@ from eventgrad.config import ConfigError
 from eventgrad.data.dataset import SpikeDataset
 from eventgrad.data.encoders import latency_encode, threshold_latency_encode
 from eventgrad.data.yinyang import yinyang
+from eventgrad.engine.simulator import EXCURSIONS, KERNELS
 from eventgrad.optim import SGD, Adam
 from eventgrad.schedules import make_schedule
 from eventgrad.train import (
@@ -133,7 +134,7 @@ def build_simulator(cfg: dict, net: eg.Network):
         raise ConfigError(f"unknown simulation.readout '{s['readout']}'; known: {sorted(READOUTS)}")
     readout = (READOUTS["first_spike"]("o", tau0=s["tau0"]) if s["readout"] == "first_spike"
                else READOUTS[s["readout"]]("o"))
-    for key, known in (("kernels", ("auto", "generic")), ("excursions", ("exact", "step_end"))):
+    for key, known in (("kernels", KERNELS), ("excursions", EXCURSIONS)):
         if s[key] not in known:
             raise ConfigError(f"unknown simulation.{key} '{s[key]}'; known: {list(known)}")
     if s["max_events"] < 1:

@@ -22,6 +22,9 @@ from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
 
+KERNELS = ("auto", "generic")  # Simulator(kernels=...)
+EXCURSIONS = ("exact", "step_end")  # Simulator(excursions=...)
+
 
 class Simulator:
     """Simulate a network on a batch of input spikes and differentiate a loss with EventProp.
@@ -83,11 +86,14 @@ class Simulator:
             self.loss_fn.check_duration(self.duration)
         self.threads = threads or os.cpu_count() or 1
         self.jit = jit
-        if kernels not in ("auto", "generic"):
+        if kernels not in KERNELS:
             raise ValueError(f"kernels must be 'auto' or 'generic', got {kernels!r}")
-        if excursions not in ("exact", "step_end"):
+        if excursions not in EXCURSIONS:
             raise ValueError(f"excursions must be 'exact' or 'step_end', got {excursions!r}")
         self.excursions = excursions
+        if isinstance(max_events, bool) or not isinstance(max_events, (int, np.integer)) or max_events < 1:
+            raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
+        self.max_events = int(max_events)
         self.layout = build_layout(net, jit)
         self.fast_reason = static_reason(self.layout) if kernels == "auto" else "generic kernels requested"
         self.params: dict[str, np.ndarray] = {}
@@ -100,9 +106,6 @@ class Simulator:
         self.trainable = [f"{c.name}.weight" for c in net.connections]
         self.trainable += [s.key for s in self.layout.param_slots if s.trainable_column >= 0]
         self._capacity = 1024
-        if isinstance(max_events, bool) or not isinstance(max_events, (int, np.integer)) or max_events < 1:
-            raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
-        self.max_events = int(max_events)
         self._readout_cfg = self._configure_readout(readout) if readout is not None else None
 
     # help(eg.Simulator) and editors show __init__'s parameters, not those of the dispatching __new__
