@@ -22,7 +22,7 @@ GAUSS_WEIGHTS = (0.11846344252809454, 0.23931433524968324, 0.28444444444444444, 
                  0.11846344252809454)
 
 
-@jit
+@flat_jit
 def expm_small(M, m, E, T1, T2):
     """E[:m,:m] = exp(M[:m,:m]) by scaling and squaring a degree-14 Taylor polynomial (machine precision)."""
     norm = 0.0
@@ -63,7 +63,7 @@ def expm_small(M, m, E, T1, T2):
                 E[i, j] = T2[i, j]
 
 
-@jit
+@flat_jit
 def linear_propagator(g, p, d, s, W3):
     """W3[2] = exp([[A, b], [0, 0]] s): the exact affine flow of population g over a time s."""
     M = W3[0]
@@ -86,7 +86,7 @@ def apply_affine(E, d, x, out):
         out[i] = acc
 
 
-@jit
+@flat_jit
 def rk4_step(g, x, p, h, out, K):
     d = x.shape[0]
     rhs(g, x, p, K[0, :d])
@@ -103,13 +103,13 @@ def rk4_step(g, x, p, h, out, K):
         out[i] = x[i] + h / 6.0 * (K[0, i] + 2.0 * K[1, i] + 2.0 * K[2, i] + K[3, i])
 
 
-@jit
+@flat_jit
 def substeps(s, h_max):
     n = int(math.ceil(s / h_max - 1e-9))
     return max(n, 1)
 
 
-@jit
+@flat_jit
 def next_grid(t, h_max):
     """The first multiple of h_max after t (skipping one closer than 1e-9 h_max): RK4 sub-step boundaries.
 
@@ -122,7 +122,7 @@ def next_grid(t, h_max):
     return tg
 
 
-@jit
+@flat_jit
 def has_nonlinear(GI):
     for g in range(GI.shape[0]):
         if GI[g, IS_INPUT] == 0 and GI[g, LINEAR] == 0:
@@ -130,7 +130,7 @@ def has_nonlinear(GI):
     return False
 
 
-@jit
+@flat_jit
 def flow_all_cut(GI, Z, PR, t_a, t_b, h_max, cut, Zn, W3, K):
     """Z (at t_a) -> state at t_b, cutting at the RK4 grid when the network has nonlinear dynamics."""
     t = t_a
@@ -141,13 +141,14 @@ def flow_all_cut(GI, Z, PR, t_a, t_b, h_max, cut, Zn, W3, K):
             if tg < te:
                 te = tg
         flow_all(GI, Z, Zn, PR, te - t, h_max, W3, K)
-        Z[:] = Zn
+        for i in range(Z.shape[0]):  # element by element: a slice assignment needs numba's runtime
+            Z[i] = Zn[i]
         t = te
         if te >= t_b:
             return
 
 
-@jit
+@flat_jit
 def rk4_flow(g, x, p, s, h_max, out, K):
     """RK4 over s in equal sub-steps no longer than h_max."""
     d = x.shape[0]
@@ -163,7 +164,7 @@ def rk4_flow(g, x, p, s, h_max, out, K):
         out[i] = K[5, i]
 
 
-@jit
+@flat_jit
 def flow_one(GI, g, j, x, PR, s, h_max, out, W3, K):
     """State of neuron j of population g after a time s without events."""
     d = GI[g, DIM]
@@ -175,7 +176,7 @@ def flow_one(GI, g, j, x, PR, s, h_max, out, W3, K):
         rk4_flow(g, x, p, s, h_max, out, K)
 
 
-@jit
+@flat_jit
 def flow_all(GI, Z, out, PR, s, h_max, W3, K):
     """Every population's state after a time s without events (Z -> out)."""
     for g in range(GI.shape[0]):
@@ -211,7 +212,7 @@ def state_after(GI, g, j, x0, PR, s, h_max, xs, W3, K, MU, PI, PIB, P, aff):
         xs[i] = acc
 
 
-@jit
+@flat_jit
 def crossing_time(GI, g, j, x0, PR, s_max, tol, h_max, xs, W3, K, MU, PI, PIB, P, aff):
     """First s in (0, s_max] with g(x(s)) = 0, given g(x(0)) < 0 <= g(x(s_max)): safeguarded Newton."""
     p = PR[GI[g, POFF] + j * GI[g, NPAR]:GI[g, POFF] + (j + 1) * GI[g, NPAR]]
@@ -263,7 +264,7 @@ def params_of(GI, PR, g, j):
     return PR[GI[g, POFF] + j * npar:GI[g, POFF] + (j + 1) * npar]
 
 
-@jit
+@flat_jit
 def deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, check_triggers):
     """Apply the jumps of a spike of unit j of group g (weights times ``scale``, the value of a graded input
     event, else 1) to all targets; queue the targets it pushes over."""
@@ -287,7 +288,7 @@ def deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, check_triggers
     return q_len
 
 
-@jit
+@flat_jit
 def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first):
     """Log an event at time t, reset the neuron if it spiked, deliver it, and follow any cascade. An input
     event's value (1 unless graded) is logged in sp_x[e, 0], the row a spike uses for its state."""
@@ -336,7 +337,7 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts,
     return OK
 
 
-@jit
+@flat_jit
 def earliest_crossing(GI, PR, Z, Zn, s, tol, h_max, xs, W3, K, no_mu, no_pi, no_pib, no_p, no_aff):
     """(s*, group, neuron) of the earliest threshold crossing within the piece, or (inf, -1, -1).
     The no_* arguments are empty modal tables: the generic kernels propagate with flow_one."""
@@ -365,7 +366,7 @@ def state_index(GI, g, m, i, soa):
     return GI[g, ZOFF] + m * GI[g, DIM] + i
 
 
-@jit
+@flat_jit
 def sample_readout(GI, RO, ws, Z, n, y, first, soa):
     g = RO[0]
     for k in range(GI[g, SIZE]):
@@ -446,7 +447,7 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
 # ----------------------------------------------------------------------------------------------- backward
 
 
-@jit
+@flat_jit
 def transpose_apply(E, d, lam, out):
     """out = E[:d,:d]^T lam: the adjoint of the homogeneous part of the affine flow."""
     for i in range(d):
@@ -456,7 +457,7 @@ def transpose_apply(E, d, lam, out):
         out[i] = acc
 
 
-@jit
+@flat_jit
 def linear_param_integral(GI, PR, g, j, s, x_a, lam_hi, pg, W3, W3b, xs, ls, buf):
     """Add integral_0^s lambda . dF/dp dt for neuron j (5-point Gauss-Legendre on exact x and lambda)."""
     d = GI[g, DIM]
@@ -603,9 +604,10 @@ def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, sp
                         sp_x, h_max, none, none, W3, K, tmp)
 
 
-@jit
-def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre):
-    """State of target m of connection OC[r] just before that connection's jump (earlier ones applied)."""
+@flat_jit
+def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre, x_in):
+    """State of target m of connection OC[r] just before that connection's jump (earlier ones applied).
+    x_in: work, the state before each earlier jump."""
     c = OC[r]
     post = CI[c, POST]
     a, b = neuron_slice(GI, post, m)
@@ -614,13 +616,15 @@ def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre):
     for r2 in range(GI[g, OUT_START], r):
         c2 = OC[r2]
         if CI[c2, POST] == post:
-            jump(c2, x_pre[:b - a].copy(), W[CI[c2, WOFF] + j * CI[c2, NPOST] + m] * scale,
-                 params_of(GI, PR, post, m), x_pre)
+            for i in range(b - a):
+                x_in[i] = x_pre[i]
+            jump(c2, x_in[:b - a], W[CI[c2, WOFF] + j * CI[c2, NPOST] + m] * scale, params_of(GI, PR, post, m),
+                 x_pre)
 
 
-@jit
+@flat_jit
 def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot, counts,
-                  x_pre, tmp):
+                  x_pre, x_in, tmp):
     """Undo event k backwards: targets' jumps (weight and parameter gradients), then the spike's own jump."""
     g = log_i[k, 0]
     j = log_i[k, 1]
@@ -639,7 +643,7 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SD
             a, b = neuron_slice(GI, post, m)
             pm = params_of(GI, PR, post, m)
             if have_state:
-                target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre)
+                target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre, x_in)
             w = W[row + m] * scale
             lam_m = lam[a:b]
             S += tshift(c, x_pre[:d], w, pm, lam_m)
@@ -670,7 +674,7 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SD
         lam[a + i] = tmp[i]
 
 
-@jit
+@flat_jit
 def readout_adjoint(GI, RO, ws, dLdy, first, n, lam, soa):
     """Add dL/dx(t_n) of the readout's grid samples to lambda at the end of step n."""
     g = RO[0]
@@ -697,6 +701,7 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
     xs = np.empty(dmax, np.float64)
     ls = np.empty(dmax, np.float64)
     x_pre = np.zeros(dmax, np.float64)
+    x_in = np.empty(dmax, np.float64)
     tmp = np.empty(dmax, np.float64)
     buf = np.empty(max(dmax, PG.shape[0]) + 1, np.float64)
     store_state = Zs.shape[0] > 0
@@ -734,7 +739,7 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
                     for i in range(b - a):
                         Zmid[a + i] = tmp[i]
             event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot,
-                          counts, x_pre, tmp)
+                          counts, x_pre, x_in, tmp)
             t_hi = log_t[k]
         back_flow_all(GI, PR, lam, t0, t_hi, Zstart, h_max, PG, W3, W3b, K, L, xs, ls, buf)
         e = e_lo

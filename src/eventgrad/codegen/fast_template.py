@@ -31,9 +31,12 @@ spikes of the step raise the neuron's end-of-step state: its crossing is then fo
 later in time, and the step is simulated again with the neuron watched, so that spikes stay in time order
 (see forward_fast). With "exact" that happens only through rounding.
 
-Speed note: numba reference-counts every array a call binds (atomic increments and decrements), so
-the loops that run per event or per candidate are written inline, with indices, inside a few functions
-called once per step; a helper called there with several arrays would cost more than its arithmetic.
+Speed note: numba reference-counts every array a call binds or a slice makes (atomic increments and
+decrements), so the loops that run per event or per candidate are written inline, with indices, inside a
+few functions called once per step. Those functions never allocate: forward_fast and backward_fast
+allocate the work arrays and hand them to forward_fast_steps and backward_fast_steps, which, like the
+helpers they call, are compiled without numba's runtime (``flat_jit``), where binding and slicing arrays
+costs nothing.
 """
 
 EPS64 = 2.220446049250313e-16  # float64's machine epsilon: the root finder's stopping floor
@@ -65,7 +68,7 @@ def modal_affine(g, s, MU, PIB, d, out):
             out[i] += phi * PIB[g, k, i]
 
 
-@jit
+@flat_jit
 def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, CT, RP, room_mode, col):
     """Add the effect at t1 of the step's events e_from..e_to-1 (state [var, neuron]): a unit-weight jump of
     connection c at t1 - s stands at t1 as P(s) beta_c, the same for every target; an event's value ev_v
@@ -187,7 +190,7 @@ def step_flow(GI, dt, MU, PI, PIB, dmax):
     return Pdt, Adt
 
 
-@jit
+@flat_jit
 def free_flow(GI, Pdt, Adt, Z, Zend):
     """Zend = P(dt) Z + c(dt) for every population (state [variable, neuron]): a step without events."""
     for g in range(GI.shape[0]):
@@ -208,7 +211,7 @@ def free_flow(GI, Pdt, Adt, Z, Zend):
                         out[m] += pq * src[m]
 
 
-@jit
+@flat_jit
 def exp_sum(R, M, L, d, s):
     """sum_{k >= L} R[L, k] exp(M[L, k] s)."""
     h = 0.0
@@ -217,7 +220,7 @@ def exp_sum(R, M, L, d, s):
     return h
 
 
-@jit
+@flat_jit
 def exp_sum_zeros(r, mu, d, s_max, R, M, Zs, nz):
     """The zeros in (0, s_max) of h(s) = sum_k r[k] exp(mu[k] s), ascending, in Zs[0, :count]; returns count.
 
@@ -377,7 +380,7 @@ def excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax):
     return FA, FB, RHO, CV, CB, CR, CT
 
 
-@jit
+@flat_jit
 def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
     """Adds to the room (RP's first half) how far above its end value f(t1) the threshold function of each
     spiking neuron may have stood during the step, after the step's first deliveries (P, RP's second half:
@@ -493,7 +496,7 @@ def peak_cut(g, x0, x1, p, dt, MU, TH, FA, FB, RHO):
     return max(top + bump - max(top, h), 0.0)
 
 
-@jit
+@flat_jit
 def first_high_point(g, d, x, s_max, MU, FA, FB, TH, r, R, M, Zs, nz):
     """The first critical point s in (0, s_max) of the threshold function on a piece from state x at which it
     is at or above 0, or -1.0; f(s) in r[d]. Below 0 at the piece's start, it crosses in (0, s] then, once
@@ -607,7 +610,6 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
     # in time, so the pieces before it never change again. ck_step: the attempt at a step (below) the
     # checkpoint belongs to
     ck_step = np.full(ztot, -1, np.int64)
-    attempt = 0
     ck_t = np.empty(ztot, np.float64)  # its time
     ck_e = np.empty(ztot, np.int64)  # the next event of the step it has to apply
     ck_x = np.empty((ztot, dmax), np.float64)  # the state there
@@ -635,12 +637,7 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
     cand_f = np.empty(n_spiking + 1, np.float64)
     pool = np.empty((n_spiking + 1, 2), np.int64)  # the neurons at or above threshold at t1: population, index
     watch = np.empty((n_spiking + 1, 2), np.int64)  # the neurons walked in every search of this step (see below)
-    probe_t = np.empty(MAX_RESTARTS, np.float64)  # this step's probes (see below)
-    probe_group = -1  # probes are logged as inputs of value 0, of the first input population
-    for g in range(G):
-        if GI[g, IS_INPUT] == 1 and probe_group < 0:
-            probe_group = g
-    n_pool = 0
+    probe_t = np.empty(MAX_RESTARTS, np.float64)  # this step's probes (see forward_fast_steps)
     quiet = np.ones(G, np.bool_)  # per population: its spikes reach no spiking population
     for c in range(CI.shape[0]):
         if GI[CI[c, POST], SPIKING] == 1:
@@ -648,7 +645,6 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
     prev_t = np.empty(n_spiking + 1, np.float64)  # per candidate: the start of the last piece it walked
     prev_e = np.empty(n_spiking + 1, np.int64)
     prev_x = np.empty((n_spiking + 1, dmax), np.float64)
-    half = cand_t.shape[0] // 2
     PG_ = np.empty((G, dmax, dmax), np.float64)  # per population: the current piece's propagator
     AG_ = np.empty((G, dmax), np.float64)
     SG_ = np.empty(G, np.float64)
@@ -660,6 +656,34 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
     M_w = np.empty((dmax, dmax), np.float64)
     Zs_w = np.empty((dmax, dmax), np.float64)
     nz_w = np.empty(dmax, np.int64)
+    work = (Z, Zend, acc_buf, RP, H1, refined, P, x, xs, best_x, col, coef, em_s, ck_step, ck_t, ck_e, ck_x, rs_e,
+            rs_x, spiked, known_t, known_x, reached, ev_t, ev_v, ev_i, step_x, cand_i, cand_t, cand_x, cand_f, pool,
+            watch, probe_t, quiet, prev_t, prev_e, prev_x, PG_, AG_, SG_, Pdt, Adt, FA, FB, RHO, CV, CB, CR, CT, EG_,
+            r_w, R_w, M_w, Zs_w, nz_w)
+    return forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_unit, in_group, in_value, RO, ws,
+                              MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work)
+
+
+@flat_jit
+def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_unit, in_group, in_value, RO, ws, MU,
+                       PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work):
+    """forward_fast's steps, in the work arrays it allocated (``work``, unpacked below): compiled without
+    numba's runtime (no allocation here), so the views, calls and inlined model functions of the per-event
+    loops cost no reference counting."""
+    (Z, Zend, acc_buf, RP, H1, refined, P, x, xs, best_x, col, coef, em_s, ck_step, ck_t, ck_e, ck_x, rs_e, rs_x,
+     spiked, known_t, known_x, reached, ev_t, ev_v, ev_i, step_x, cand_i, cand_t, cand_x, cand_f, pool, watch,
+     probe_t, quiet, prev_t, prev_e, prev_x, PG_, AG_, SG_, Pdt, Adt, FA, FB, RHO, CV, CB, CR, CT, EG_, r_w,
+     R_w, M_w, Zs_w, nz_w) = work
+    dmax = sp_x.shape[1]
+    ztot = Z.shape[0]
+    G = GI.shape[0]
+    half = cand_t.shape[0] // 2
+    attempt = 0
+    n_pool = 0
+    probe_group = -1  # probes are logged as inputs of value 0, of the first input population
+    for g in range(G):
+        if GI[g, IS_INPUT] == 1 and probe_group < 0:
+            probe_group = g
     counts[0] = 0
     ip = 0
     n_in = in_time.shape[0]
@@ -1209,6 +1233,17 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
     diff = np.empty(dmax, W.dtype)
     tmp = np.empty(dmax, np.float64)
     Pdt = step_flow(GI, dt, MU, PI, PIB, dmax)[0]  # the adjoint needs P(dt) only
+    return backward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events,
+                               sp_x, ztot, first, MU, PI, PB, PT, GW, PG, counts, lam, lam_next, col, col2, lam_j,
+                               lam_plus, lam_minus, diff, tmp, Pdt)
+
+
+@flat_jit
+def backward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x,
+                        ztot, first, MU, PI, PB, PT, GW, PG, counts, lam, lam_next, col, col2, lam_j, lam_plus,
+                        lam_minus, diff, tmp, Pdt):
+    """backward_fast's steps, in work arrays it allocated: compiled without numba's runtime (no allocation
+    here), so the views and inlined model functions of the per-event loop cost no reference counting."""
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt

@@ -154,6 +154,7 @@ def generate_source(groups: list[AdjointSystem | None], sites: list[ConnectionSi
     lines.add("from eventgrad.codegen.jit import PARALLEL as parallel_jit")
     lines.add(f"from eventgrad.codegen.jit import {'LEAF' if jit else 'PLAIN'} as leaf")
     lines.add(f"from eventgrad.codegen.jit import {'REDUCE' if jit else 'PLAIN'} as reduce_jit")
+    lines.add(f"from eventgrad.codegen.jit import {'FLAT' if jit else 'PLAIN'} as flat_jit")
     lines.add()
     have = {role: [] for role in GROUP_ROLES}
     for g, adj in enumerate(groups):

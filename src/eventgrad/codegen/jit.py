@@ -20,6 +20,11 @@ JIT = numba.njit(cache=True, nogil=True, error_model="numpy")
 # loops that matter are written without calls (see fast_template.py)
 LEAF = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 # dot products over weight rows: reassociating the sum lets it vectorise (8 float32 lanes instead of one
-# dependent chain of additions); the rounding differs from the sequential sum only in the last bits
-REDUCE = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+# dependent chain of additions); the rounding differs from the sequential sum only in the last bits.
+# Without numba's runtime, like FLAT
+REDUCE = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, _nrt=False)
+# functions that only read and write arrays they are given, never allocate: compiled without numba's
+# runtime, so binding, slicing or passing on an array costs no atomic reference counting (a function
+# that allocates fails to compile this way; the caller's arrays outlive the call)
+FLAT = numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 PARALLEL = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
