@@ -473,10 +473,11 @@ def linear_param_integral(GI, PR, g, j, s, x_a, lam_hi, pg, W3, W3b, xs, ls, buf
             pg[q] += s * GAUSS_WEIGHTS[i] * buf[q]
 
 
-@jit
-def rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, x_a, lam, pg, K, L, buf):
+@flat_jit
+def rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, x_a, lam, pg, K, L, buf, T, X):
     """Integrate lambda (and the parameter integrals) backwards over [t_a, t_b] along the RK4 trajectory
-    that starts at x_a, with the sub-steps of the forward pass."""
+    that starts at x_a, with the sub-steps of the forward pass. T, X: work for the sub-steps' times and
+    states (float64 whatever the state's dtype), sized by backward for the longest piece, a step."""
     d = GI[g, DIM]
     p = params_of(GI, PR, g, j)
     n = 0
@@ -484,12 +485,13 @@ def rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, x_a, lam, pg, K, L, buf):
     while t < t_b:  # the forward pass's sub-steps: cut at the RK4 grid
         t = min(next_grid(t, h_max), t_b)
         n += 1
-    T = np.empty(n + 1)
+    if n + 1 > T.shape[0]:
+        raise ValueError("rk4_adjoint: a piece has more RK4 sub-steps than its work arrays hold")
     T[0] = t_a
     for i in range(n):
         T[i + 1] = min(next_grid(T[i], h_max), t_b)
-    X = np.empty((n + 1, d), np.float64)  # like the other temporaries: float64 whatever the state's dtype
-    X[0, :] = x_a
+    for q in range(d):
+        X[0, q] = x_a[q]
     for i in range(n):
         rk4_step(g, X[i], p, T[i + 1] - T[i], X[i + 1], K)
     nt = GI[g, NTRAIN]
@@ -520,9 +522,10 @@ def rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, x_a, lam, pg, K, L, buf):
             lam[q] += h / 6.0 * (L[4, q] + 2.0 * L[5, q] + 2.0 * L[6, q] + L[7, q])
 
 
-@jit
-def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, buf):
-    """Propagate every population's adjoint backwards over [t_a, t_b]; X is the state at t_a."""
+@flat_jit
+def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, buf, T_w, X_w):
+    """Propagate every population's adjoint backwards over [t_a, t_b]; X is the state at t_a. T_w, X_w:
+    rk4_adjoint's work."""
     have_state = X.shape[0] > 0
     s = t_b - t_a
     for g in range(GI.shape[0]):
@@ -534,7 +537,7 @@ def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, bu
             a, b = neuron_slice(GI, g, j)
             pg = PG[GI[g, PGOFF] + j * nt:GI[g, PGOFF] + (j + 1) * nt]
             if GI[g, LINEAR] == 0:
-                rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, X[a:b], lam[a:b], pg, K, L, buf)
+                rk4_adjoint(GI, PR, g, j, t_a, t_b, h_max, X[a:b], lam[a:b], pg, K, L, buf, T_w, X_w)
                 continue
             if nt > 0 and have_state:
                 linear_param_integral(GI, PR, g, j, s, X[a:b], lam[a:b], pg, W3, W3b, xs, ls, buf)
@@ -704,6 +707,9 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
     x_in = np.empty(dmax, np.float64)
     tmp = np.empty(dmax, np.float64)
     buf = np.empty(max(dmax, PG.shape[0]) + 1, np.float64)
+    n_sub = int(math.ceil(dt / h_max)) + 4 if h_max < dt else 5  # RK4 sub-steps of a piece (within a step), with room
+    T_w = np.empty(n_sub, np.float64)
+    X_w = np.empty((n_sub, dmax), np.float64)
     store_state = Zs.shape[0] > 0
     no_state = np.empty((0,), W.dtype)
     step_first = step_first_events(log_t, n_events, n_steps, dt)
@@ -729,7 +735,7 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
         for k in range(e, e_lo, -1):
             row = k - e_lo - 1
             start = Zpost[row] if store_state else no_state
-            back_flow_all(GI, PR, lam, log_t[k], t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf)
+            back_flow_all(GI, PR, lam, log_t[k], t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf, T_w, X_w)
             Zmid = no_state
             if store_state:
                 Zmid = Zpre[row].copy()
@@ -741,6 +747,6 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
             event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot,
                           counts, x_pre, x_in, tmp)
             t_hi = log_t[k]
-        back_flow_all(GI, PR, lam, t0, t_hi, Zstart, h_max, PG, W3, W3b, K, L, xs, ls, buf)
+        back_flow_all(GI, PR, lam, t0, t_hi, Zstart, h_max, PG, W3, W3b, K, L, xs, ls, buf, T_w, X_w)
         e = e_lo
     return OK
