@@ -392,13 +392,25 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
     queue = np.empty((4 * Z.shape[0] + 64, 2), np.int64)
     no_mu, no_p, no_aff = np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0)
     no_pi, no_pib = np.zeros((0, 0, 0, 0)), np.zeros((0, 0, 0))
+    return forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
+                         log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu, no_p,
+                         no_aff, no_pi, no_pib)
+
+
+@flat_jit
+def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws, log_t,
+                  log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu, no_p, no_aff, no_pi,
+                  no_pib):
+    """forward's steps, in the work arrays it allocated: compiled without numba's runtime (no allocation
+    here), so the per-piece calls and slices cost no reference counting."""
     counts[0] = 0
     cut = has_nonlinear(GI)
     ip = 0
     n_in = in_time.shape[0]
     for n in range(n_steps):
         if Zs.shape[0] > 0 and n % every == 0:
-            Zs[n // every, :] = Z
+            for i in range(Z.shape[0]):  # element by element: a slice assignment needs numba's runtime
+                Zs[n // every, i] = Z[i]
         t = n * dt
         t_end = (n + 1) * dt
         while True:
@@ -548,13 +560,12 @@ def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, bu
                 lam[a + q] = ls[q]
 
 
-@jit
+@flat_jit
 def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, sp_x, h_max, Zpre, Zpost, W3, K,
-                tmp):
+                tmp, Zn, queue):
     """Advance Z (at t0) through the logged events e_first..e_last to t_end (nothing past the last event if
-    t_end < 0), recording the states just before and just after each event when Zpre has rows."""
-    Zn = np.empty_like(Z)
-    queue = np.empty((1, 2), np.int64)
+    t_end < 0), recording the states just before and just after each event when Zpre has rows. Zn, queue:
+    work (a state; one row)."""
     cut = has_nonlinear(GI)
     record = Zpre.shape[0] > 0
     t = t0
@@ -562,7 +573,8 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
         flow_all_cut(GI, Z, PR, t, log_t[k], h_max, cut, Zn, W3, K)
         t = log_t[k]
         if record:
-            Zpre[k - e_first, :] = Z
+            for i in range(Z.shape[0]):  # element by element: a slice assignment needs numba's runtime
+                Zpre[k - e_first, i] = Z[i]
         g = log_i[k, 0]
         j = log_i[k, 1]
         scale = 1.0
@@ -575,7 +587,8 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
                 Z[a + i] = tmp[i]
         deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, 0, False)
         if record:
-            Zpost[k - e_first, :] = Z
+            for i in range(Z.shape[0]):
+                Zpost[k - e_first, i] = Z[i]
     if t_end >= 0.0:
         flow_all_cut(GI, Z, PR, t, t_end, h_max, cut, Zn, W3, K)
 
@@ -593,18 +606,21 @@ def step_first_events(log_t, n_events, n_steps, dt):
     return first
 
 
-@jit
-def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, sp_x, h_max, seg, W3, K, tmp):
+@flat_jit
+def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, sp_x, h_max, seg, W3, K, tmp, Z, Zn,
+                    queue, none):
     """Recompute the start-of-step states of the checkpoint segment holding step n into seg (row = step
-    - segment start) from the checkpoint Zs[n // every]: O(N T / every + N every) memory instead of O(N T)."""
+    - segment start) from the checkpoint Zs[n // every]: O(N T / every + N every) memory instead of O(N T).
+    Z, Zn, queue: work (two states, one row); none: a state array with no rows."""
     s0 = (n // every) * every
-    Z = Zs[n // every].copy()
-    none = np.empty((0, Z.shape[0]), Z.dtype)
+    for i in range(Z.shape[0]):
+        Z[i] = Zs[n // every, i]
     for m in range(s0, n + 1):
-        seg[m - s0, :] = Z
+        for i in range(Z.shape[0]):
+            seg[m - s0, i] = Z[i]
         if m < n:
             replay_step(GI, CI, OC, PR, W, Z, m * dt, (m + 1) * dt, first[m], first[m + 1] - 1, log_t, log_i,
-                        sp_x, h_max, none, none, W3, K, tmp)
+                        sp_x, h_max, none, none, W3, K, tmp, Zn, queue)
 
 
 @flat_jit
@@ -714,23 +730,44 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
     no_state = np.empty((0,), W.dtype)
     step_first = step_first_events(log_t, n_events, n_steps, dt)
     seg = np.empty((every if store_state else 0, ztot), W.dtype)
+    max_ev = 0  # the most events in one step: the rows of the states recorded around them
+    for n in range(n_steps):
+        max_ev = max(max_ev, step_first[n + 1] - step_first[n])
+    Zpre = np.empty((max_ev if store_state else 0, ztot), W.dtype)
+    Zpost = np.empty((max_ev if store_state else 0, ztot), W.dtype)
+    Zw = np.empty((3, ztot), W.dtype)  # work: a state replayed, its next piece, a state between jumps
+    queue = np.empty((1, 2), np.int64)
+    none = np.empty((0, ztot), W.dtype)
+    return backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events,
+                          sp_x, Zs, every, first, GW, PG, counts, lam, W3, W3b, K, L, xs, ls, x_pre, x_in, tmp, buf,
+                          T_w, X_w, no_state, step_first, seg, Zpre, Zpost, Zw, queue, none)
+
+
+@flat_jit
+def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x,
+                   Zs, every, first, GW, PG, counts, lam, W3, W3b, K, L, xs, ls, x_pre, x_in, tmp, buf, T_w, X_w,
+                   no_state, step_first, seg, Zpre, Zpost, Zw, queue, none):
+    """backward's steps, in the work arrays it allocated: compiled without numba's runtime (no allocation
+    here), so the per-event and per-piece calls and slices cost no reference counting."""
+    store_state = Zs.shape[0] > 0
+    ztot = lam.shape[0]
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
         if store_state and (n == n_steps - 1 or n % every == every - 1):
             restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, step_first, log_t, log_i, sp_x, h_max, seg, W3, K,
-                            tmp)
+                            tmp, Zw[0], Zw[1], queue, none)
         readout_adjoint(GI, RO, ws, dLdy, first, n, lam, False)
         e_lo = e
         while e_lo >= 0 and (n == 0 or log_t[e_lo] > t0):
             e_lo -= 1
         n_ev = e - e_lo
-        Zpre = np.empty((n_ev if store_state else 0, ztot), W.dtype)
-        Zpost = np.empty((n_ev if store_state else 0, ztot), W.dtype)
         Zstart = seg[n % every] if store_state else no_state
         if store_state and n_ev > 0:
-            replay_step(GI, CI, OC, PR, W, Zstart.copy(), t0, -1.0, e_lo + 1, e, log_t, log_i, sp_x, h_max, Zpre,
-                        Zpost, W3, K, tmp)
+            for i in range(ztot):
+                Zw[0, i] = Zstart[i]
+            replay_step(GI, CI, OC, PR, W, Zw[0], t0, -1.0, e_lo + 1, e, log_t, log_i, sp_x, h_max, Zpre, Zpost, W3,
+                        K, tmp, Zw[1], queue)
         t_hi = (n + 1) * dt
         for k in range(e, e_lo, -1):
             row = k - e_lo - 1
@@ -738,7 +775,9 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
             back_flow_all(GI, PR, lam, log_t[k], t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf, T_w, X_w)
             Zmid = no_state
             if store_state:
-                Zmid = Zpre[row].copy()
+                Zmid = Zw[2]
+                for i in range(ztot):
+                    Zmid[i] = Zpre[row, i]
                 if log_i[k, 2] != KIND_INPUT:
                     a, b = neuron_slice(GI, log_i[k, 0], log_i[k, 1])
                     reset(log_i[k, 0], Zmid[a:b], params_of(GI, PR, log_i[k, 0], log_i[k, 1]), tmp)
