@@ -481,3 +481,19 @@ def test_samples_growing_the_log_together_equal_each_sample_alone():
         np.testing.assert_array_equal(together.spike_times("h", b)[0], alone.spike_times("h", 0)[0])
         np.testing.assert_array_equal(together.spike_times("h", b)[1], alone.spike_times("h", 0)[1])
         np.testing.assert_array_equal(together.readout[b], alone.readout[0])
+
+
+class HugeSpikeTimeLoss:
+    """A loss term linear in the hidden spike times with a coefficient near float32's largest value."""
+
+    def spike_terms(self, result, duration):
+        return 0.0, {"h": np.full((len(result.records), N_H), 1e38)}
+
+
+def test_a_gradient_that_overflows_is_an_error_that_names_it():
+    sim32 = tiny_sim(dtype="float32")
+    with np.errstate(all="ignore"):  # the compiled kernels overflow silently; the plain-Python ones would raise
+        assert sim32.run(good_batch()).spike_counts("h").sum() > 0
+        with pytest.raises(eg.SimulationError, match=r"the gradient is NaN or infinite in 'xh.weight' \(\d+ of 6 "
+                                                     r"entries\).*dtype='float64' has a wider range"):
+            sim32.loss_and_grad(good_batch(), [0, 1], regularizer=HugeSpikeTimeLoss())

@@ -94,6 +94,14 @@ def test_bad_configurations_are_refused_with_the_reason(tmp_path, capsys, text, 
     assert "epoch" not in capsys.readouterr().out
 
 
+def test_a_simulation_error_during_training_is_reported_without_a_traceback(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY + "[simulation]\nmax_events = 4\n")
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eventgrad: SimulationError:") and "max_events" in err, err
+
+
 def test_config_command_and_overrides(tmp_path, capsys):
     assert main(["config"]) == 0
     assert json.loads(capsys.readouterr().out) == DEFAULTS

@@ -105,13 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from eventgrad import ModelError, NetworkError, SpikeDataError
+    from eventgrad import ModelError, NetworkError, SimulationError, SpikeDataError
     from eventgrad.train import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ModelError, NetworkError, SpikeDataError, TrainingError) as err:
+    except (ConfigError, ModelError, NetworkError, SimulationError, SpikeDataError, TrainingError) as err:
         print(f"eventgrad: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
 

@@ -432,4 +432,16 @@ class Simulator:
             per_neuron = PG[GI[g, 11]:GI[g, 11] + GI[g, 1] * GI[g, 12]].reshape(GI[g, 1], GI[g, 12])
             column = per_neuron[:, slot.trainable_column]
             grads[slot.key] = column.sum() if np.ndim(self.params[slot.key]) == 0 else column
+        self._check_finite_gradients(grads)
         return grads, sum(p[2] for p in parts)
+
+    def _check_finite_gradients(self, grads: dict) -> None:
+        """A NaN or infinite gradient is an error that names it, never a value handed on to an optimiser."""
+        bad = [f"'{k}' ({np.size(v) - int(np.isfinite(v).sum())} of {np.size(v)} entries)"
+               for k, v in grads.items() if not np.all(np.isfinite(v))]
+        if not bad:
+            return
+        hint = "; dtype='float64' has a wider range" if self.dtype == np.float32 else ""
+        raise SimulationError(f"the gradient is NaN or infinite in {', '.join(bad)}: the adjoint overflowed{hint}. "
+                              "Exact gradients of strongly driven or chaotic dynamics can grow without bound: "
+                              "smaller weights, a shorter trial or a larger min_threshold_rate keep them finite")
