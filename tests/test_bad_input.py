@@ -497,3 +497,20 @@ def test_a_gradient_that_overflows_is_an_error_that_names_it():
         with pytest.raises(eg.SimulationError, match=r"the gradient is NaN or infinite in 'xh.weight' \(\d+ of 6 "
                                                      r"entries\).*dtype='float64' has a wider range"):
             sim32.loss_and_grad(good_batch(), [0, 1], regularizer=HugeSpikeTimeLoss())
+
+
+
+def test_a_surrogate_gradient_that_overflows_is_an_error_that_names_it(monkeypatch):
+    import eventgrad.bptt.simulator as bptt_module
+
+    real_backward = bptt_module.backward
+
+    def overflowing_backward(*args):  # surrogate gradients rarely overflow in a tiny network: make one
+        grads = real_backward(*args)
+        grads.values["xh.weight"][0, 0] = np.inf
+        return grads
+
+    monkeypatch.setattr(bptt_module, "backward", overflowing_backward)
+    bptt = eg.BPTTSimulator(tiny_network(), dt=1.0, duration=DURATION, dtype="float32", readout=eg.readouts.SumVar("o"))
+    with pytest.raises(eg.SimulationError, match=r"the gradient is NaN or infinite in 'xh.weight' \(1 of 6 entries\)"):
+        bptt.loss_and_grad(good_batch(), [0, 1])

@@ -22,7 +22,7 @@ from eventgrad.bptt.surrogates import get_surrogate
 from eventgrad.bptt.symbolic import INTEGRATORS, UnsupportedIntegrator
 from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.numeric import check_finite_dynamics
-from eventgrad.engine.results import SimulationError
+from eventgrad.engine.results import SimulationError, check_finite_gradients
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Group, Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, MAX, SPIKE_COUNT, SUM, Readout
@@ -245,7 +245,9 @@ class BPTTSimulator:
                 raise _simulation_error("the backward pass") from e
         res.trace = None  # the stored states are the bulk of BPTT's memory
         self.last_result = res
-        return float(loss), self._finish(grads)
+        grads = self._finish(grads)
+        check_finite_gradients(grads, self.dtype)
+        return float(loss), grads
 
     def _finish(self, grads) -> dict[str, np.ndarray]:
         """Gradients keyed like ``params``: per-neuron sums collapse to one number for a shared parameter."""

@@ -76,3 +76,14 @@ def raise_for_status(status, counts, network) -> None:
         raise SimulationError("the state became NaN or infinite; check time constants, weights and dt")
     raise SimulationError(f"kernel status {status}")
 
+
+def check_finite_gradients(grads: dict, dtype, remedies: str = "smaller weights or a shorter trial") -> None:
+    """A NaN or infinite gradient is an error that names it, never a value handed on to an optimiser."""
+    bad = [f"'{k}' ({np.size(v) - int(np.isfinite(v).sum())} of {np.size(v)} entries)"
+           for k, v in grads.items() if not np.all(np.isfinite(v))]
+    if not bad:
+        return
+    hint = "; dtype='float64' has a wider range" if np.dtype(dtype) == np.float32 else ""
+    raise SimulationError(f"the gradient is NaN or infinite in {', '.join(bad)}: the backward pass overflowed{hint}. "
+                          f"Gradients of strongly driven or chaotic dynamics can grow without bound: {remedies} "
+                          "keep them finite")

@@ -17,7 +17,14 @@ from eventgrad.engine.fastpath import modal_tables, static_reason
 from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.layout import build_layout
 from eventgrad.engine.numeric import check_finite_dynamics
-from eventgrad.engine.results import ERR_CAPACITY, Result, SampleRecord, SimulationError, raise_for_status
+from eventgrad.engine.results import (
+    ERR_CAPACITY,
+    Result,
+    SampleRecord,
+    SimulationError,
+    check_finite_gradients,
+    raise_for_status,
+)
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
@@ -432,16 +439,6 @@ class Simulator:
             per_neuron = PG[GI[g, 11]:GI[g, 11] + GI[g, 1] * GI[g, 12]].reshape(GI[g, 1], GI[g, 12])
             column = per_neuron[:, slot.trainable_column]
             grads[slot.key] = column.sum() if np.ndim(self.params[slot.key]) == 0 else column
-        self._check_finite_gradients(grads)
+        check_finite_gradients(grads, self.dtype, "smaller weights, a shorter trial or a larger min_threshold_rate")
         return grads, sum(p[2] for p in parts)
 
-    def _check_finite_gradients(self, grads: dict) -> None:
-        """A NaN or infinite gradient is an error that names it, never a value handed on to an optimiser."""
-        bad = [f"'{k}' ({np.size(v) - int(np.isfinite(v).sum())} of {np.size(v)} entries)"
-               for k, v in grads.items() if not np.all(np.isfinite(v))]
-        if not bad:
-            return
-        hint = "; dtype='float64' has a wider range" if self.dtype == np.float32 else ""
-        raise SimulationError(f"the gradient is NaN or infinite in {', '.join(bad)}: the adjoint overflowed{hint}. "
-                              "Exact gradients of strongly driven or chaotic dynamics can grow without bound: "
-                              "smaller weights, a shorter trial or a larger min_threshold_rate keep them finite")
