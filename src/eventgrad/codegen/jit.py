@@ -25,6 +25,8 @@ LEAF = numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 REDUCE = numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"}, _nrt=False)
 # functions that only read and write arrays they are given, never allocate: compiled without numba's
 # runtime, so binding, slicing or passing on an array costs no atomic reference counting (a function
-# that allocates fails to compile this way; the caller's arrays outlive the call)
+# that allocates fails to compile this way; the caller's arrays outlive the call). ``_nrt`` is numba's own
+# compile option, undocumented (an underscore name): should a numba release drop it, FLAT and REDUCE go
+# back to plain njit, which gives the same numbers, only slower
 FLAT = numba.njit(cache=True, nogil=True, error_model="numpy", _nrt=False)
 PARALLEL = numba.njit(cache=True, nogil=True, error_model="numpy", parallel=True)
