@@ -22,6 +22,14 @@ GAUSS_WEIGHTS = (0.11846344252809454, 0.23931433524968324, 0.28444444444444444, 
                  0.11846344252809454)
 
 
+@leaf
+def copy_into(dst, src):
+    """dst[:] = src[:len(dst)], element by element: a slice assignment needs numba's runtime, which the
+    FLAT kernels are compiled without."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
 @flat_jit
 def expm_small(M, m, E, T1, T2):
     """E[:m,:m] = exp(M[:m,:m]) by scaling and squaring a degree-14 Taylor polynomial (machine precision)."""
@@ -141,8 +149,7 @@ def flow_all_cut(GI, Z, PR, t_a, t_b, h_max, cut, Zn, W3, K):
             if tg < te:
                 te = tg
         flow_all(GI, Z, Zn, PR, te - t, h_max, W3, K)
-        for i in range(Z.shape[0]):  # element by element: a slice assignment needs numba's runtime
-            Z[i] = Zn[i]
+        copy_into(Z, Zn)
         t = te
         if te >= t_b:
             return
@@ -154,14 +161,11 @@ def rk4_flow(g, x, p, s, h_max, out, K):
     d = x.shape[0]
     n = substeps(s, h_max)
     h = s / n
-    for i in range(d):
-        K[5, i] = x[i]
+    copy_into(K[5, :d], x)
     for _ in range(n):
         rk4_step(g, K[5, :d], p, h, out, K)
-        for i in range(d):
-            K[5, i] = out[i]
-    for i in range(d):
-        out[i] = K[5, i]
+        copy_into(K[5, :d], out)
+    copy_into(out[:d], K[5])
 
 
 @flat_jit
@@ -277,8 +281,7 @@ def deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, check_triggers
             a, b = neuron_slice(GI, post, m)
             pm = params_of(GI, PR, post, m)
             jump(c, Z[a:b], W[row + m] * scale, pm, tmp)
-            for i in range(b - a):
-                Z[a + i] = tmp[i]
+            copy_into(Z[a:b], tmp)
             if check_triggers and GI[post, SPIKING] == 1 and thr(post, Z[a:b], pm) >= 0.0:
                 if q_len >= queue.shape[0]:
                     return -1
@@ -319,14 +322,12 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts,
             scale = value
         else:
             pj = params_of(GI, PR, g, j)
-            for i in range(b - a):
-                sp_x[e, i] = Z[a + i]
+            copy_into(sp_x[e, :b - a], Z[a:b])
             if RO[2] == 2 and g == RO[0] and first[j] < 0:
                 first[j] = e
                 y[j] = t
             reset(g, Z[a:b], pj, tmp)
-            for i in range(b - a):
-                Z[a + i] = tmp[i]
+            copy_into(Z[a:b], tmp)
             if thr(g, Z[a:b], pj) >= 0.0:
                 counts[2] = g
                 counts[3] = j
@@ -409,8 +410,7 @@ def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, 
     n_in = in_time.shape[0]
     for n in range(n_steps):
         if Zs.shape[0] > 0 and n % every == 0:
-            for i in range(Z.shape[0]):  # element by element: a slice assignment needs numba's runtime
-                Zs[n // every, i] = Z[i]
+            copy_into(Zs[n // every], Z)
         t = n * dt
         t_end = (n + 1) * dt
         while True:
@@ -444,8 +444,7 @@ def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, 
             if piece == 2:
                 continue
             status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], KIND_INPUT, in_value[ip], log_t, log_i,
-                          sp_x,
-                          counts, tmp, queue, RO, y, first)
+                          sp_x, counts, tmp, queue, RO, y, first)
             ip += 1
             if status != OK:
                 return status
@@ -573,8 +572,7 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
         flow_all_cut(GI, Z, PR, t, log_t[k], h_max, cut, Zn, W3, K)
         t = log_t[k]
         if record:
-            for i in range(Z.shape[0]):  # element by element: a slice assignment needs numba's runtime
-                Zpre[k - e_first, i] = Z[i]
+            copy_into(Zpre[k - e_first], Z)
         g = log_i[k, 0]
         j = log_i[k, 1]
         scale = 1.0
@@ -583,12 +581,10 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
         else:
             a, b = neuron_slice(GI, g, j)
             reset(g, Z[a:b], params_of(GI, PR, g, j), tmp)
-            for i in range(b - a):
-                Z[a + i] = tmp[i]
+            copy_into(Z[a:b], tmp)
         deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, 0, False)
         if record:
-            for i in range(Z.shape[0]):
-                Zpost[k - e_first, i] = Z[i]
+            copy_into(Zpost[k - e_first], Z)
     if t_end >= 0.0:
         flow_all_cut(GI, Z, PR, t, t_end, h_max, cut, Zn, W3, K)
 
@@ -613,11 +609,9 @@ def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, sp
     - segment start) from the checkpoint Zs[n // every]: O(N T / every + N every) memory instead of O(N T).
     Z, Zn, queue: work (two states, one row); none: a state array with no rows."""
     s0 = (n // every) * every
-    for i in range(Z.shape[0]):
-        Z[i] = Zs[n // every, i]
+    copy_into(Z, Zs[n // every])
     for m in range(s0, n + 1):
-        for i in range(Z.shape[0]):
-            seg[m - s0, i] = Z[i]
+        copy_into(seg[m - s0], Z)
         if m < n:
             replay_step(GI, CI, OC, PR, W, Z, m * dt, (m + 1) * dt, first[m], first[m + 1] - 1, log_t, log_i,
                         sp_x, h_max, none, none, W3, K, tmp, Zn, queue)
@@ -630,13 +624,11 @@ def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre, x_in)
     c = OC[r]
     post = CI[c, POST]
     a, b = neuron_slice(GI, post, m)
-    for i in range(b - a):
-        x_pre[i] = Zmid[a + i]
+    copy_into(x_pre[:b - a], Zmid[a:b])
     for r2 in range(GI[g, OUT_START], r):
         c2 = OC[r2]
         if CI[c2, POST] == post:
-            for i in range(b - a):
-                x_in[i] = x_pre[i]
+            copy_into(x_in[:b - a], x_pre)
             jump(c2, x_in[:b - a], W[CI[c2, WOFF] + j * CI[c2, NPOST] + m] * scale, params_of(GI, PR, post, m),
                  x_pre)
 
@@ -670,8 +662,7 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SD
             if nt > 0:
                 jpgrad(c, x_pre[:d], w, pm, lam_m, PG[GI[post, PGOFF] + m * nt:GI[post, PGOFF] + (m + 1) * nt])
             tadj(c, x_pre[:d], w, pm, lam_m, tmp)
-            for i in range(d):
-                lam[a + i] = tmp[i]
+            copy_into(lam[a:a + d], tmp)
     if kind == KIND_INPUT:
         return
     d = GI[g, DIM]
@@ -689,8 +680,7 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SD
         spikeadj(g, x_minus, p, lam[a:b], S, dldt, gdot, tmp, pg)
     else:
         fixedadj(g, x_minus, p, lam[a:b], tmp, pg)
-    for i in range(d):
-        lam[a + i] = tmp[i]
+    copy_into(lam[a:a + d], tmp)
 
 
 @flat_jit
@@ -750,7 +740,6 @@ def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy
     """backward's steps, in the work arrays it allocated: compiled without numba's runtime (no allocation
     here), so the per-event and per-piece calls and slices cost no reference counting."""
     store_state = Zs.shape[0] > 0
-    ztot = lam.shape[0]
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
@@ -764,8 +753,7 @@ def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy
         n_ev = e - e_lo
         Zstart = seg[n % every] if store_state else no_state
         if store_state and n_ev > 0:
-            for i in range(ztot):
-                Zw[0, i] = Zstart[i]
+            copy_into(Zw[0], Zstart)
             replay_step(GI, CI, OC, PR, W, Zw[0], t0, -1.0, e_lo + 1, e, log_t, log_i, sp_x, h_max, Zpre, Zpost, W3,
                         K, tmp, Zw[1], queue)
         t_hi = (n + 1) * dt
@@ -776,13 +764,11 @@ def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy
             Zmid = no_state
             if store_state:
                 Zmid = Zw[2]
-                for i in range(ztot):
-                    Zmid[i] = Zpre[row, i]
+                copy_into(Zmid, Zpre[row])
                 if log_i[k, 2] != KIND_INPUT:
                     a, b = neuron_slice(GI, log_i[k, 0], log_i[k, 1])
                     reset(log_i[k, 0], Zmid[a:b], params_of(GI, PR, log_i[k, 0], log_i[k, 1]), tmp)
-                    for i in range(b - a):
-                        Zmid[a + i] = tmp[i]
+                    copy_into(Zmid[a:b], tmp)
             event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot,
                           counts, x_pre, x_in, tmp)
             t_hi = log_t[k]
