@@ -7,6 +7,11 @@ propagates every population across each piece (exact propagator for linear dynam
 otherwise) and logs the events; the backward pass walks the log in reverse, propagates the adjoint
 across the same pieces and applies the jumps derived by ``eventgrad.adjoint``.  Statuses instead of
 exceptions, so that numba and plain Python behave alike; the caller turns them into errors.
+
+numba compiles a function once for every distinct tuple of argument types it is called with, and a
+literal constant (0, True, KIND_INPUT) or a float32 array element is a type of its own: where call sites
+of one function would differ only so, they pass np.int64(...), np.bool_(...) or np.float64(...), which give
+the same numbers (a float32 widened to float64 exactly, and promoted to it inside anyway) and one compile.
 """
 
 # columns of the population table GI
@@ -297,7 +302,7 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts,
     event's value (1 unless graded) is logged in sp_x[e, 0], the row a spike uses for its state."""
     queue[0, 0] = g
     queue[0, 1] = j
-    q_len = 1
+    q_len = np.int64(1)
     q = 0
     while q < q_len:
         g = queue[q, 0]
@@ -332,7 +337,7 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts,
                 counts[2] = g
                 counts[3] = j
                 return ERR_RESET
-        q_len = deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, True)
+        q_len = deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, np.bool_(True))
         if q_len < 0:
             return ERR_CASCADE
     return OK
@@ -432,7 +437,7 @@ def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, 
                 flow_all(GI, Z, Zn, PR, best_s, h_max, W3, K)
                 Z, Zn = Zn, Z
                 t = t + best_s
-                status = fire(GI, CI, OC, PR, W, Z, t, best_g, best_j, KIND_CROSSING, 1.0, log_t, log_i, sp_x,
+                status = fire(GI, CI, OC, PR, W, Z, t, best_g, best_j, np.int64(KIND_CROSSING), 1.0, log_t, log_i, sp_x,
                               counts, tmp, queue, RO, y, first)
                 if status != OK:
                     return status
@@ -443,8 +448,8 @@ def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, 
                 break
             if piece == 2:
                 continue
-            status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], KIND_INPUT, in_value[ip], log_t, log_i,
-                          sp_x, counts, tmp, queue, RO, y, first)
+            status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], np.int64(KIND_INPUT),
+                          np.float64(in_value[ip]), log_t, log_i, sp_x, counts, tmp, queue, RO, y, first)
             ip += 1
             if status != OK:
                 return status
@@ -569,7 +574,7 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
     record = Zpre.shape[0] > 0
     t = t0
     for k in range(e_first, e_last + 1):
-        flow_all_cut(GI, Z, PR, t, log_t[k], h_max, cut, Zn, W3, K)
+        flow_all_cut(GI, Z, PR, t, np.float64(log_t[k]), h_max, cut, Zn, W3, K)
         t = log_t[k]
         if record:
             copy_into(Zpre[k - e_first], Z)
@@ -582,7 +587,7 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
             a, b = neuron_slice(GI, g, j)
             reset(g, Z[a:b], params_of(GI, PR, g, j), tmp)
             copy_into(Z[a:b], tmp)
-        deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, 0, False)
+        deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, np.int64(0), np.bool_(False))
         if record:
             copy_into(Zpost[k - e_first], Z)
     if t_end >= 0.0:
@@ -760,7 +765,8 @@ def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy
         for k in range(e, e_lo, -1):
             row = k - e_lo - 1
             start = Zpost[row] if store_state else no_state
-            back_flow_all(GI, PR, lam, log_t[k], t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf, T_w, X_w)
+            back_flow_all(GI, PR, lam, np.float64(log_t[k]), t_hi, start, h_max, PG, W3, W3b, K, L, xs, ls, buf, T_w,
+                          X_w)
             Zmid = no_state
             if store_state:
                 Zmid = Zw[2]

@@ -728,8 +728,8 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_u
                 pos = insert_event(ev_t, ev_v, ev_i, n_ev, probe_t[k], probe_group, 0, KIND_INPUT, -1)
                 ev_v[pos] = 0.0
                 n_ev += 1
-            if n_ev > 0:
-                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, 0, n_ev, CT, RP,
+            if n_ev > 0:  # np.int64(0), not 0: a literal argument makes numba compile deliver_events once more
+                deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, np.int64(0), n_ev, CT, RP,
                                2 if exact else 0, col)
             if exact:
                 excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1)
