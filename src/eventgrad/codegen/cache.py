@@ -3,16 +3,24 @@
 The key is a hash of the source and of every version that changes the compiled code; the source is
 written to ``<cache>/k_<hash>.py`` (atomically) and imported from there, so that numba's own on-disk
 cache (``cache=True``) works on a real file and a user can read exactly what ran.
+
+Several processes may share the cache (a parameter sweep, the test suite's workers). numba saves a
+compiled function as an index file and a data file, not atomically together, so two processes compiling
+the same function at once can leave an index that names the other's machine code (numba issue #10128:
+crashes). The entry points therefore compile under a file lock, ``<cache>/k_<hash>.lock``: a second
+process waits, then loads what the first compiled instead of compiling it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import platform
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from types import ModuleType
 
@@ -53,5 +61,51 @@ def load_kernels(source: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    for name in ENTRY_POINTS:
+        kernel = getattr(module, name, None)
+        if hasattr(kernel, "signatures"):  # compiled by numba (not the plain-Python kernels)
+            setattr(module, name, LockedFirstCall(kernel, path.with_suffix(".lock")))
     _LOADED[key] = module
     return module
+
+
+# the kernels the simulator calls from Python; every other compiled function is compiled inside them
+ENTRY_POINTS = ("forward_fast", "forward", "backward_fast", "backward")
+
+
+class LockedFirstCall:
+    """A compiled entry point whose first call with each kind of arguments (dtypes, dimensions, scalar
+    types: what numba compiles a version for) in this process holds the module's file lock."""
+
+    def __init__(self, kernel, lock_path: Path):
+        self.kernel = kernel
+        self.lock_path = lock_path
+        self.seen: set[tuple] = set()
+        self.mutex = threading.Lock()
+
+    def __call__(self, *args):
+        kinds = tuple((a.dtype.str, a.ndim, a.flags.c_contiguous) if isinstance(a, np.ndarray) else type(a)
+                      for a in args)
+        if kinds in self.seen:
+            return self.kernel(*args)
+        with self.mutex, file_lock(self.lock_path):
+            out = self.kernel(*args)
+        self.seen.add(kinds)
+        return out
+
+
+@contextlib.contextmanager
+def file_lock(path: Path):
+    """An exclusive advisory lock on ``path`` (created if missing), held for the ``with`` block. Where
+    ``fcntl`` does not exist (Windows) there is no lock, and numba's race stays possible."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

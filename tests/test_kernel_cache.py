@@ -1,0 +1,58 @@
+"""The kernel cache shared by processes: entry points compile under a file lock, once per kind of
+arguments, so that two processes never write numba's cache files for one function at the same time."""
+
+import threading
+
+import numba
+import numpy as np
+
+import eventgrad as eg
+from eventgrad.codegen.cache import ENTRY_POINTS, LockedFirstCall, file_lock
+
+
+@numba.njit
+def _scaled_sum(x, a):
+    return a * x.sum()
+
+
+def _call_in_thread(fn, *args):
+    """Start fn(*args) in a thread; return (thread, event set when the call has returned)."""
+    done = threading.Event()
+
+    def run():
+        fn(*args)
+        done.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, done
+
+
+def test_a_first_call_waits_for_the_lock_and_a_repeated_one_does_not(tmp_path):
+    lock = tmp_path / "k.lock"
+    kernel = LockedFirstCall(_scaled_sum, lock)
+    x = np.arange(4.0)
+    _scaled_sum(x, 1.0), _scaled_sum(x.astype(np.float32), 1.0)  # compiled now: any wait below is the lock's
+    with file_lock(lock):  # another process compiling this module
+        thread, done = _call_in_thread(kernel, x, 2.0)
+        assert not done.wait(0.5), "the first call did not wait for the lock"
+    thread.join(10)
+    assert done.is_set()
+    with file_lock(lock):
+        assert kernel(x, 3.0) == 18.0  # same kinds of arguments: no lock, no wait (a wait would hang here)
+        thread, done = _call_in_thread(kernel, x.astype(np.float32), 2.0)  # a new dtype compiles: it waits
+        assert not done.wait(0.5), "a call with a new dtype did not wait for the lock"
+    thread.join(10)
+    assert done.is_set()
+
+
+def test_compiled_networks_get_locked_entry_points_and_plain_python_ones_do_not():
+    net = eg.Network()
+    x = net.add_input("x", 2)
+    h = net.add_population("h", 3, eg.neurons.LIF(tau_mem=10.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=np.ones((2, 3)), name="xh")
+    compiled = eg.Simulator(net, dt=1.0, duration=5.0, readout=eg.readouts.SumVar("h"))  # compiles lazily
+    plain = eg.Simulator(net, dt=1.0, duration=5.0, readout=eg.readouts.SumVar("h"), jit=False)
+    for name in ENTRY_POINTS:
+        assert isinstance(getattr(compiled.layout.kernels, name), LockedFirstCall), name
+        assert not isinstance(getattr(plain.layout.kernels, name), LockedFirstCall), name
