@@ -7,6 +7,11 @@ compiles, a second one loads what the first left on disk. The network is the SHD
 
     python benchmarks/compile_time.py
     python benchmarks/compile_time.py --kernels generic --dtypes float32
+    python benchmarks/compile_time.py --concurrent 2    # two processes start at once on one empty cache
+
+With ``--concurrent N`` the first processes start together and share the empty cache, like the test
+suite's workers or a parameter sweep: one compiles, the others wait for its file lock and load (their CPU
+time stays small).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def measure(kernels: str, dtype: str) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import shd_synthetic
 
+    cpu = time.process_time()
     rng = np.random.default_rng(0)
     sim = shd_synthetic.build(rng, 70, 25, 20, dtype, 100.0, kernels=kernels)
     batch, labels = shd_synthetic.make_batch(rng, 2, 70, 100.0, 1000.0)
@@ -38,34 +44,42 @@ def measure(kernels: str, dtype: str) -> dict:
     t2 = time.perf_counter()
     sim.loss_and_grad(batch, labels)  # compiled now: what the first call spent beyond this was compiling
     t3 = time.perf_counter()
-    return {"forward": t1 - t0, "backward": (t2 - t1) - (t3 - t2), "path": sim.kernels_used}
+    return {"forward": t1 - t0, "backward": (t2 - t1) - (t3 - t2), "cpu": time.process_time() - cpu,
+            "path": sim.kernels_used}
 
 
-def run_child(kernels: str, dtype: str, cache: str) -> dict:
+def run_children(kernels: str, dtype: str, cache: str, n: int) -> list[dict]:
+    """n processes started together on ``cache``; their measurements."""
     env = dict(os.environ, EVENTGRAD_CACHE_DIR=cache)
-    out = subprocess.run([sys.executable, __file__, "--child", kernels, dtype], env=env, capture_output=True,
-                         text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    procs = [subprocess.Popen([sys.executable, __file__, "--child", kernels, dtype], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise SystemExit(f"a measuring process failed ({kernels}, {dtype})")
+    return [json.loads(out.strip().splitlines()[-1]) for out in outs]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kernels", nargs="+", default=["auto", "generic"], choices=["auto", "generic"])
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
+    ap.add_argument("--concurrent", type=int, default=1, help="processes started at once on the empty cache")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child)))
         return
-    print("| kernels | dtype | forward, compiled [s] | backward, compiled [s] | both, loaded from the cache [s] |")
-    print("|---|---|---:|---:|---:|")
+    print("| kernels | dtype | process | forward, compiled [s] | backward, compiled [s] | CPU [s] | "
+          "both, loaded from the cache [s] |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for kernels in args.kernels:
         for dtype in args.dtypes:
             with tempfile.TemporaryDirectory() as cache:
-                cold = run_child(kernels, dtype, cache)
-                warm = run_child(kernels, dtype, cache)
-            print(f"| {cold['path']} | {dtype} | {cold['forward']:.1f} | {cold['backward']:.1f} | "
-                  f"{warm['forward'] + warm['backward']:.1f} |", flush=True)
+                cold = run_children(kernels, dtype, cache, args.concurrent)
+                warm = run_children(kernels, dtype, cache, 1)[0]
+            for k, c in enumerate(cold):
+                print(f"| {c['path']} | {dtype} | {k + 1} | {c['forward']:.1f} | {c['backward']:.1f} | "
+                      f"{c['cpu']:.1f} | {warm['forward'] + warm['backward']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,10 +61,10 @@ def load_kernels(source: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    for name in ENTRY_POINTS:
-        kernel = getattr(module, name, None)
+    for entry in ENTRY_POINTS:
+        kernel = getattr(module, entry, None)
         if hasattr(kernel, "signatures"):  # compiled by numba (not the plain-Python kernels)
-            setattr(module, name, LockedFirstCall(kernel, path.with_suffix(".lock")))
+            setattr(module, entry, LockedFirstCall(kernel, path.with_suffix(".lock")))
     _LOADED[key] = module
     return module
 
@@ -74,8 +74,9 @@ ENTRY_POINTS = ("forward_fast", "forward", "backward_fast", "backward")
 
 
 class LockedFirstCall:
-    """A compiled entry point whose first call with each kind of arguments (dtypes, dimensions, scalar
-    types: what numba compiles a version for) in this process holds the module's file lock."""
+    """A compiled entry point whose first call with each kind of arguments (dtypes, dimensions, layout,
+    writability, scalar types: what numba compiles a version for) in this process holds the module's
+    file lock."""
 
     def __init__(self, kernel, lock_path: Path):
         self.kernel = kernel
@@ -84,8 +85,8 @@ class LockedFirstCall:
         self.mutex = threading.Lock()
 
     def __call__(self, *args):
-        kinds = tuple((a.dtype.str, a.ndim, a.flags.c_contiguous) if isinstance(a, np.ndarray) else type(a)
-                      for a in args)
+        kinds = tuple((a.dtype.str, a.ndim, a.flags.c_contiguous, a.flags.writeable) if isinstance(a, np.ndarray)
+                      else type(a) for a in args)
         if kinds in self.seen:
             return self.kernel(*args)
         with self.mutex, file_lock(self.lock_path):
