@@ -74,9 +74,11 @@ ENTRY_POINTS = ("forward_fast", "forward", "backward_fast", "backward")
 
 
 class LockedFirstCall:
-    """A compiled entry point whose first call with each kind of arguments (dtypes, dimensions, layout,
-    writability, scalar types: what numba compiles a version for) in this process holds the module's
-    file lock."""
+    """A compiled entry point whose first call with each kind of arguments in this process holds the
+    module's file lock. The kind is each array's dtype and each scalar's type: what numba compiles a new
+    version for when the simulator calls (its arrays are C-contiguous and writable, each argument with a
+    fixed number of dimensions). Computing it costs a few microseconds per call (arrays' flags would
+    triple that), small against a sample's simulation."""
 
     def __init__(self, kernel, lock_path: Path):
         self.kernel = kernel
@@ -85,8 +87,7 @@ class LockedFirstCall:
         self.mutex = threading.Lock()
 
     def __call__(self, *args):
-        kinds = tuple((a.dtype.str, a.ndim, a.flags.c_contiguous, a.flags.writeable) if isinstance(a, np.ndarray)
-                      else type(a) for a in args)
+        kinds = tuple([a.dtype.char if type(a) is np.ndarray else type(a) for a in args])
         if kinds in self.seen:
             return self.kernel(*args)
         with self.mutex, file_lock(self.lock_path):
