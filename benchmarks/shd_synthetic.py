@@ -4,6 +4,11 @@
 outputs, exponential synapses, dt = 1 ms, float32. Each configuration runs in its own process so that
 its peak resident memory is its own.
 
+"floor" is the synaptic work alone, timed on the same events, weights and threads: every event's weight
+row added once into its targets and once into its gradient row. No simulator does less per event, so
+"x floor" (forward + backward over the floor) says how close the kernels come to the bound of
+events x row length.
+
     python benchmarks/shd_synthetic.py                      # the table (1 s and 10 s trials)
     python benchmarks/shd_synthetic.py --durations 1000 --batch 32 --repeats 3
 """
@@ -16,7 +21,9 @@ import resource
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 
 W_IN_MEAN = 0.02
@@ -47,6 +54,52 @@ def build_network(rng, n_in, n_hidden, n_out):
                 name="hh")
     net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (n_hidden, n_out)), name="ho")
     return net
+
+
+@numba.njit(nogil=True)
+def _synaptic_work(pre, ptr, w, grad, z, b0, b1):
+    """Samples b0..b1-1: each event of sample b (rows ``pre[ptr[b]:ptr[b + 1]]`` of ``w``) adds its weight row
+    into the targets' state ``z``, then adds ``z`` (standing in for the adjoint) into its gradient row."""
+    for b in range(b0, b1):
+        z[:] = 0.0
+        for e in range(ptr[b], ptr[b + 1]):
+            row = w[pre[e]]
+            for m in range(z.shape[0]):
+                z[m] += row[m]
+        for e in range(ptr[b], ptr[b + 1]):
+            g_row = grad[pre[e]]
+            for m in range(z.shape[0]):
+                g_row[m] += z[m]
+
+
+def synaptic_floor(sim, batch, res, threads, repeats):
+    """Milliseconds per sample of the synaptic work alone: every event's weight row added once forwards (into
+    its targets) and once backwards (into its gradient row), for the same events, weights, dtype and threads.
+    No simulator does less per event; the kernels' time divided by this says how far they are from the
+    bound of events x row length."""
+    hidden_w = np.ascontiguousarray(np.concatenate([sim.params["hh.weight"], sim.params["ho.weight"]], axis=1))
+    passes = []
+    for w, rows in ((sim.params["xh.weight"], batch.units),
+                    (hidden_w, [res.spike_times("h", b)[1] for b in range(len(batch.units))])):
+        pre = np.concatenate([np.asarray(r, np.int64) for r in rows])
+        ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+        passes.append((pre, ptr, w))
+    n = len(batch.units)
+    bounds = np.linspace(0, n, threads + 1).astype(np.int64)
+    work = [[(np.zeros_like(w), np.zeros(w.shape[1], w.dtype)) for _, _, w in passes] for _ in range(threads)]
+
+    def chunk(k):
+        for (pre, ptr, w), (grad, z) in zip(passes, work[k]):
+            _synaptic_work(pre, ptr, w, grad, z, bounds[k], bounds[k + 1])
+
+    chunk(0)  # compile
+    best = np.inf
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            list(pool.map(chunk, range(threads)))
+            best = min(best, time.perf_counter() - t0)
+    return 1000 * best / n
 
 
 def build(rng, n_in, n_hidden, n_out, dtype, duration, kernels="auto", excursions="exact"):
@@ -81,6 +134,8 @@ def measure(args) -> dict:
     # hidden rows 256 (recurrent) + 20 (output)
     events = n_input * args.hidden + n_hidden_spikes * (args.hidden + 20)
     best_fwd, best_both = min(fwd), min(both)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the floor compiles its loop
+    floor = synaptic_floor(sim, batch, res, sim.threads, args.repeats)
     return {
         "duration_ms": args.duration, "batch": args.batch, "threads": sim.threads,
         "input_spikes_per_sample": n_input / args.batch,
@@ -89,7 +144,9 @@ def measure(args) -> dict:
         # loss_and_grad runs the forward pass again, then the backward pass
         "fwd_bwd_ms_per_sample": 1000 * best_both / args.batch,
         "ns_per_synaptic_event": 1e9 * best_both / (2 * events) if events else float("nan"),  # --rate 0: none
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "floor_ms_per_sample": floor,
+        "times_floor": 1000 * best_both / args.batch / floor if floor > 0 else float("nan"),
+        "peak_rss_mb": peak_rss / 1024,
         "kernels": sim.kernels_used, "excursions": args.excursions,
         # fast kernels only: spike searches, candidate steps walked, candidates examined (per sample)
         "searches_per_sample": float(stats[0]), "walk_steps_per_sample": float(stats[1]),
@@ -135,7 +192,8 @@ def main():
             ("kernels", "kernels", "s"), ("excursions", "excursions", "s"),
             ("input_spikes_per_sample", "in spikes", ".0f"), ("hidden_rate_hz", "hid Hz", ".1f"),
             ("forward_ms_per_sample", "fwd ms/smp", ".2f"), ("fwd_bwd_ms_per_sample", "fwd+bwd ms/smp", ".2f"),
-            ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("peak_rss_mb", "peak RSS MB", ".0f"),
+            ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("floor_ms_per_sample", "floor ms/smp", ".3f"),
+            ("times_floor", "x floor", ".1f"), ("peak_rss_mb", "peak RSS MB", ".0f"),
             ("searches_per_sample", "searches/smp", ".0f"), ("walk_steps_per_sample", "walk steps/smp", ".0f"),
             ("late_spikes_per_sample", "late spikes/smp", ".1f"), ("steps_again_per_sample", "steps again/smp", ".1f"),
             ("root_iterations_per_crossing", "root its", ".2f"),
