@@ -334,7 +334,9 @@ def excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax):
             curv_0 += mu * mu * KAPPA[c, k]
             curv_end += mu * mu * KAPPA[c, k] * math.exp(mu * dt)
             r[k] = mu * KAPPA[c, k]
-        n = exp_sum_zeros(r, MU[g], d, dt, R, M, Zs, nz)
+        # np.float64(dt): first_high_point passes a float64 s_max, and a float32 one here (dt in the state's
+        # precision) would make numba compile exp_sum_zeros a second time; the value is the same
+        n = exp_sum_zeros(r, MU[g], d, np.float64(dt), R, M, Zs, nz)
         KT[c, 1] = n
         for i in range(n):
             u = Zs[0, i]
@@ -345,7 +347,7 @@ def excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax):
             continue
         for k in range(d):
             r[k] = MU[g, k] * MU[g, k] * KAPPA[c, k]
-        if exp_sum_zeros(r, MU[g], d, dt, R, M, Zs, nz) > 0:  # an inflection inside the step
+        if exp_sum_zeros(r, MU[g], d, np.float64(dt), R, M, Zs, nz) > 0:  # an inflection inside the step
             continue
         if not has_rho[g]:
             has_rho[g] = True
