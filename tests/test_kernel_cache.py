@@ -1,13 +1,15 @@
 """The kernel cache shared by processes: entry points compile under a file lock, once per kind of
-arguments, so that two processes never write numba's cache files for one function at the same time."""
+arguments, so that two processes never write numba's cache files for one function at the same time; and
+a kernel's source file, once written, is never replaced."""
 
+import tempfile
 import threading
 
 import numba
 import numpy as np
 
 import eventgrad as eg
-from eventgrad.codegen.cache import ENTRY_POINTS, LockedFirstCall, file_lock
+from eventgrad.codegen.cache import ENTRY_POINTS, LockedFirstCall, file_lock, write_once
 
 
 @numba.njit
@@ -56,3 +58,30 @@ def test_compiled_networks_get_locked_entry_points_and_plain_python_ones_do_not(
     for name in ENTRY_POINTS:
         assert isinstance(getattr(compiled.layout.kernels, name), LockedFirstCall), name
         assert not isinstance(getattr(plain.layout.kernels, name), LockedFirstCall), name
+
+
+def test_a_source_file_another_process_wrote_first_is_kept(tmp_path, monkeypatch):
+    """numba's cache index is stamped with the source file's modification time: a process that replaced
+    the file after another had compiled from it would make all of that compiling stale."""
+    path = tmp_path / "k_abc.py"
+    real_mkstemp = tempfile.mkstemp
+
+    def other_process_first(*args, **kwargs):  # between our existence check and our write
+        path.write_text("x = 1\n")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", other_process_first)
+    write_once(path, "x = 1\n")
+    before = path.stat()
+    monkeypatch.setattr(tempfile, "mkstemp", real_mkstemp)
+    write_once(path, "x = 1\n")
+    after = path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [p.name for p in tmp_path.iterdir()] == ["k_abc.py"]  # no temporary file left
+
+
+def test_a_new_source_file_is_written_whole(tmp_path):
+    path = tmp_path / "k_new.py"
+    write_once(path, "y = 2\n")
+    assert path.read_text() == "y = 2\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["k_new.py"]

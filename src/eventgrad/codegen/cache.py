@@ -1,8 +1,9 @@
 """Compile generated kernel source once and keep it on disk.
 
 The key is a hash of the source and of every version that changes the compiled code; the source is
-written to ``<cache>/k_<hash>.py`` (atomically) and imported from there, so that numba's own on-disk
-cache (``cache=True``) works on a real file and a user can read exactly what ran.
+written to ``<cache>/k_<hash>.py`` (atomically, never replacing one that exists) and imported from
+there, so that numba's own on-disk cache (``cache=True``) works on a real file and a user can read
+exactly what ran.
 
 Several processes may share the cache (a parameter sweep, the test suite's workers). numba saves a
 compiled function as an index file and a data file, not atomically together, so two processes compiling
@@ -52,10 +53,7 @@ def load_kernels(source: str) -> ModuleType:
         return _LOADED[key]
     path = cache_dir() / f"k_{key}.py"
     if not path.exists():
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            fh.write(source)
-        os.replace(tmp, path)
+        write_once(path, source)
     name = f"eventgrad_kernels_{key}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -67,6 +65,27 @@ def load_kernels(source: str) -> ModuleType:
             setattr(module, entry, LockedFirstCall(kernel, path.with_suffix(".lock")))
     _LOADED[key] = module
     return module
+
+
+def write_once(path: Path, text: str) -> None:
+    """Create ``path`` holding ``text``, whole or not at all, unless it exists already: a file another
+    process created first is kept as it is. numba stamps its cache index with the source file's
+    modification time, so replacing the file (even with the same text) would make every function that
+    process compiled from it look stale, and be compiled again."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        try:
+            os.link(tmp, path)  # atomic, and never replaces
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links: the race is back, but only there
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 # the kernels the simulator calls from Python; every other compiled function is compiled inside them
