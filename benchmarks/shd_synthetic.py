@@ -5,9 +5,9 @@ outputs, exponential synapses, dt = 1 ms, float32. Each configuration runs in it
 its peak resident memory is its own.
 
 "floor" is the synaptic work alone, timed on the same events, weights and threads: every event's weight
-row added once into its targets and once into its gradient row. No simulator does less per event, so
-"x floor" (forward + backward over the floor) says how close the kernels come to the bound of
-events x row length.
+row added once into its targets and once into its gradient row: the least that a simulator which
+applies every event to its whole weight row in each pass can do. "x floor" (forward + backward over the
+floor) says how close the kernels come to that bound of events x row length.
 
     python benchmarks/shd_synthetic.py                      # the table (1 s and 10 s trials)
     python benchmarks/shd_synthetic.py --durations 1000 --batch 32 --repeats 3
@@ -75,8 +75,7 @@ def _synaptic_work(pre, ptr, w, grad, z, b0, b1):
 def synaptic_floor(sim, batch, res, threads, repeats):
     """Milliseconds per sample of the synaptic work alone: every event's weight row added once forwards (into
     its targets) and once backwards (into its gradient row), for the same events, weights, dtype and threads.
-    No simulator does less per event; the kernels' time divided by this says how far they are from the
-    bound of events x row length."""
+    The kernels' time divided by this says how far they are from the bound of events x row length."""
     hidden_w = np.ascontiguousarray(np.concatenate([sim.params["hh.weight"], sim.params["ho.weight"]], axis=1))
     passes = []
     for w, rows in ((sim.params["xh.weight"], batch.units),
