@@ -16,7 +16,7 @@ def test_shd_synthetic_prints_its_table_with_the_floor():
     header, row = out.strip().splitlines()[-2:]
     table = dict(zip(header.split(" | "), row.split(" | "), strict=True))
     assert table["kernels"] == "fast"
-    for column in ("fwd ms/smp", "fwd+bwd ms/smp", "floor ms/smp", "x floor", "peak RSS MB"):
+    for column in ("fwd ms/smp", "fwd+bwd ms/smp", "floor ms/smp", "2-row floor", "x floor", "peak RSS MB"):
         value = float(table[column])
         assert math.isfinite(value) and value > 0.0, (column, value)
     assert float(table["in spikes"]) > 0.0 and float(table["hid Hz"]) > 0.0  # events on both passes of the floor
