@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import sympy
 
+from eventgrad.adjoint.system import build_population_system
 from eventgrad.model import UserNeuron, UserSynapse
 
 
@@ -41,6 +43,12 @@ class Connection:
     synapse: UserSynapse
     weight: np.ndarray
     index: int
+    delay: np.ndarray | None = None  # ms; shape () (one for the connection) or (pre, post); None: no delay
+    learn_delay: bool = False
+
+    @property
+    def delayed(self) -> bool:
+        return self.delay is not None
 
 
 @dataclass
@@ -78,8 +86,15 @@ class Network:
         self.groups.append(group)
         return group
 
-    def connect(self, pre: Group, post: Group, synapse: UserSynapse, weight, name: str | None = None) -> Connection:
-        """Connect every unit of ``pre`` to every neuron of ``post`` through ``synapse``."""
+    def connect(self, pre: Group, post: Group, synapse: UserSynapse, weight, name: str | None = None, delay=None,
+                learn_delay: bool = False) -> Connection:
+        """Connect every unit of ``pre`` to every neuron of ``post`` through ``synapse``.
+
+        ``delay`` (ms): a spike of pre i at t reaches post j at exactly t + delay (a scalar: one delay for the
+        whole connection) or t + delay[i, j] (an array of shape (pre, post)); real values >= 0, never
+        rounded to the grid. It lives in ``sim.params["<name>.delay"]`` (shape () or (pre, post)).
+        ``learn_delay=True`` makes it trainable: ``loss_and_grad`` returns its exact gradient.
+        """
         name = name if name is not None else f"{pre.name}_{post.name}"
         self._check_name(name)
         for g, role in ((pre, "source"), (post, "target")):
@@ -97,7 +112,8 @@ class Network:
             )
         if not np.all(np.isfinite(w)):
             raise NetworkError(f"connection '{name}': weight contains NaN or infinite values")
-        conn = Connection(name, pre, post, synapse, w, len(self.connections))
+        d = _check_delay(name, delay, learn_delay, (pre.size, post.size), synapse, post)
+        conn = Connection(name, pre, post, synapse, w, len(self.connections), d, bool(learn_delay))
         self.connections.append(conn)
         return conn
 
@@ -109,6 +125,51 @@ class Network:
 
     def incoming(self, group: Group) -> list[Connection]:
         return [c for c in self.connections if c.post is group]
+
+
+def _check_delay(name: str, delay, learn_delay, shape: tuple[int, int], synapse, post: Group):
+    """The delay as a float64 array of shape () or (pre, post), or None; an error naming what is wrong."""
+    if not isinstance(learn_delay, (bool, np.bool_)):
+        raise NetworkError(f"connection '{name}': learn_delay must be True or False, got {learn_delay!r}")
+    if delay is None:
+        if learn_delay:
+            raise NetworkError(f"connection '{name}': learn_delay=True needs a delay to learn; pass delay= "
+                               "(a scalar or a (pre, post) array in ms, e.g. delay=0.0)")
+        return None
+    if isinstance(delay, (str, bytes)):
+        raise NetworkError(f"connection '{name}': delay must be a number or an array of numbers (ms), got {delay!r}")
+    try:
+        d = np.array(delay, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise NetworkError(f"connection '{name}': delay must be a number or an array of numbers (ms): {err}") from err
+    if np.iscomplexobj(np.asarray(delay)):
+        raise NetworkError(f"connection '{name}': delay has complex values")
+    if d.shape == (1,):
+        d = d.reshape(())
+    if d.shape not in ((), shape):
+        raise NetworkError(f"connection '{name}': delay has shape {d.shape}, expected a scalar or "
+                           f"(pre, post) = {shape}")
+    if not np.all(np.isfinite(d)):
+        raise NetworkError(f"connection '{name}': delay contains NaN or infinite values")
+    if np.any(d < 0):
+        raise NetworkError(f"connection '{name}': delay contains negative values (min {d.min():g} ms); a spike "
+                           "cannot arrive before it is sent")
+    if learn_delay and post.neuron.threshold is not None and _jump_moves_threshold(synapse, post.neuron):
+        raise NetworkError(
+            f"connection '{name}': learn_delay=True, but its synapse jumps a variable of the threshold "
+            f"'{post.neuron.threshold_text}' at once, so an arrival can fire the target at that very instant; "
+            "such a spike's time follows the arrival with no threshold crossing to differentiate, and the delay "
+            "gradient does not exist there. Use a synapse that injects a current (e.g. Exponential, Alpha)")
+    return d
+
+
+def _jump_moves_threshold(synapse: UserSynapse, neuron: UserNeuron) -> bool:
+    """Whether the synapse's jump changes a state variable that the neuron's threshold reads."""
+    system = build_population_system("_check", neuron, [("_c", synapse)])
+    jump = system.incoming[0].jump
+    x = sympy.Matrix(system.state)
+    moved = [v for v, e in zip(system.state, jump - x) if sympy.simplify(e) != 0]
+    return any(v in system.threshold.free_symbols for v in moved)
 
 
 def _check_lengths(owner: str, model, n: int) -> None:

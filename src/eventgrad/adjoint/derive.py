@@ -12,7 +12,10 @@ at t_k, with ``x-`` its state just before, ``f`` the reset and ``g`` the thresho
     gdot = dg/dx . F(x-)
 
 Targets keep ``lambda_m- = (dR/dx_m)^T lambda_m+`` and the weight gradient collects
-``lambda_m+ . dR/dw``.  Parameters collect ``integral lambda . dF/dp dt`` plus the jump terms
+``lambda_m+ . dR/dw``. A transmission delay d moves the target's jump from t_k to t_k + d: its gradient is
+the target's term of B at the arrival, ``lambda_m+ . (dR/dx F(x_m-) - F(R(x_m-)))`` (``delay_grad``), and
+with a delay that term joins B of the sending spike from the arrival, not from t_k.
+Parameters collect ``integral lambda . dF/dp dt`` plus the jump terms
 ``lambda_n+ . df/dp``, ``lambda_m+ . dR/dp`` and ``-(dg/dp) / gdot * B`` (a threshold parameter moves the
 spike).  The sum over targets and dl/dt_k are not known to one population, so they appear as the symbols
 ``TARGET_SHIFT`` and ``DLOSS_DT``; the engine adds them up.
@@ -56,6 +59,7 @@ class ConnectionAdjoint:
 
     name: str
     target_shift: sympy.Expr
+    delay_grad: sympy.Expr  # dL/d(delay) per arrival: moving the jump later, the same expression as target_shift
     weight_grad: sympy.Expr
     lambda_minus: sympy.Matrix
     lambda_passes_through: bool
@@ -114,7 +118,7 @@ def connection_adjoint(system: PopulationSystem, index: int) -> ConnectionAdjoin
     R = conn.jump
     dR_dx = R.jacobian(x)
     F_after = system.rhs.xreplace(dict(zip(system.state, R)))
-    target_shift = (lam.T * (dR_dx * system.rhs - F_after))[0, 0]
+    target_shift = (lam.T * (dR_dx * system.rhs - F_after))[0, 0]  # d/dt of x+(t) = R(x(t)) minus F(x+)
     weight_grad = (lam.T * R.diff(WEIGHT))[0, 0]
     param_grads = {}
     for p in system.trainable_params:
@@ -122,7 +126,8 @@ def connection_adjoint(system: PopulationSystem, index: int) -> ConnectionAdjoin
         if any(e != 0 for e in dR_dp):
             param_grads[p.symbol] = (lam.T * dR_dp)[0, 0]
     passes = dR_dx == sympy.eye(len(system.state))
-    return ConnectionAdjoint(conn.name, sympy.expand(target_shift), weight_grad, dR_dx.T * lam, passes, param_grads)
+    shift = sympy.expand(target_shift)
+    return ConnectionAdjoint(conn.name, shift, shift, weight_grad, dR_dx.T * lam, passes, param_grads)
 
 
 def parameter_integrands(system: PopulationSystem) -> dict:

@@ -82,6 +82,10 @@ class BPTTSimulator:
                  loss=None, surrogate="fast_sigmoid", integrator: str = "rk4", substeps: int = 1,
                  threads: int | None = None):
         n_steps, self.dtype = check_grid(net, dt, duration, dtype, "BPTTSimulator")
+        delayed = [c.name for c in net.connections if c.delayed]
+        if delayed:
+            raise NotImplementedError(f"method='bptt' does not take transmission delays yet (connections {delayed}); "
+                                      "use the EventProp simulator, which simulates and differentiates them exactly")
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
             raise ValueError(f"substeps must be a positive integer (integrator sub-steps per dt), got {substeps!r}")
         if integrator not in INTEGRATORS:

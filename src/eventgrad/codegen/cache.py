@@ -89,7 +89,7 @@ def write_once(path: Path, text: str) -> None:
 
 
 # the kernels the simulator calls from Python; every other compiled function is compiled inside them
-ENTRY_POINTS = ("forward_fast", "forward", "backward_fast", "backward")
+ENTRY_POINTS = ("forward_fast", "forward", "backward_fast", "backward", "forward_step", "backward_step")
 
 
 class LockedFirstCall:

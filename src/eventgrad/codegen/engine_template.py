@@ -16,12 +16,16 @@ the same numbers (a float32 widened to float64 exactly, and promoted to it insid
 
 # columns of the population table GI
 IS_INPUT, SIZE, DIM, ZOFF, POFF, NPAR, LINEAR, SHARED, SPIKING, OUT_START, OUT_COUNT, PGOFF, NTRAIN = range(13)
-# columns of the connection table CI
-PRE, POST, WOFF, NPOST = range(4)
+# columns of the connection table CI; DOFF: where the connection's delays start in DL (-1: no delay), DPER: 1
+# for one delay per synapse ([pre, post], like the weights), 0 for one delay for the whole connection
+PRE, POST, WOFF, NPOST, DOFF, DPER = range(6)
 # statuses
 OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
-# kinds of logged events
-KIND_CROSSING, KIND_TRIGGERED, KIND_INPUT = range(3)
+# kinds of logged events. A spike or input logs [group, unit, kind, -1, -1]; the arrival of a delayed spike
+# logs [connection, presynaptic unit, KIND_ARRIVAL, target (-1: every target), log index of the spike sent]
+KIND_CROSSING, KIND_TRIGGERED, KIND_INPUT, KIND_ARRIVAL = range(4)
+# columns of a pending arrival in the queue PQ_I (its time in PQ_T, the event's value in PQ_V)
+PQ_CONN, PQ_PRE, PQ_POST, PQ_SOURCE = range(4)
 GAUSS_NODES = (0.04691007703066800, 0.23076534494715845, 0.5, 0.76923465505284155, 0.95308992296933200)
 GAUSS_WEIGHTS = (0.11846344252809454, 0.23931433524968324, 0.28444444444444444, 0.23931433524968324,
                  0.11846344252809454)
@@ -33,6 +37,64 @@ def copy_into(dst, src):
     FLAT kernels are compiled without."""
     for i in range(dst.shape[0]):
         dst[i] = src[i]
+
+
+@flat_jit
+def pending_push(pq_t, pq_i, pq_v, pq_n, t, c, i, j, e, v):
+    """Queue an arrival (a binary min-heap on the time); False when the queue is full (the caller grows it)."""
+    n = pq_n[0]
+    if n >= pq_t.shape[0]:
+        return False
+    while n > 0:  # sift the hole up to where the new time fits
+        parent = (n - 1) // 2
+        if pq_t[parent] <= t:
+            break
+        pq_t[n] = pq_t[parent]
+        pq_v[n] = pq_v[parent]
+        for q in range(4):
+            pq_i[n, q] = pq_i[parent, q]
+        n = parent
+    pq_t[n] = t
+    pq_v[n] = v
+    pq_i[n, PQ_CONN] = c
+    pq_i[n, PQ_PRE] = i
+    pq_i[n, PQ_POST] = j
+    pq_i[n, PQ_SOURCE] = e
+    pq_n[0] += 1
+    return True
+
+
+@flat_jit
+def pending_pop(pq_t, pq_i, pq_v, pq_n, out_i):
+    """Remove the earliest arrival: returns (time, value), its indices in out_i[:4]."""
+    t = pq_t[0]
+    v = pq_v[0]
+    for q in range(4):
+        out_i[q] = pq_i[0, q]
+    n = pq_n[0] - 1
+    pq_n[0] = n
+    if n == 0:
+        return t, v
+    last_t = pq_t[n]
+    k = 0
+    while True:  # sift the last entry down from the root
+        child = 2 * k + 1
+        if child >= n:
+            break
+        if child + 1 < n and pq_t[child + 1] < pq_t[child]:
+            child += 1
+        if pq_t[child] >= last_t:
+            break
+        pq_t[k] = pq_t[child]
+        pq_v[k] = pq_v[child]
+        for q in range(4):
+            pq_i[k, q] = pq_i[child, q]
+        k = child
+    pq_t[k] = last_t
+    pq_v[k] = pq_v[n]
+    for q in range(4):
+        pq_i[k, q] = pq_i[n, q]
+    return t, v
 
 
 @flat_jit
@@ -274,53 +336,104 @@ def params_of(GI, PR, g, j):
 
 
 @flat_jit
-def deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, check_triggers):
-    """Apply the jumps of a spike of unit j of group g (weights times ``scale``, the value of a graded input
-    event, else 1) to all targets; queue the targets it pushes over."""
-    for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
-        c = OC[r]
-        post = CI[c, POST]
-        npost = CI[c, NPOST]
-        row = CI[c, WOFF] + j * npost
-        for m in range(npost):
-            a, b = neuron_slice(GI, post, m)
-            pm = params_of(GI, PR, post, m)
-            jump(c, Z[a:b], W[row + m] * scale, pm, tmp)
-            copy_into(Z[a:b], tmp)
-            if check_triggers and GI[post, SPIKING] == 1 and thr(post, Z[a:b], pm) >= 0.0:
-                if q_len >= queue.shape[0]:
-                    return -1
-                queue[q_len, 0] = post
-                queue[q_len, 1] = m
-                q_len += 1
+def apply_jumps(GI, CI, PR, W, Z, c, j, m_from, m_to, scale, tmp, queue, q_len, check_triggers):
+    """Connection c's jumps from unit j onto its targets m_from..m_to-1 (weights times ``scale``); queue the
+    targets they push over threshold. Returns the queue's length, -1 if it is full."""
+    post = CI[c, POST]
+    row = CI[c, WOFF] + j * CI[c, NPOST]
+    for m in range(m_from, m_to):
+        a, b = neuron_slice(GI, post, m)
+        pm = params_of(GI, PR, post, m)
+        jump(c, Z[a:b], W[row + m] * scale, pm, tmp)
+        copy_into(Z[a:b], tmp)
+        if check_triggers and GI[post, SPIKING] == 1 and thr(post, Z[a:b], pm) >= 0.0:
+            if q_len >= queue.shape[0]:
+                return -1
+            queue[q_len, 0] = post
+            queue[q_len, 1] = m
+            q_len += 1
     return q_len
 
 
 @flat_jit
-def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first):
+def deliver(GI, CI, OC, PR, W, DL, Z, t, e, g, j, scale, tmp, queue, q_len, check_triggers, pending, horizon):
+    """Apply the jumps of a spike of unit j of group g (logged as event e at time t; weights times ``scale``,
+    the value of a graded input event, else 1) through every connection without delay and queue the targets
+    it pushes over; queue its arrivals through delayed connections in ``pending`` (PQ_T, PQ_I, PQ_V, PQ_N),
+    except those after ``horizon`` (the trial's end: they never arrive). A replay passes no pending queue
+    (its arrivals are in the log). Returns the queue's length, -1 if it is full, -2 if ``pending`` is."""
+    pq_t, pq_i, pq_v, pq_n = pending
+    for r in range(GI[g, OUT_START], GI[g, OUT_START] + GI[g, OUT_COUNT]):
+        c = OC[r]
+        npost = CI[c, NPOST]
+        if CI[c, DOFF] < 0:
+            q_len = apply_jumps(GI, CI, PR, W, Z, c, j, 0, npost, scale, tmp, queue, q_len, check_triggers)
+            if q_len < 0:
+                return q_len
+        elif pq_t.shape[0] > 0:
+            if CI[c, DPER] == 0:
+                ta = t + DL[CI[c, DOFF]]
+                if ta <= horizon and not pending_push(pq_t, pq_i, pq_v, pq_n, ta, c, j, -1, e, scale):
+                    return -2
+                continue
+            base = CI[c, DOFF] + j * npost
+            for m in range(npost):
+                ta = t + DL[base + m]
+                if ta <= horizon and not pending_push(pq_t, pq_i, pq_v, pq_n, ta, c, j, m, e, scale):
+                    return -2
+    return q_len
+
+
+@flat_jit
+def log_event(log_t, log_i, counts, t, a0, a1, kind, a3, a4):
+    """Append [a0, a1, kind, a3, a4] at time t to the log; its index, or -1 if the log is full."""
+    e = counts[0]
+    if e >= log_t.shape[0]:
+        return -1
+    log_t[e] = t
+    log_i[e, 0] = a0
+    log_i[e, 1] = a1
+    log_i[e, 2] = kind
+    log_i[e, 3] = a3
+    log_i[e, 4] = a4
+    counts[0] = e + 1
+    return e
+
+
+@flat_jit
+def fire(GI, CI, OC, PR, W, DL, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first,
+         pending, horizon, arrival):
     """Log an event at time t, reset the neuron if it spiked, deliver it, and follow any cascade. An input
-    event's value (1 unless graded) is logged in sp_x[e, 0], the row a spike uses for its state."""
-    queue[0, 0] = g
-    queue[0, 1] = j
+    event's value (1 unless graded) is logged in sp_x[e, 0], the row a spike uses for its state. With
+    kind KIND_ARRIVAL, the event is the arrival of a delayed spike through connection g from unit j, to the
+    target arrival[PQ_POST] (-1: all), sent as event arrival[PQ_SOURCE]; its jumps may trigger a cascade."""
     q_len = np.int64(1)
     q = 0
+    if kind == KIND_ARRIVAL:
+        e = log_event(log_t, log_i, counts, t, g, j, kind, arrival[PQ_POST], arrival[PQ_SOURCE])
+        if e < 0:
+            return ERR_CAPACITY
+        sp_x[e, 0] = value
+        m_from = 0 if arrival[PQ_POST] < 0 else arrival[PQ_POST]
+        m_to = CI[g, NPOST] if arrival[PQ_POST] < 0 else arrival[PQ_POST] + 1
+        q_len = apply_jumps(GI, CI, PR, W, Z, g, j, m_from, m_to, value, tmp, queue, np.int64(0), np.bool_(True))
+        if q_len < 0:
+            return ERR_CASCADE
+    else:
+        queue[0, 0] = g
+        queue[0, 1] = j
     while q < q_len:
         g = queue[q, 0]
         j = queue[q, 1]
-        if q > 0:
+        if q > 0 or kind == KIND_ARRIVAL:
             kind = KIND_TRIGGERED
         q += 1
         a, b = neuron_slice(GI, g, j)
         if kind == KIND_TRIGGERED and thr(g, Z[a:b], params_of(GI, PR, g, j)) < 0.0:
             continue  # already fired and reset earlier in this cascade
-        e = counts[0]
-        if e >= log_t.shape[0]:
+        e = log_event(log_t, log_i, counts, t, g, j, kind, -1, -1)
+        if e < 0:
             return ERR_CAPACITY
-        log_t[e] = t
-        log_i[e, 0] = g
-        log_i[e, 1] = j
-        log_i[e, 2] = kind
-        counts[0] = e + 1
         scale = 1.0
         if kind == KIND_INPUT:
             sp_x[e, 0] = value
@@ -337,7 +450,10 @@ def fire(GI, CI, OC, PR, W, Z, t, g, j, kind, value, log_t, log_i, sp_x, counts,
                 counts[2] = g
                 counts[3] = j
                 return ERR_RESET
-        q_len = deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, q_len, np.bool_(True))
+        q_len = deliver(GI, CI, OC, PR, W, DL, Z, t, e, g, j, scale, tmp, queue, q_len, np.bool_(True), pending,
+                        horizon)
+        if q_len == -2:
+            return ERR_CAPACITY
         if q_len < 0:
             return ERR_CASCADE
     return OK
@@ -385,9 +501,10 @@ def sample_readout(GI, RO, ws, Z, n, y, first, soa):
 
 
 @jit
-def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
-            log_t, log_i, sp_x, Zs, every, y, first, counts):
-    """Simulate one sample; returns a status. counts = [events logged, -, error group, error unit]."""
+def forward(GI, CI, OC, PR, W, DL, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
+            log_t, log_i, sp_x, Zs, every, y, first, counts, pq_t, pq_i, pq_v):
+    """Simulate one sample; returns a status. counts = [events logged, -, error group, error unit].
+    pq_t, pq_i, pq_v: the queue of delayed spikes in flight (see deliver), empty without delays."""
     dmax = sp_x.shape[1]
     Z = Z0.copy()
     Zn = np.empty_like(Z)
@@ -398,21 +515,26 @@ def forward(GI, CI, OC, PR, W, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in
     queue = np.empty((4 * Z.shape[0] + 64, 2), np.int64)
     no_mu, no_p, no_aff = np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0)
     no_pi, no_pib = np.zeros((0, 0, 0, 0)), np.zeros((0, 0, 0))
-    return forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
-                         log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu, no_p,
-                         no_aff, no_pi, no_pib)
+    pending = (pq_t, pq_i, pq_v, np.zeros(1, np.int64))
+    arrival = np.empty(4, np.int64)
+    return forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO,
+                         ws, log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu,
+                         no_p, no_aff, no_pi, no_pib, pending, arrival)
 
 
 @flat_jit
-def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws, log_t,
-                  log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu, no_p, no_aff, no_pi,
-                  no_pib):
+def forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
+                  log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu, no_p, no_aff,
+                  no_pi, no_pib, pending, arrival):
     """forward's steps, in the work arrays it allocated: compiled without numba's runtime (no allocation
-    here), so the per-piece calls and slices cost no reference counting."""
+    here), so the per-piece calls and slices cost no reference counting. Pieces end at the step's end, an
+    input, an arrival of a delayed spike (inputs first at equal times) or a threshold crossing."""
     counts[0] = 0
     cut = has_nonlinear(GI)
     ip = 0
     n_in = in_time.shape[0]
+    pq_t, pq_i, pq_v, pq_n = pending
+    horizon = np.float64(n_steps * dt)
     for n in range(n_steps):
         if Zs.shape[0] > 0 and n % every == 0:
             copy_into(Zs[n // every], Z)
@@ -420,10 +542,14 @@ def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, 
         t_end = (n + 1) * dt
         while True:
             te = t_end
-            piece = 0  # 0: to the end of the step, 1: to an input spike, 2: to an RK4 sub-step boundary
+            piece = 0  # 0: to the end of the step, 1: to an input spike, 2: to an RK4 sub-step boundary, 3: to an
+            # arrival of a delayed spike
             if ip < n_in and in_time[ip] <= t_end:
                 te = in_time[ip]
                 piece = 1
+            if pq_n[0] > 0 and pq_t[0] <= t_end and (piece == 0 or pq_t[0] < te):
+                te = pq_t[0]
+                piece = 3
             if cut:
                 tg = next_grid(t, h_max)
                 if tg < te:
@@ -437,8 +563,8 @@ def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, 
                 flow_all(GI, Z, Zn, PR, best_s, h_max, W3, K)
                 Z, Zn = Zn, Z
                 t = t + best_s
-                status = fire(GI, CI, OC, PR, W, Z, t, best_g, best_j, np.int64(KIND_CROSSING), 1.0, log_t, log_i, sp_x,
-                              counts, tmp, queue, RO, y, first)
+                status = fire(GI, CI, OC, PR, W, DL, Z, t, best_g, best_j, np.int64(KIND_CROSSING), 1.0, log_t, log_i,
+                              sp_x, counts, tmp, queue, RO, y, first, pending, horizon, arrival)
                 if status != OK:
                     return status
                 continue
@@ -448,8 +574,16 @@ def forward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, tol, in_time, in_unit, 
                 break
             if piece == 2:
                 continue
-            status = fire(GI, CI, OC, PR, W, Z, t, in_group[ip], in_unit[ip], np.int64(KIND_INPUT),
-                          np.float64(in_value[ip]), log_t, log_i, sp_x, counts, tmp, queue, RO, y, first)
+            if piece == 3:
+                value = pending_pop(pq_t, pq_i, pq_v, pq_n, arrival)[1]
+                status = fire(GI, CI, OC, PR, W, DL, Z, t, arrival[PQ_CONN], arrival[PQ_PRE], np.int64(KIND_ARRIVAL),
+                              value, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first, pending, horizon, arrival)
+                if status != OK:
+                    return status
+                continue
+            status = fire(GI, CI, OC, PR, W, DL, Z, t, in_group[ip], in_unit[ip], np.int64(KIND_INPUT),
+                          np.float64(in_value[ip]), log_t, log_i, sp_x, counts, tmp, queue, RO, y, first, pending,
+                          horizon, arrival)
             ip += 1
             if status != OK:
                 return status
@@ -565,8 +699,8 @@ def back_flow_all(GI, PR, lam, t_a, t_b, X, h_max, PG, W3, W3b, K, L, xs, ls, bu
 
 
 @flat_jit
-def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, sp_x, h_max, Zpre, Zpost, W3, K,
-                tmp, Zn, queue):
+def replay_step(GI, CI, OC, PR, W, DL, Z, t0, t_end, e_first, e_last, log_t, log_i, sp_x, h_max, Zpre, Zpost, W3, K,
+                tmp, Zn, queue, no_pending):
     """Advance Z (at t0) through the logged events e_first..e_last to t_end (nothing past the last event if
     t_end < 0), recording the states just before and just after each event when Zpre has rows. Zn, queue:
     work (a state; one row)."""
@@ -581,13 +715,19 @@ def replay_step(GI, CI, OC, PR, W, Z, t0, t_end, e_first, e_last, log_t, log_i, 
         g = log_i[k, 0]
         j = log_i[k, 1]
         scale = 1.0
-        if log_i[k, 2] == KIND_INPUT:
-            scale = sp_x[k, 0]
+        if log_i[k, 2] == KIND_ARRIVAL:  # g is the connection; its arrivals are logged, not queued again
+            m = log_i[k, 3]
+            apply_jumps(GI, CI, PR, W, Z, g, j, 0 if m < 0 else m, CI[g, NPOST] if m < 0 else m + 1, sp_x[k, 0], tmp,
+                        queue, np.int64(0), np.bool_(False))
         else:
-            a, b = neuron_slice(GI, g, j)
-            reset(g, Z[a:b], params_of(GI, PR, g, j), tmp)
-            copy_into(Z[a:b], tmp)
-        deliver(GI, CI, OC, PR, W, Z, g, j, scale, tmp, queue, np.int64(0), np.bool_(False))
+            if log_i[k, 2] == KIND_INPUT:
+                scale = sp_x[k, 0]
+            else:
+                a, b = neuron_slice(GI, g, j)
+                reset(g, Z[a:b], params_of(GI, PR, g, j), tmp)
+                copy_into(Z[a:b], tmp)
+            deliver(GI, CI, OC, PR, W, DL, Z, np.float64(log_t[k]), np.int64(k), g, j, scale, tmp, queue, np.int64(0),
+                    np.bool_(False), no_pending, 0.0)
         if record:
             copy_into(Zpost[k - e_first], Z)
     if t_end >= 0.0:
@@ -608,8 +748,8 @@ def step_first_events(log_t, n_events, n_steps, dt):
 
 
 @flat_jit
-def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, sp_x, h_max, seg, W3, K, tmp, Z, Zn,
-                    queue, none):
+def restore_segment(GI, CI, OC, PR, W, DL, Zs, every, n, dt, first, log_t, log_i, sp_x, h_max, seg, W3, K, tmp, Z, Zn,
+                    queue, none, no_pending):
     """Recompute the start-of-step states of the checkpoint segment holding step n into seg (row = step
     - segment start) from the checkpoint Zs[n // every]: O(N T / every + N every) memory instead of O(N T).
     Z, Zn, queue: work (two states, one row); none: a state array with no rows."""
@@ -618,8 +758,8 @@ def restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, first, log_t, log_i, sp
     for m in range(s0, n + 1):
         copy_into(seg[m - s0], Z)
         if m < n:
-            replay_step(GI, CI, OC, PR, W, Z, m * dt, (m + 1) * dt, first[m], first[m + 1] - 1, log_t, log_i,
-                        sp_x, h_max, none, none, W3, K, tmp, Zn, queue)
+            replay_step(GI, CI, OC, PR, W, DL, Z, m * dt, (m + 1) * dt, first[m], first[m + 1] - 1, log_t, log_i,
+                        sp_x, h_max, none, none, W3, K, tmp, Zn, queue, no_pending)
 
 
 @flat_jit
@@ -632,24 +772,62 @@ def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre, x_in)
     copy_into(x_pre[:b - a], Zmid[a:b])
     for r2 in range(GI[g, OUT_START], r):
         c2 = OC[r2]
-        if CI[c2, POST] == post:
+        if CI[c2, POST] == post and CI[c2, DOFF] < 0:
             copy_into(x_in[:b - a], x_pre)
             jump(c2, x_in[:b - a], W[CI[c2, WOFF] + j * CI[c2, NPOST] + m] * scale, params_of(GI, PR, post, m),
                  x_pre)
 
 
 @flat_jit
-def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot, counts,
-                  x_pre, x_in, tmp):
-    """Undo event k backwards: targets' jumps (weight and parameter gradients), then the spike's own jump."""
+def arrival_adjoint(GI, CI, PR, W, k, log_i, sp_x, Zmid, lam, GW, GD, PG, shift, x_pre, tmp):
+    """Undo the arrival of a delayed spike (event k) backwards: each target's jump gives its weight and
+    parameter gradients and its time shift q = lambda+ . (dR/dx F(x-) - F(R(x-))), which is dL/d(delay) (a later
+    arrival moves the jump later) and goes to the sending spike's time term, shift[sending event]."""
+    c = log_i[k, 0]
+    j = log_i[k, 1]
+    scale = sp_x[k, 0]
+    post = CI[c, POST]
+    npost = CI[c, NPOST]
+    d = GI[post, DIM]
+    nt = GI[post, NTRAIN]
+    row = CI[c, WOFF] + j * npost
+    m_from = 0 if log_i[k, 3] < 0 else log_i[k, 3]
+    m_to = npost if log_i[k, 3] < 0 else log_i[k, 3] + 1
+    for m in range(m_from, m_to):
+        a, b = neuron_slice(GI, post, m)
+        pm = params_of(GI, PR, post, m)
+        if Zmid.shape[0] > 0:
+            copy_into(x_pre[:d], Zmid[a:b])
+        w = W[row + m] * scale
+        lam_m = lam[a:b]
+        q = tshift(c, x_pre[:d], w, pm, lam_m)
+        GD[CI[c, DOFF] + (j * npost + m if CI[c, DPER] == 1 else 0)] += q
+        shift[log_i[k, 4]] += q
+        GW[row + m] += scale * wgrad(c, x_pre[:d], w, pm, lam_m)
+        if nt > 0:
+            jpgrad(c, x_pre[:d], w, pm, lam_m, PG[GI[post, PGOFF] + m * nt:GI[post, PGOFF] + (m + 1) * nt])
+        tadj(c, x_pre[:d], w, pm, lam_m, tmp)
+        copy_into(lam[a:a + d], tmp)
+
+
+@flat_jit
+def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, GD, PG, dLdy, SDT, RO, first, min_gdot, counts,
+                  x_pre, x_in, tmp, shift):
+    """Undo event k backwards: targets' jumps (weight and parameter gradients), then the spike's own jump.
+    shift[k]: the time shifts that the arrivals of this spike through delayed connections collected."""
+    kind = log_i[k, 2]
+    if kind == KIND_ARRIVAL:
+        arrival_adjoint(GI, CI, PR, W, k, log_i, sp_x, Zmid, lam, GW, GD, PG, shift, x_pre, tmp)
+        return
     g = log_i[k, 0]
     j = log_i[k, 1]
-    kind = log_i[k, 2]
     scale = sp_x[k, 0] if kind == KIND_INPUT else 1.0  # a graded input's value multiplies its weights
     have_state = Zmid.shape[0] > 0
-    S = 0.0
+    S = shift[k]
     for r in range(GI[g, OUT_START] + GI[g, OUT_COUNT] - 1, GI[g, OUT_START] - 1, -1):
         c = OC[r]
+        if CI[c, DOFF] >= 0:
+            continue  # its arrivals come later in the log and were undone already
         post = CI[c, POST]
         npost = CI[c, NPOST]
         row = CI[c, WOFF] + j * npost
@@ -700,9 +878,10 @@ def readout_adjoint(GI, RO, ws, dLdy, first, n, lam, soa):
 
 
 @jit
-def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x,
-             Zs, every, ztot, first, GW, PG, counts):
-    """Adjoint pass of one sample: accumulates dL/dW into GW and dL/dp (per neuron) into PG.
+def backward(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x,
+             Zs, every, ztot, first, GW, GD, PG, counts):
+    """Adjoint pass of one sample: accumulates dL/dW into GW, dL/d(delay) into GD (laid out like DL) and
+    dL/dp (per neuron) into PG.
 
     SDT[state_index(g, j, 0)] is dL/dt_k for every spike of neuron j of group g (a loss linear in spike
     times, such as the spike-count regulariser's); the first-spike readout adds its own term."""
@@ -733,15 +912,18 @@ def backward(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT,
     Zw = np.empty((3, ztot), W.dtype)  # work: a state replayed, its next piece, a state between jumps
     queue = np.empty((1, 2), np.int64)
     none = np.empty((0, ztot), W.dtype)
-    return backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events,
-                          sp_x, Zs, every, first, GW, PG, counts, lam, W3, W3b, K, L, xs, ls, x_pre, x_in, tmp, buf,
-                          T_w, X_w, no_state, step_first, seg, Zpre, Zpost, Zw, queue, none)
+    shift = np.zeros(n_events, np.float64)
+    no_pending = (np.empty(0, np.float64), np.empty((0, 4), np.int64), np.empty(0, np.float64), np.zeros(1, np.int64))
+    return backward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i,
+                          n_events, sp_x, Zs, every, first, GW, GD, PG, counts, lam, W3, W3b, K, L, xs, ls, x_pre, x_in,
+                          tmp, buf, T_w, X_w, no_state, step_first, seg, Zpre, Zpost, Zw, queue, none, shift,
+                          no_pending)
 
 
 @flat_jit
-def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x,
-                   Zs, every, first, GW, PG, counts, lam, W3, W3b, K, L, xs, ls, x_pre, x_in, tmp, buf, T_w, X_w,
-                   no_state, step_first, seg, Zpre, Zpost, Zw, queue, none):
+def backward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events,
+                   sp_x, Zs, every, first, GW, GD, PG, counts, lam, W3, W3b, K, L, xs, ls, x_pre, x_in, tmp, buf, T_w,
+                   X_w, no_state, step_first, seg, Zpre, Zpost, Zw, queue, none, shift, no_pending):
     """backward's steps, in the work arrays it allocated: compiled without numba's runtime (no allocation
     here), so the per-event and per-piece calls and slices cost no reference counting."""
     store_state = Zs.shape[0] > 0
@@ -749,8 +931,8 @@ def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
         if store_state and (n == n_steps - 1 or n % every == every - 1):
-            restore_segment(GI, CI, OC, PR, W, Zs, every, n, dt, step_first, log_t, log_i, sp_x, h_max, seg, W3, K,
-                            tmp, Zw[0], Zw[1], queue, none)
+            restore_segment(GI, CI, OC, PR, W, DL, Zs, every, n, dt, step_first, log_t, log_i, sp_x, h_max, seg, W3,
+                            K, tmp, Zw[0], Zw[1], queue, none, no_pending)
         readout_adjoint(GI, RO, ws, dLdy, first, n, lam, False)
         e_lo = e
         while e_lo >= 0 and (n == 0 or log_t[e_lo] > t0):
@@ -759,8 +941,8 @@ def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy
         Zstart = seg[n % every] if store_state else no_state
         if store_state and n_ev > 0:
             copy_into(Zw[0], Zstart)
-            replay_step(GI, CI, OC, PR, W, Zw[0], t0, -1.0, e_lo + 1, e, log_t, log_i, sp_x, h_max, Zpre, Zpost, W3,
-                        K, tmp, Zw[1], queue)
+            replay_step(GI, CI, OC, PR, W, DL, Zw[0], t0, -1.0, e_lo + 1, e, log_t, log_i, sp_x, h_max, Zpre, Zpost,
+                        W3, K, tmp, Zw[1], queue, no_pending)
         t_hi = (n + 1) * dt
         for k in range(e, e_lo, -1):
             row = k - e_lo - 1
@@ -771,12 +953,12 @@ def backward_steps(GI, CI, OC, PR, W, dt, n_steps, h_max, min_gdot, RO, ws, dLdy
             if store_state:
                 Zmid = Zw[2]
                 copy_into(Zmid, Zpre[row])
-                if log_i[k, 2] != KIND_INPUT:
+                if log_i[k, 2] < KIND_INPUT:  # a spike: the state its jumps met is after its reset
                     a, b = neuron_slice(GI, log_i[k, 0], log_i[k, 1])
                     reset(log_i[k, 0], Zmid[a:b], params_of(GI, PR, log_i[k, 0], log_i[k, 1]), tmp)
                     copy_into(Zmid[a:b], tmp)
-            event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, PG, dLdy, SDT, RO, first, min_gdot,
-                          counts, x_pre, x_in, tmp)
+            event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, GD, PG, dLdy, SDT, RO, first, min_gdot,
+                          counts, x_pre, x_in, tmp, shift)
             t_hi = log_t[k]
         back_flow_all(GI, PR, lam, t0, t_hi, Zstart, h_max, PG, W3, W3b, K, L, xs, ls, buf, T_w, X_w)
         e = e_lo

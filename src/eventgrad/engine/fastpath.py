@@ -20,6 +20,14 @@ MAX_CONDITION = 1e6
 
 def static_reason(layout) -> str | None:
     """Why the fast kernels can never run this network (None if they can, given suitable values)."""
+    for c in layout.network.connections:
+        if c.delayed:
+            return f"connection '{c.name}' has transmission delays, which the event-accumulating kernels do not take"
+    return dynamics_reason(layout)
+
+
+def dynamics_reason(layout) -> str | None:
+    """Why some population's dynamics or jumps rule out the modal (fast and step-parallel) kernels, or None."""
     for adj in layout.adjoints:
         if adj is None:
             continue

@@ -17,7 +17,7 @@ from eventgrad.codegen.generate import ConnectionSite, generate_source, needs_tr
 from eventgrad.network import Network
 
 N_GROUP_COLUMNS = 13
-N_CONNECTION_COLUMNS = 4
+N_CONNECTION_COLUMNS = 6  # PRE, POST, WOFF, NPOST, DOFF, DPER
 
 
 @dataclass
@@ -41,6 +41,7 @@ class Layout:
     param_slots: list[ParamSlot]
     ztot: int
     dmax: int
+    n_delays: int  # length of the flat delay array DL (CI[:, DOFF] indexes it)
     needs_state: bool
     z0_parts: list[tuple[int, int, int, tuple]]  # (group, zoff, size, initial values per variable)
 
@@ -93,8 +94,12 @@ def build_layout(net: Network, jit: bool) -> Layout:
         poff += g.size * len(s.params)
         pgoff += g.size * len(trainable)
     CI = np.zeros((len(net.connections), N_CONNECTION_COLUMNS), np.int64)
-    woff = 0
+    woff = doff = 0
     for c in net.connections:
-        CI[c.index] = c.pre.index, c.post.index, woff, c.post.size
+        CI[c.index] = c.pre.index, c.post.index, woff, c.post.size, -1, 0
         woff += c.pre.size * c.post.size
-    return Layout(net, adjoints, kernels, GI, CI, OC, slots, zoff, dmax, needs_state, z0_parts)
+        if c.delayed:
+            per_synapse = c.delay.ndim == 2
+            CI[c.index, 4:6] = doff, int(per_synapse)
+            doff += c.delay.size
+    return Layout(net, adjoints, kernels, GI, CI, OC, slots, zoff, dmax, doff, needs_state, z0_parts)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from eventgrad.engine.simulator import Simulator
 
 OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
-KIND_INPUT = 2
+KIND_INPUT = 2  # kinds below it are spikes; inputs and arrivals of delayed spikes are logged too
 
 
 class SimulationError(RuntimeError):
@@ -56,9 +56,9 @@ class Result:
 
 
 def _spikes_of(rec: SampleRecord, group: int) -> np.ndarray:
-    """Which events of a sample's log are spikes of population ``group`` (inputs are logged too)."""
+    """Which events of a sample's log are spikes of population ``group`` (inputs and arrivals are logged too)."""
     log_i = rec.log_i[: rec.n_events]
-    return (log_i[:, 0] == group) & (log_i[:, 2] != KIND_INPUT)
+    return (log_i[:, 0] == group) & (log_i[:, 2] < KIND_INPUT)
 
 
 def raise_for_status(status, counts, network) -> None:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from eventgrad.engine import steppath
 from eventgrad.engine.fastpath import modal_tables, static_reason
 from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.layout import build_layout
@@ -29,7 +30,7 @@ from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.network import Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
 
-KERNELS = ("auto", "generic")  # Simulator(kernels=...)
+KERNELS = ("auto", "generic", "step")  # Simulator(kernels=...)
 EXCURSIONS = ("exact", "step_end")  # Simulator(excursions=...)
 
 
@@ -37,9 +38,13 @@ class Simulator:
     """Simulate a network on a batch of input spikes and differentiate a loss with EventProp.
 
     dt is the grid of the readout samples (spike times and input times are exact, never rounded to it);
-    ``substeps`` sets the RK4 sub-step (dt / substeps) for nonlinear models. ``kernels``: "auto" runs
-    the event-accumulating kernels where they apply (see ``engine/fastpath.py``) and the generic ones
-    elsewhere; "generic" forces the generic kernels (both locate spike times exactly; they differ in speed).
+    ``substeps`` sets the RK4 sub-step (dt / substeps) for nonlinear models. ``kernels``: "auto" runs a
+    network with transmission delays on the step-parallel kernels where they apply (``engine/steppath.py``:
+    linear models, current-like synapses, delays >= dt on every loop between spiking populations), any
+    other network on the event-accumulating kernels where they apply (``engine/fastpath.py``), and the
+    generic ones elsewhere; "step" asks for the step-parallel kernels (an error where they cannot run);
+    "generic" forces the generic kernels. All locate spike times exactly; they differ in speed.
+    ``kernels_used`` and ``kernel_reason`` say which ran last and why.
 
     ``excursions`` (fast kernels): "exact" finds every crossing of the threshold, including an excursion
     above it and back within one step, from bounds on the trajectory between the step's events and, for
@@ -94,7 +99,7 @@ class Simulator:
         self.threads = threads or os.cpu_count() or 1
         self.jit = jit
         if kernels not in KERNELS:
-            raise ValueError(f"kernels must be 'auto' or 'generic', got {kernels!r}")
+            raise ValueError(f"kernels must be 'auto', 'step' or 'generic', got {kernels!r}")
         if excursions not in EXCURSIONS:
             raise ValueError(f"excursions must be 'exact' or 'step_end', got {excursions!r}")
         self.excursions = excursions
@@ -102,15 +107,25 @@ class Simulator:
             raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
         self.max_events = int(max_events)
         self.layout = build_layout(net, jit)
-        self.fast_reason = static_reason(self.layout) if kernels == "auto" else "generic kernels requested"
+        self.fast_reason = static_reason(self.layout) if kernels == "auto" else f"{kernels} kernels requested"
+        self.step_reason = steppath.static_reason(self.layout, self.dt) if kernels != "generic" else \
+            "generic kernels requested"
+        if kernels == "step" and self.step_reason is not None:
+            raise NetworkError(f"kernels='step': the step-parallel kernels cannot run this network: {self.step_reason}")
+        if kernels == "auto" and self.step_reason is None and not any(c.delayed for c in net.connections):
+            self.step_reason = "the network has no delays (the event-accumulating kernels run it)"
+        self._step_order = np.array(steppath.population_order(net, self.dt) or [], np.int64)
         self.params: dict[str, np.ndarray] = {}
         for c in net.connections:
             self.params[f"{c.name}.weight"] = c.weight.astype(self.dtype)
+            if c.delayed:  # shape (): one delay for the connection; (pre, post): one per synapse
+                self.params[f"{c.name}.delay"] = c.delay.astype(self.dtype)
         for slot in self.layout.param_slots:
             value = self._model_value(slot.key)
             self.params[slot.key] = np.array(value, dtype=self.dtype)
         self._param_keys = list(self.params)
         self.trainable = [f"{c.name}.weight" for c in net.connections]
+        self.trainable += [f"{c.name}.delay" for c in net.connections if c.learn_delay]
         self.trainable += [s.key for s in self.layout.param_slots if s.trainable_column >= 0]
         self._capacity = 1024
         self._readout_cfg = self._configure_readout(readout) if readout is not None else None
@@ -177,7 +192,25 @@ class Simulator:
                                  f"expected {c.weight.shape}")
         if not np.all(np.isfinite(W)):
             raise ValueError("a weight matrix contains NaN or infinite values")
-        return GI, PR, W
+        return GI, PR, W, self._flat_delays()
+
+    def _flat_delays(self) -> np.ndarray:
+        """Every delayed connection's delays in one float64 array (arrival times are computed in float64)."""
+        parts = []
+        for c in (c for c in self.network.connections if c.delayed):
+            key = f"{c.name}.delay"
+            value = np.asarray(self.params[key])
+            if value.shape == (1,):
+                value = value.reshape(())
+            if value.shape != c.delay.shape:
+                raise ValueError(f"'{key}' has shape {value.shape}, expected {c.delay.shape}")
+            if np.iscomplexobj(value) or not np.all(np.isfinite(value)):
+                raise ValueError(f"'{key}' contains NaN, infinite or complex values")
+            if np.any(value < 0):
+                raise ValueError(f"'{key}' contains negative delays (min {value.min():g} ms); keep delays >= 0 "
+                                 "(the optimisers take bounds per parameter pattern)")
+            parts.append(value.astype(np.float64).ravel())
+        return np.concatenate(parts) if parts else np.zeros(0, np.float64)
 
     def _initial_state(self):
         Z0 = np.zeros(self.layout.ztot, self.dtype)
@@ -206,40 +239,51 @@ class Simulator:
         """The event log's next size, after a sample did not fit in ``cap`` events; an error past
         ``max_events``, since a log that keeps growing is far more often a runaway than a real need."""
         if cap >= self.max_events:
-            raise SimulationError(f"a sample needs more than max_events={self.max_events} events (inputs and spikes) "
-                                  "in its log: some neurons fire at a runaway rate (check weights, thresholds and "
-                                  "resets), or pass a larger max_events to Simulator if that many are expected")
+            raise SimulationError(f"a sample needs more than max_events={self.max_events} events (inputs, spikes and "
+                                  "arrivals of delayed spikes) in its log, or spikes in flight: some neurons fire at a "
+                                  "runaway rate (check weights, thresholds and resets), or pass a larger max_events "
+                                  "to Simulator if that many are expected")
         return min(2 * cap, self.max_events)
 
-    def _forward_sample(self, tables, modal, Z0, RO, ws, n_out, sample):
-        GI, PR, W = tables
+    def _forward_sample(self, tables, modal, Z0, RO, ws, n_out, sample, step=None):
+        GI, PR, W, DL = tables
         t_in, u_in, g_in, v_in = sample
         L = self.layout
         cap = self._first_capacity(len(t_in))
         while True:
             log_t = np.empty(cap, self.dtype)
-            log_i = np.empty((cap, 3), np.int64)
+            log_i = np.empty((cap, 5), np.int64)
             sp_x = np.empty((cap, L.dmax), self.dtype)
             Zs = np.empty((-(-self.n_steps // self.checkpoint_every) if L.needs_state else 0, L.ztot), self.dtype)
             y = np.full(n_out, self.duration if RO[2] == FIRST_SPIKE else 0.0, self.dtype)
             first = np.full(n_out, -1, np.int64)
             counts = np.zeros(12, np.int64)  # events, -, error group, error unit, then search statistics
-            if modal is not None:
+            if step is not None:
+                Zs = Zs[:0]
+                cursors = np.zeros((max(step.n_cursors, 1), max(len(t_in), cap) if step.n_cursors else 1), np.int64)
+                sp_first = np.zeros(self.n_steps + 1, np.int64)
+                status = L.kernels.forward_step(GI, L.CI, step.CS, self._step_order, *step.incoming, PR, W, step.DS,
+                                                step.DP, step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
+                                                t_in, u_in, g_in, v_in, RO, ws, *step.tables, log_t, log_i, sp_x, y,
+                                                first, counts, cursors, sp_first)
+            elif modal is not None:
                 Zs = Zs[:0]
                 status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
                                                 self.tol, self.excursions == "exact", t_in, u_in, g_in, v_in, RO, ws,
                                                 *modal[:4], *modal[5:],
                                                 log_t, log_i, sp_x, y, first, counts)
             else:
-                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
+                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(self.dt), self.n_steps,
                                            self.h_max, self.tol, t_in, u_in, g_in, v_in, RO, ws, log_t, log_i,
-                                           sp_x, Zs, self.checkpoint_every, y, first, counts)
+                                           sp_x, Zs, self.checkpoint_every, y, first, counts, *self._pending(cap))
             if status != ERR_CAPACITY:
                 break
             cap = self._grown(cap)
         self._capacity = max(self._capacity, cap)
         raise_for_status(status, counts, self.network)
         record = SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first)
+        if step is not None:
+            record.cursors, record.sp_first, record.inputs = cursors, sp_first, sample
         # searches, pieces walked, candidates, late spikes, crossings located, root-finder iterations, steps
         # simulated again for a crossing found late
         record.search_stats = counts[4:12].copy()
@@ -256,10 +300,11 @@ class Simulator:
         """Simulate a batch; the result holds the readout and every population's spikes."""
         samples = self._merge_inputs(batch)
         tables = self._flat_params()
-        modal = self._modal_tables(tables)
+        step = self._step_tables(tables)
+        modal = self._modal_tables(tables) if step is None else None
         Z0 = self._initial_state()
         RO, ws, n_out = self._default_readout_cfg()
-        out = self._map(lambda s: self._forward_sample(tables, modal, Z0, RO, ws, n_out, s), samples)
+        out = self._map(lambda s: self._forward_sample(tables, modal, Z0, RO, ws, n_out, s, step), samples)
         records = [r for r, _ in out]
         readout = np.stack([y for _, y in out]).astype(np.float64)
         result = Result(self, records, readout)
@@ -267,6 +312,7 @@ class Simulator:
             result.readout = result.spike_counts(self.readout.group).astype(np.float64)
         result.tables = tables
         result.modal = modal
+        result.step = step
         return result
 
     def record(self, batch, variables: dict) -> dict:
@@ -287,7 +333,7 @@ class Simulator:
                     raise NetworkError(f"'{name}' is not a variable of '{group}': {states}")
                 picks.append((g, states.index(name), f"{group}.{name}"))
         samples = self._merge_inputs(batch)
-        GI, PR, W = self._flat_params()
+        GI, PR, W, DL = self._flat_params()
         Z0 = self._initial_state()
         RO, ws, n_out = self._default_readout_cfg()
         out = {key: np.empty((len(samples), self.n_steps, g.size)) for g, _, key in picks}
@@ -296,11 +342,11 @@ class Simulator:
             while True:
                 Zs = np.empty((self.n_steps, L.ztot), self.dtype)
                 y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
-                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
+                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(self.dt), self.n_steps,
                                            self.h_max, self.tol, t_in, u_in, g_in, v_in, RO, ws,
                                            np.empty(cap, self.dtype),
-                                           np.empty((cap, 3), np.int64), np.empty((cap, L.dmax), self.dtype), Zs, 1,
-                                           y, first, counts)
+                                           np.empty((cap, 5), np.int64), np.empty((cap, L.dmax), self.dtype), Zs, 1,
+                                           y, first, counts, *self._pending(cap))
                 if status != ERR_CAPACITY:
                     break
                 cap = self._grown(cap)
@@ -310,31 +356,62 @@ class Simulator:
                 out[key][b] = Zs[:, zoff + var:zoff + g.size * d:d]
         return out
 
-    def _modal_tables(self, tables):
-        """The fast kernels' tables for the current parameters, or None (and why in ``kernel_reason``)."""
-        self.kernel_reason = self.fast_reason
-        if self.fast_reason is not None:
-            return None
-        GI, PR, _ = tables
+    def _pending(self, cap: int):
+        """The queue of delayed spikes in flight (times, [connection, pre, post, sending event], values): as many
+        entries as the event log, grown with it; empty for a network without delays."""
+        n = cap if self.layout.n_delays else 0
+        return np.empty(n, np.float64), np.empty((n, 4), np.int64), np.empty(n, np.float64)
+
+    def _shared_values(self, GI, PR):
+        """Each population's parameter values (every neuron's the same), or None and why not."""
         values = {}
         for g in range(GI.shape[0]):
             if GI[g, 0] == 1:
                 continue
             if GI[g, 7] == 0:
-                self.kernel_reason = f"population '{self.network.groups[g].name}' has per-neuron parameter values"
-                return None
+                return None, f"population '{self.network.groups[g].name}' has per-neuron parameter values"
             values[g] = [float(v) for v in PR[GI[g, 4]:GI[g, 4] + GI[g, 5]]]
+        return values, None
+
+    def _step_tables(self, tables):
+        """The step-parallel kernels' tables for the current parameters, or None (and why in ``kernel_reason``)."""
+        self._kernels_used = "step"
+        self.kernel_reason = self.step_reason
+        if self.step_reason is None:
+            values, self.kernel_reason = self._shared_values(*tables[:2])
+            if values is not None:
+                step, self.kernel_reason = steppath.StepPlan.build(self, values, tables[3])
+                if step is not None:
+                    return step
+        if self.fast_reason == "step kernels requested":
+            raise SimulationError(f"kernels='step' cannot run with these parameter values: {self.kernel_reason}")
+        self._kernels_used = None
+        return None
+
+    def _modal_tables(self, tables):
+        """The fast kernels' tables for the current parameters, or None (and why in ``kernel_reason``)."""
+        step_reason = self.kernel_reason if self.step_reason is None else None
+        self.kernel_reason = self.fast_reason if step_reason is None else f"{step_reason}; {self.fast_reason}"
+        self._kernels_used = "generic"
+        if self.fast_reason is not None:
+            return None
+        values, self.kernel_reason = self._shared_values(*tables[:2])
+        if values is None:
+            return None
         key = tuple((g, tuple(v)) for g, v in values.items())
         if getattr(self, "_modal_cache", (None,))[0] != key:  # the tables depend on neuron parameters only
             self._modal_cache = (key, modal_tables(self.layout, values, self.layout.dmax))
         modal, reason = self._modal_cache[1]
         self.kernel_reason = reason
+        self._kernels_used = "fast" if modal is not None else "generic"
         return modal  # float64 whatever the state's dtype: they set spike times and are small
 
     @property
     def kernels_used(self) -> str:
-        """'fast' or 'generic' for the last run (``kernel_reason`` says why not fast)."""
-        return "generic" if getattr(self, "kernel_reason", self.fast_reason) else "fast"
+        """'step', 'fast' or 'generic' for the last run (``kernel_reason`` says why not the faster ones)."""
+        if not hasattr(self, "_kernels_used"):
+            return "generic" if self.fast_reason else "fast"
+        return self._kernels_used
 
     def _require_readout(self):
         if self._readout_cfg is None:
@@ -371,7 +448,7 @@ class Simulator:
         if regularizer is not None:
             value, per_group = regularizer.spike_terms(res, self.duration)
             loss += value
-            spike_dldt = self._spike_dldt(per_group, len(res.records), res.modal is not None)
+            spike_dldt = self._spike_dldt(per_group, len(res.records), res.modal is not None or res.step is not None)
         grads, self.last_grazing = self._backward(res, dLdy, spike_dldt)
         return loss, grads
 
@@ -397,41 +474,54 @@ class Simulator:
         L = self.layout
         if spike_dldt is None:
             spike_dldt = np.zeros((len(res.records), L.ztot), self.dtype)
-        GI, PR, W = res.tables
+        GI, PR, W, DL = res.tables
         RO, ws, _ = self._readout_cfg
         n_pg = int(sum(GI[:, 1] * GI[:, 12]))
 
         def chunk(samples):
             """Adjoint passes of some samples, accumulated in float64 (one accumulator per worker)."""
             GW = np.zeros(W.shape, np.float64)
+            GD = np.zeros(DL.shape, np.float64)
             PG = np.zeros(n_pg, np.float64)
             counts = np.zeros(4, np.int64)
             for b in samples:
                 rec = res.records[b]
-                if res.modal is not None:
+                if res.step is not None:
+                    st = res.step
+                    t_in, u_in, g_in, v_in = rec.inputs
+                    L.kernels.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.DP, st.EM,
+                                            self.dtype.type(self.dt), self.n_steps, self.min_threshold_rate, RO, ws,
+                                            dLdy[b], spike_dldt[b], t_in, u_in, g_in, v_in, rec.log_t, rec.log_i,
+                                            rec.n_events, rec.sp_x, rec.first, *st.backward_tables, rec.cursors,
+                                            rec.sp_first, GW, GD, PG, counts)
+                elif res.modal is not None:
                     MU, PI, PIB, PB, PT, _, _ = res.modal
                     L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
                                             self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t,
                                             rec.log_i, rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PIB, PB, PT,
                                             GW, PG, counts)
                 else:
-                    L.kernels.backward(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps, self.h_max,
+                    L.kernels.backward(GI, L.CI, L.OC, PR, W, DL, self.dtype.type(self.dt), self.n_steps, self.h_max,
                                        self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
                                        rec.n_events, rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW,
-                                       PG, counts)
-            return GW, PG, int(counts[1])
+                                       GD, PG, counts)
+            return GW, PG, int(counts[1]), GD
 
         n = len(res.records)
         workers = max(1, min(self.threads if self.jit else 1, n))
         parts = self._map(chunk, [range(k * n // workers, (k + 1) * n // workers) for k in range(workers)])
         GW = sum(p[0] for p in parts)
         PG = sum(p[1] for p in parts)
+        GD = sum(p[3] for p in parts)
         grads = {}
         woff = 0
         for c in self.network.connections:
             n = c.pre.size * c.post.size
             grads[f"{c.name}.weight"] = GW[woff:woff + n].reshape(c.pre.size, c.post.size)
             woff += n
+            if c.learn_delay:
+                doff = L.CI[c.index, 4]
+                grads[f"{c.name}.delay"] = GD[doff:doff + c.delay.size].reshape(c.delay.shape)
         for slot in L.param_slots:
             if slot.trainable_column < 0:
                 continue

@@ -1,0 +1,837 @@
+# ruff: noqa: F821
+"""The step-parallel engine: exact event times, every neuron's input for a step known when the step starts.
+
+Appended after ``engine_template.py`` and ``fast_template.py``. It runs networks of linear populations
+with additive, current-like synapses (see ``engine/steppath.py``) in which every loop between spiking
+populations has a connection whose delays are all >= dt: a spike sent in a step then reaches no neuron
+of its own loop before that step ends (NEST's precise-spike-time scheme, Morrison et al. 2007). Each
+step takes the populations in an order where connections shorter than dt point forwards, and for each:
+
+* its arrivals in the step are known: the inputs and spikes whose time plus the connection's delay lies
+  in the step (a connection without delay has delay 0). Sources are read from a window of recent steps;
+  the delays of each weight row are sorted once per run, so a source keeps a cursor into its row and the
+  step's arrivals from it are the next entries (no queue, nothing sorted per step, nothing dropped);
+* the state is kept in modal coordinates y = V^-1 x (A = V diag(mu) V^-1), in which the free flow is
+  diagonal and an arrival of weight w at t_a adds ``w exp(mu (t1 - t_a)) V^-1 beta`` to the end-of-step
+  modes: d multiply-adds per target, along a weight row;
+* a neuron is walked through its own arrivals only where a bound says that its threshold function may
+  have reached 0 during the step (the free flow's largest value plus each arrival's largest positive
+  share); the walk locates each crossing by root finding, resets, goes on, and its end state replaces
+  the superposed one. Nothing restarts after a spike: no neuron of the population feels it in the step.
+
+The backward pass mirrors it, step by step and population by population in reverse order, with the
+adjoint in modal coordinates eta = V^T lambda kept as its end-of-step equivalent: an arrival's weight
+gradient is ``v exp(mu (t1 - t_a)) (V^-1 beta) . eta(t1)``, and its time shift (dL/d delay, and the term of
+the spike that sent it) is ``-w`` times the same sum weighted by mu. A neuron that spiked in the step has
+one equivalent per stretch between its spikes.
+
+The log holds the spikes only ([population, neuron, kind, -1, -1], the state before the spike in x
+coordinates), population by population within a step and in time order per neuron; arrivals are found
+again from the inputs and the spikes. Time convention: step n covers (n dt, (n + 1) dt] (step 0 includes
+t = 0); an arrival at (n + 1) dt is applied in step n, before the readout samples the state there.
+"""
+
+# columns of the step engine's connection table CS: where the connection's sorted delays start in DS, DP,
+# EM; 1 for one delay per synapse; how many past steps can still send arrivals; its row in the cursors
+CS_OFF, CS_PER, CS_WINDOW, CS_CURSOR = range(4)
+STACK = 64  # deepest subdivision of a piece while looking for its first crossing
+
+
+@leaf
+def mode_at(mu, bm, y, s):
+    """A mode's value after a time s without events: dy/dt = mu y + bm."""
+    if mu == 0.0:
+        return y + bm * s
+    return y + (mu * y + bm) * (math.expm1(mu * s) / mu)
+
+
+@flat_jit
+def threshold_at(g, d, y, s, SMU, SBM, SCK, offset):
+    """(f, df/ds) at time s into a piece that starts from modes y: f = offset + sum_k ck_k y_k(s)."""
+    f = offset
+    rate = 0.0
+    for k in range(d):
+        yk = mode_at(SMU[g, k], SBM[g, k], y[k], s)
+        f += SCK[g, k] * yk
+        rate += SCK[g, k] * (SMU[g, k] * yk + SBM[g, k])
+    return f, rate
+
+
+@flat_jit
+def threshold_bound(g, d, y, a, b, SMU, SBM, SCK, offset):
+    """An upper bound of f over [a, b]: between events each mode moves monotonically, so its share of f is
+    largest at one end."""
+    u = offset
+    for k in range(d):
+        ua = SCK[g, k] * mode_at(SMU[g, k], SBM[g, k], y[k], a)
+        ub = SCK[g, k] * mode_at(SMU[g, k], SBM[g, k], y[k], b)
+        u += max(ua, ub)
+    return u
+
+
+@flat_jit
+def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
+    """The first s in [0, s_len] where f reaches 0 (f(0) < 0), or -1 if it stays below (then y_end holds the
+    modes at s_len, from the same exponentials as the test).
+
+    Most pieces end below 0 with a bound below 0 too: one set of exponentials decides them. Otherwise
+    intervals are cleared left to right: one whose bound is below 0 holds no crossing; the others are
+    halved until an end reaches 0 (the root is then bracketed and refined by safeguarded Newton steps) or
+    they are shorter than the tolerance (a graze that does not reach 0). With up to two modes f has at most
+    one turning point, so the bracketed root is the first crossing."""
+    fb = offset
+    ub = offset
+    rb = 0.0
+    for k in range(d):
+        yk = mode_at(SMU[g, k], SBM[g, k], y[k], s_len)
+        y_end[k] = yk
+        ck = SCK[g, k]
+        fb += ck * yk
+        ub += max(ck * y[k], ck * yk)
+        rb += ck * (SMU[g, k] * yk + SBM[g, k])
+    if fb < 0.0 and ub < 0.0:
+        return -1.0
+    a = 0.0
+    b = s_len
+    depth = 0
+    while True:
+        if fb >= 0.0:
+            lo = a
+            hi = b
+            s = b
+            f = fb
+            rate = rb
+            for _ in range(100):
+                s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
+                if done:
+                    break
+                f, rate = threshold_at(g, d, y, s, SMU, SBM, SCK, offset)
+            return s
+        if b - a > tol and depth < STACK and threshold_bound(g, d, y, a, b, SMU, SBM, SCK, offset) >= 0.0:
+            stack[depth] = b
+            depth += 1
+            b = 0.5 * (a + b)
+        elif depth == 0:
+            return -1.0  # y_end still holds the piece's end
+        else:
+            a = b
+            depth -= 1
+            b = stack[depth]
+        fb, rb = threshold_at(g, d, y, b, SMU, SBM, SCK, offset)
+
+
+@leaf
+def advance_modes(g, d, y, s, SMU, SBM):
+    for k in range(d):
+        y[k] = mode_at(SMU[g, k], SBM[g, k], y[k], s)
+
+
+@leaf
+def modes_to_state(g, d, y, SV, x):
+    """x = V y."""
+    for i in range(d):
+        acc = 0.0
+        for k in range(d):
+            acc += SV[g, i, k] * y[k]
+        x[i] = acc
+
+
+@leaf
+def state_to_modes(g, d, x, SVI, y):
+    """y = V^-1 x."""
+    for k in range(d):
+        acc = 0.0
+        for i in range(d):
+            acc += SVI[g, k, i] * x[i]
+        y[k] = acc
+
+
+@flat_jit
+def input_steps(in_time, n_steps, dt, first):
+    """first[n]: the first input of step n (an input at t belongs to the first step n with t <= (n + 1) dt)."""
+    ip = 0
+    n_in = in_time.shape[0]
+    for n in range(n_steps):
+        first[n] = ip
+        while ip < n_in and in_time[ip] <= (n + 1) * dt:
+            ip += 1
+    first[n_steps] = ip
+
+
+@leaf
+def source_range(CI, CS, GI, c, n, in_first, sp_first, n_logged):
+    """The entries (lo, hi) of the inputs or of the spike log that may send arrivals through connection c in
+    step n: those of the last CS_WINDOW steps up to this one (this step's spikes so far: n_logged)."""
+    n_lo = max(n - CS[c, CS_WINDOW], 0)
+    if GI[CI[c, PRE], IS_INPUT] == 1:
+        return in_first[n_lo], in_first[n + 1]
+    return sp_first[n_lo], n_logged
+
+
+@flat_jit
+def arrival_share(c, post, d, s, v, SMU, SPB, SPQ, col):
+    """col[:d] = v exp(mu (s)) V^-1 beta_c, the modes one unit of weight adds s before the step's end;
+    col[d], col[d+1] = (hu, hs): the bound's share per unit weight is hu w + hs |w| (see deliver_row)."""
+    k_hi = 0.0
+    k_lo = 0.0
+    for k in range(d):
+        e = math.exp(SMU[post, k] * s)
+        col[k] = v * e * SPB[c, k]
+        q = SPQ[c, k]
+        k_hi += max(q, q * e)  # the arrival's threshold share K(u) = sum_k q_k exp(mu_k u), u in [0, s], is at
+        k_lo += min(q, q * e)  # most k_hi and at least k_lo; before it arrives it is 0
+    k_hi = max(k_hi, 0.0) * v
+    k_lo = min(k_lo, 0.0) * v
+    if v < 0.0:
+        k_hi, k_lo = k_lo, k_hi
+    col[d] = 0.5 * (k_hi + k_lo)
+    col[d + 1] = 0.5 * (k_hi - k_lo)
+
+
+@flat_jit
+def deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking):
+    """Add a row arrival (unit j of connection c, shares col from arrival_share) to every target's end-of-step
+    modes (state [mode, neuron]) and, for spiking targets, to the bound RP: w hu + |w| hs is the largest
+    value (at or above 0) the arrival's share of the threshold function takes during the step."""
+    d = GI[post, DIM]
+    un = np.uint64(CI[c, NPOST])
+    uw = np.uint64(CI[c, WOFF] + j * CI[c, NPOST])
+    uz = np.uint64(GI[post, ZOFF])
+    for k in range(d):
+        ck = col[k]
+        base = uz + np.uint64(k) * un
+        for m in range(un):
+            Zend[base + m] += ck * W[uw + m]
+    if spiking:
+        hu = col[d]
+        hs = col[d + 1]
+        ur = np.uint64(GI[post, ZOFF])
+        for m in range(un):
+            w = W[uw + m]
+            RP[ur + m] += hu * w + hs * abs(w)
+
+
+@flat_jit
+def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, CUR, SMU, SPB, SPQ, Zend,
+                     RP, ev_t, ev_i, ev_v, n_ev, sy_t, sy_i, sy_v, n_sy, col, e_src):
+    """Deliver the arrivals in step n, (t0, t1], through connection c from source entries lo..hi-1: the
+    inputs or the spike log (src_t times, src_i rows [group, unit], src_v values or none: 1). Row
+    arrivals (one delay for the connection) are listed in ev_* ([connection, unit, source]), single synapses
+    (one delay per synapse) in sy_* ([connection, unit, target, source]), for the walks. Returns (n_ev,
+    n_sy), or (-1, -1) when a list is full."""
+    pre = CI[c, PRE]
+    post = CI[c, POST]
+    d = GI[post, DIM]
+    npost = CI[c, NPOST]
+    spiking = GI[post, SPIKING] == 1
+    off = CS[c, CS_OFF]
+    zo = GI[post, ZOFF]
+    for s in range(lo, hi):
+        if src_i[s, 0] != pre:
+            continue
+        ts = np.float64(src_t[s])
+        j = src_i[s, 1]
+        v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
+        if CS[c, CS_PER] == 0:
+            ta = ts + DS[off]
+            if ta > t1 or (n > 0 and ta <= t0):
+                continue
+            if n_ev >= ev_t.shape[0]:
+                return -1, -1
+            arrival_share(c, post, d, t1 - ta, v, SMU, SPB, SPQ, col)
+            deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking)
+            ev_t[n_ev] = ta
+            ev_i[n_ev, 0] = c
+            ev_i[n_ev, 1] = j
+            ev_i[n_ev, 2] = s
+            ev_v[n_ev] = v
+            n_ev += 1
+            continue
+        row = off + j * npost
+        cur = CUR[CS[c, CS_CURSOR], s]
+        if cur >= npost or ts + DS[row + cur] > t1:
+            continue
+        for k in range(d):
+            e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
+        while cur < npost and ts + DS[row + cur] <= t1:
+            m = DP[row + cur]
+            ta = ts + DS[row + cur]
+            w = W[CI[c, WOFF] + j * npost + m] * v
+            k_hi = 0.0
+            k_lo = 0.0
+            for k in range(d):
+                em = EM[(row + cur) * SMU.shape[1] + k]  # exp(-mu_k delay): exp(mu_k (t1 - ta)) = e_src[k] em
+                e = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
+                Zend[zo + k * npost + m] += w * e * SPB[c, k]
+                q = SPQ[c, k]
+                k_hi += max(q, q * e)
+                k_lo += min(q, q * e)
+            if spiking:
+                RP[zo + m] += max(max(k_hi, 0.0) * w, min(k_lo, 0.0) * w)
+            if n_sy >= sy_t.shape[0]:
+                return -1, -1
+            sy_t[n_sy] = ta
+            sy_i[n_sy, 0] = c
+            sy_i[n_sy, 1] = j
+            sy_i[n_sy, 2] = m
+            sy_i[n_sy, 3] = s
+            sy_v[n_sy] = v
+            n_sy += 1
+            cur += 1
+        CUR[CS[c, CS_CURSOR], s] = cur
+    return n_ev, n_sy
+
+
+@leaf
+def sort_by_time(times, order, n):
+    """order[:n] = indices of times[:n] in ascending time (insertion sort, stable: the lists are short)."""
+    for a in range(n):
+        order[a] = a
+    for a in range(1, n):
+        k = order[a]
+        t = times[k]
+        b = a - 1
+        while b >= 0 and times[order[b]] > t:
+            order[b + 1] = order[b]
+            b -= 1
+        order[b + 1] = k
+
+
+@flat_jit
+def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first):
+    """Log the spike of neuron m of g at t (modes y just before), reset it, and return the status."""
+    modes_to_state(g, d, y, SV, x)
+    e = log_event(log_t, log_i, counts, t, g, m, KIND_CROSSING, -1, -1)
+    if e < 0:
+        return ERR_CAPACITY
+    for i in range(d):
+        sp_x[e, i] = x[i]
+    if RO[2] == 2 and g == RO[0] and first[m] < 0:
+        first[m] = e
+        y_out[m] = t
+    p = params_of(GI, PR, g, 0)
+    reset(g, x[:d], p, tmp)
+    if thr(g, tmp[:d], p) >= 0.0:
+        counts[2] = g
+        counts[3] = m
+        return ERR_RESET
+    state_to_modes(g, d, tmp, SVI, y)
+    return OK
+
+
+@flat_jit
+def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ev_t, ev_i, ev_v, ev_order, n_ev, sy_t, sy_i, sy_v, sy_own,
+                n_own, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first, y, x, tmp,
+                stack):
+    """Walk neuron m of g through its arrivals of the step in time order (the row arrivals ev_* in the order
+    ev_order, and its own single-synapse arrivals sy_own[:n_own], sorted here), from its modes at t0:
+    every crossing is located, logged and reset, and the exact end state goes into Zend."""
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    for k in range(d):
+        y[k] = Z[zo + k * ng + m]
+    for a in range(1, n_own):  # insertion sort of the neuron's single-synapse arrivals by time
+        q = sy_own[a]
+        b = a - 1
+        while b >= 0 and sy_t[sy_own[b]] > sy_t[q]:
+            sy_own[b + 1] = sy_own[b]
+            b -= 1
+        sy_own[b + 1] = q
+    t = t0
+    a_row = 0
+    a_own = 0
+    while True:
+        # the next arrival: row or own, the earlier first (rows first at equal times); none: the step's end
+        te = t1
+        which = 0
+        if a_row < n_ev:
+            te = ev_t[ev_order[a_row]]
+            which = 1
+        if a_own < n_own and (which == 0 or sy_t[sy_own[a_own]] < te):
+            te = sy_t[sy_own[a_own]]
+            which = 2
+        while True:  # crossings before te
+            f0 = STH[g]
+            for k in range(d):
+                f0 += SCK[g, k] * y[k]
+            sc = 0.0 if f0 >= 0.0 else first_crossing(g, d, y, te - t, SMU, SBM, SCK, STH[g], tol, stack, x)
+            if sc < 0.0:
+                for k in range(d):  # first_crossing left the modes at te in x
+                    y[k] = x[k]
+                break
+            advance_modes(g, d, y, sc, SMU, SBM)
+            t = t + sc
+            status = emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first)
+            if status != OK:
+                return status
+        t = te
+        if which == 0:
+            break
+        if which == 1:
+            r = ev_order[a_row]
+            c = ev_i[r, 0]
+            w = W[CI[c, WOFF] + ev_i[r, 1] * CI[c, NPOST] + m] * ev_v[r]
+            a_row += 1
+        else:
+            r = sy_own[a_own]
+            c = sy_i[r, 0]
+            w = W[CI[c, WOFF] + sy_i[r, 1] * CI[c, NPOST] + m] * sy_v[r]
+            a_own += 1
+        for k in range(d):
+            y[k] += w * SPB[c, k]
+    for k in range(d):
+        Zend[zo + k * ng + m] = y[k]
+    return OK
+
+
+
+@flat_jit
+def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, ubuf, fbuf, cand, y, y_end,
+                    stack):
+    """The neurons of g whose threshold function may have reached 0 in the step, into cand; returns how
+    many. First a bound per neuron, vectorised: each mode's free flow at its larger end plus the arrivals'
+    largest shares RP (and the superposed end state itself); then, for those it leaves in doubt, the free
+    flow's own largest value plus RP (exact with two modes: first_crossing)."""
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    th0 = STH[g]
+    for m in range(ng):
+        ubuf[m] = th0 + RP[zo + m]
+        fbuf[m] = th0
+    for k in range(d):
+        ck = SCK[g, k]
+        e = SED[g, k]
+        a = SAD[g, k]
+        base = zo + k * ng
+        for m in range(ng):
+            z = Z[base + m]
+            ubuf[m] += max(ck * z, ck * (e * z + a))
+            fbuf[m] += ck * Zend[base + m]
+    n_cand = 0
+    for m in range(ng):
+        if ubuf[m] < 0.0 and fbuf[m] < 0.0:
+            continue
+        if fbuf[m] < 0.0:
+            for k in range(d):
+                y[k] = Z[zo + k * ng + m]
+            offset = th0 + np.float64(RP[zo + m])
+            f0 = offset
+            for k in range(d):
+                f0 += SCK[g, k] * y[k]
+            if f0 < 0.0 and first_crossing(g, d, y, dt, SMU, SBM, SCK, offset, tol, stack, y_end) < 0.0:
+                continue
+        cand[n_cand] = m
+        n_cand += 1
+    return n_cand
+
+
+@flat_jit
+def own_arrivals(sy_i, n_sy, cslot, head, nxt):
+    """Thread the single-synapse arrivals of the candidates (cslot[target] >= 0) into one list each."""
+    for r in range(n_sy):
+        sl = cslot[sy_i[r, 2]]
+        if sl >= 0:
+            nxt[r] = head[sl]
+            head[sl] = r
+
+
+@flat_jit
+def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
+    """The readout's sample at the end of step n, from the modes: x_var = sum_k V[var, k] y_k."""
+    g = RO[0]
+    if RO[2] > 1:
+        return
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    for m in range(ng):
+        v = 0.0
+        for k in range(d):
+            v += SV[g, RO[1], k] * Z[zo + k * ng + m]
+        if RO[2] == 0:
+            y_out[m] += ws[n] * v
+        elif n == 0 or v > y_out[m]:
+            y_out[m] = v
+            first[m] = n
+
+
+@jit
+def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, in_time, in_unit, in_group,
+                 in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
+                 counts, CUR, sp_first):
+    """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
+    first spike of step n in the log; CUR: per single-synapse-delay connection and source, how many of its
+    sorted arrivals have happened (the backward pass reads them). counts[4:6]: walks and bound tests."""
+    dmax = sp_x.shape[1]
+    ztot = Z0.shape[0]
+    G = GI.shape[0]
+    Z = np.empty(ztot, Z0.dtype)
+    x = np.empty(dmax, np.float64)
+    y = np.empty(dmax, np.float64)
+    for g in range(G):  # the initial state, [neuron, variable], into modes, [mode, neuron]
+        if GI[g, IS_INPUT] == 1:
+            continue
+        d = GI[g, DIM]
+        ng = GI[g, SIZE]
+        zo = GI[g, ZOFF]
+        for m in range(ng):
+            for i in range(d):
+                x[i] = Z0[zo + m * d + i]
+            state_to_modes(g, d, x, SVI, y)
+            for k in range(d):
+                Z[zo + k * ng + m] = y[k]
+    n_in = in_time.shape[0]
+    cap = log_t.shape[0]
+    biggest = 1
+    for g in range(G):
+        biggest = max(biggest, GI[g, SIZE])
+    in_first = np.empty(n_steps + 1, np.int64)
+    input_steps(in_time, n_steps, dt, in_first)
+    src_in = np.empty((n_in, 2), np.int64)  # [group, unit], the layout of the spike log's first columns
+    for s in range(n_in):
+        src_in[s, 0] = in_group[s]
+        src_in[s, 1] = in_unit[s]
+    work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
+            np.empty(cap + n_in, np.float64), np.empty((cap + n_in, 3), np.int64), np.empty(cap + n_in, np.float64),
+            np.empty(cap + n_in, np.int64), np.empty(cap + n_in, np.float64), np.empty((cap + n_in, 4), np.int64),
+            np.empty(cap + n_in, np.float64), np.empty(cap + n_in, np.int64), np.empty(cap + n_in, np.int64),
+            np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
+            np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, np.float64),
+            np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64))
+    return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, in_time, in_value, RO,
+                              ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
+                              counts, CUR, sp_first, work)
+
+
+@flat_jit
+def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, in_time, in_value, RO, ws,
+                       SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first, counts, CUR,
+                       sp_first, work):
+    """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
+    (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
+     head, cand, ubuf, fbuf, col, e_src, y, x, tmp, stack) = work
+    counts[0] = 0
+    sp_first[0] = 0
+    for n in range(n_steps):
+        t0 = n * dt
+        t1 = (n + 1) * dt
+        for oi in range(ORDER.shape[0]):
+            g = ORDER[oi]
+            d = GI[g, DIM]
+            ng = GI[g, SIZE]
+            zo = GI[g, ZOFF]
+            for k in range(d):  # the free flow to t1
+                e = SED[g, k]
+                a = SAD[g, k]
+                base = zo + k * ng
+                for m in range(ng):
+                    Zend[base + m] = e * Z[base + m] + a
+            spiking = GI[g, SPIKING] == 1
+            if spiking:
+                for m in range(ng):
+                    RP[zo + m] = 0.0
+            n_ev = 0
+            n_sy = 0
+            for ic in range(ICS[g], ICS[g + 1]):
+                c = ICL[ic]
+                n_lo = max(n - CS[c, CS_WINDOW], 0)
+                if GI[CI[c, PRE], IS_INPUT] == 1:
+                    n_ev, n_sy = deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo],
+                                                  in_first[n + 1], in_time, src_in, in_value, CUR, SMU, SPB, SPQ, Zend,
+                                                  RP, ev_t, ev_i, ev_v, n_ev, sy_t, sy_i, sy_v, n_sy, col, e_src)
+                else:
+                    n_ev, n_sy = deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], counts[0],
+                                                  log_t, log_i, no_values, CUR, SMU, SPB, SPQ, Zend, RP, ev_t, ev_i,
+                                                  ev_v, n_ev, sy_t, sy_i, sy_v, n_sy, col, e_src)
+                if n_ev < 0:
+                    return ERR_CAPACITY
+            if spiking:
+                n_cand = step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, ubuf, fbuf, cand,
+                                         y, x, stack)
+                counts[4] += n_cand
+                if n_cand > 0:
+                    sort_by_time(ev_t, ev_order, n_ev)
+                    if n_sy > 0:
+                        for a in range(n_cand):
+                            cslot[cand[a]] = a
+                            head[a] = -1
+                        own_arrivals(sy_i, n_sy, cslot, head, sy_next)
+                    for a in range(n_cand):
+                        m = cand[a]
+                        n_own = 0
+                        if n_sy > 0:
+                            r = head[a]
+                            while r >= 0:
+                                sy_own[n_own] = r
+                                n_own += 1
+                                r = sy_next[r]
+                            cslot[m] = -1
+                        status = walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ev_t, ev_i, ev_v, ev_order,
+                                             n_ev, sy_t, sy_i, sy_v, sy_own, n_own, SMU, SBM, SCK, STH, SPB, SV, SVI,
+                                             log_t, log_i, sp_x, counts, RO, y_out, first, y, x, tmp, stack)
+                        if status != OK:
+                            return status
+            for k in range(d):
+                base = zo + k * ng
+                for m in range(ng):
+                    Z[base + m] = Zend[base + m]
+        sp_first[n + 1] = counts[0]
+        readout_sample(GI, RO, ws, Z, SV, n, y_out, first)
+    for i in range(Z.shape[0]):
+        if not math.isfinite(Z[i]):
+            return ERR_NONFINITE
+    return OK
+
+
+# ----------------------------------------------------------------------------------------------- backward
+
+
+@leaf
+def equivalent_at(GI, g, m, ta, ETA, run_lo, run_hi, seg, log_t, eta):
+    """eta[:d]: neuron m's adjoint end-of-step equivalent valid at time ta: the stretch after its last spike
+    uses ETA, an earlier one the equivalent stored with the first spike after ta (a spike at ta itself
+    came before the arrival, as in the walk)."""
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    for k in range(d):
+        eta[k] = ETA[zo + k * ng + m]
+    if run_lo[m] < 0:
+        return
+    for e in range(run_lo[m], run_hi[m]):
+        if log_t[e] > ta:
+            for k in range(d):
+                eta[k] = seg[e, k]
+            return
+
+
+@flat_jit
+def spike_adjoints(GI, PR, PG, g, n, dt, lo_e, hi_e, log_t, log_i, sp_x, ETA, seg, shift, run_lo, run_hi, spk,
+                   SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot, counts, eta, lam, out):
+    """The adjoint jumps at the spikes of g in step n (log entries lo_e..hi_e-1, by neuron in time order),
+    last first: seg[e] gets the end-of-step equivalent valid before spike e. Returns how many neurons
+    spiked (listed in spk, with their log ranges in run_lo, run_hi)."""
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    nt = GI[g, NTRAIN]
+    p = params_of(GI, PR, g, 0)
+    t1 = (n + 1) * dt
+    n_spk = 0
+    e = lo_e
+    while e < hi_e:
+        if log_i[e, 0] != g:
+            e += 1
+            continue
+        m = log_i[e, 1]
+        start = e
+        while e < hi_e and log_i[e, 0] == g and log_i[e, 1] == m:
+            e += 1
+        run_lo[m] = start
+        run_hi[m] = e
+        spk[n_spk] = m
+        n_spk += 1
+        for k in range(d):
+            eta[k] = ETA[zo + k * ng + m]
+        for q in range(e - 1, start - 1, -1):
+            r = t1 - log_t[q]
+            for k in range(d):  # eta(t_q+) = exp(mu r) eta_equivalent
+                eta[k] *= math.exp(SMU[g, k] * r)
+            for i in range(d):  # lambda(t_q+) = V^-T eta(t_q+)
+                acc = 0.0
+                for k in range(d):
+                    acc += SVI[g, k, i] * eta[k]
+                lam[i] = acc
+            x_minus = sp_x[q, :d]
+            gdot = thrdot(g, x_minus, p)
+            if gdot < min_gdot:
+                counts[1] += 1
+                gdot = min_gdot
+            dldt = SDT[zo + m] + (dLdy[m] if (RO[2] == 2 and g == RO[0] and first[m] == q) else 0.0)
+            spikeadj(g, x_minus, p, lam[:d], shift[q], dldt, gdot, out, PG[GI[g, PGOFF] + m * nt:GI[g, PGOFF] +
+                                                                        (m + 1) * nt])
+            for k in range(d):  # eta(t_q-) = V^T lambda(t_q-), back to its end-of-step equivalent
+                acc = 0.0
+                for i in range(d):
+                    acc += SV[g, i, k] * out[i]
+                eta[k] = acc * math.exp(-SMU[g, k] * r)
+                seg[q, k] = eta[k]
+    return n_spk
+
+
+@flat_jit
+def arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, from_log, CUR, SMU, SPB,
+                      ETA, run_lo, run_hi, seg, spk, n_spk, log_t, GW, GD, shift, cb, eta, e_src):
+    """Undo the arrivals of step n through connection c from source entries lo..hi-1 (as deliver_arrivals
+    found them; single synapses by moving their cursors back): weight gradients, and each arrival's time
+    shift q = -w v exp(mu (t1 - t_a)) (mu V^-1 beta) . eta, which is dL/d delay and, for a spike, the target
+    term of its adjoint jump (shift[spike])."""
+    pre = CI[c, PRE]
+    post = CI[c, POST]
+    d = GI[post, DIM]
+    npost = CI[c, NPOST]
+    off = CS[c, CS_OFF]
+    zo = GI[post, ZOFF]
+    doff = CI[c, DOFF]
+    un = np.uint64(npost)
+    uz = np.uint64(zo)
+    for s in range(lo, hi):
+        if src_i[s, 0] != pre:
+            continue
+        ts = np.float64(src_t[s])
+        j = src_i[s, 1]
+        v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
+        uw = np.uint64(CI[c, WOFF] + j * npost)
+        if CS[c, CS_PER] == 0:
+            ta = ts + DS[off]
+            if ta > t1 or (n > 0 and ta <= t0):
+                continue
+            for k in range(d):
+                cb[k] = v * math.exp(SMU[post, k] * (t1 - ta)) * SPB[c, k]
+            q = 0.0
+            for k in range(d):
+                ck = cb[k]
+                tk = -SMU[post, k] * ck
+                base = uz + np.uint64(k) * un
+                for m in range(un):
+                    e = ETA[base + m]
+                    GW[uw + m] += ck * e
+                    q += tk * e * W[uw + m]
+            for a in range(n_spk):  # targets that spiked after the arrival: their equivalent differs
+                m = spk[a]
+                equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
+                for k in range(d):
+                    delta = eta[k] - ETA[zo + k * npost + m]
+                    GW[uw + np.uint64(m)] += cb[k] * delta
+                    q += -SMU[post, k] * cb[k] * delta * W[uw + np.uint64(m)]
+            if doff >= 0:
+                GD[doff] += q
+            if from_log:
+                shift[s] += q
+            continue
+        row = off + j * npost
+        cur = CUR[CS[c, CS_CURSOR], s]
+        if cur == 0 or (n > 0 and ts + DS[row + cur - 1] <= t0):
+            continue
+        for k in range(d):
+            e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
+        while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):
+            cur -= 1
+            m = DP[row + cur]
+            ta = ts + DS[row + cur]
+            equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
+            w = W[uw + np.uint64(m)]
+            gw = 0.0
+            q = 0.0
+            for k in range(d):
+                em = EM[(row + cur) * SMU.shape[1] + k]
+                ek = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
+                ck = v * ek * SPB[c, k] * eta[k]
+                gw += ck
+                q -= SMU[post, k] * ck
+            GW[uw + np.uint64(m)] += gw
+            q *= w
+            GD[doff + j * npost + m] += q
+            if from_log:
+                shift[s] += q
+        CUR[CS[c, CS_CURSOR], s] = cur
+
+
+@flat_jit
+def readout_adjoint_modes(GI, RO, ws, dLdy, first, n, ETA, SV):
+    """Add dL/dx(t_n) of the readout's sample at the end of step n to eta = V^T lambda."""
+    g = RO[0]
+    if RO[2] > 1:
+        return
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    for m in range(ng):
+        if RO[2] == 0:
+            value = dLdy[m] * ws[n]
+        elif first[m] == n:
+            value = dLdy[m]
+        else:
+            continue
+        for k in range(d):
+            ETA[zo + k * ng + m] += SV[g, RO[1], k] * value
+
+
+@jit
+def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, in_time,
+                  in_unit, in_group, in_value, log_t, log_i, n_events, sp_x, first, SMU, SV, SVI, SED, SPB, CUR,
+                  sp_first, GW, GD, PG, counts):
+    """Adjoint pass of one sample on the step-parallel engine: dL/dW into GW, dL/d delay into GD (laid out
+    like DL), dL/dp per neuron into PG. CUR: the forward pass's cursors (copied: they are moved back)."""
+    dmax = sp_x.shape[1]
+    ztot = SDT.shape[0]
+    G = GI.shape[0]
+    n_in = in_time.shape[0]
+    biggest = 1
+    for g in range(G):
+        biggest = max(biggest, GI[g, SIZE])
+    in_first = np.empty(n_steps + 1, np.int64)
+    input_steps(in_time, n_steps, dt, in_first)
+    src_in = np.empty((n_in, 2), np.int64)
+    for s in range(n_in):
+        src_in[s, 0] = in_group[s]
+        src_in[s, 1] = in_unit[s]
+    work = (np.zeros(ztot, W.dtype), np.empty((max(n_events, 1), dmax), np.float64), np.zeros(max(n_events, 1)),
+            np.full(biggest, -1, np.int64), np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), in_first,
+            src_in, np.empty(0, log_t.dtype), CUR.copy(), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
+            np.empty(dmax, np.float64), np.empty(dmax, np.float64), np.empty(dmax, np.float64))
+    return backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy,
+                               SDT, in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW,
+                               GD, PG, counts, work)
+
+
+@flat_jit
+def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT,
+                        in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW, GD, PG,
+                        counts, work):
+    """backward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
+    ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, CUR, eta, lam, out, cb, e_src = work
+    for n in range(n_steps - 1, -1, -1):
+        t0 = n * dt
+        t1 = (n + 1) * dt
+        readout_adjoint_modes(GI, RO, ws, dLdy, first, n, ETA, SV)
+        for oi in range(ORDER.shape[0] - 1, -1, -1):
+            g = ORDER[oi]
+            d = GI[g, DIM]
+            ng = GI[g, SIZE]
+            zo = GI[g, ZOFF]
+            n_spk = 0
+            if GI[g, SPIKING] == 1:
+                n_spk = spike_adjoints(GI, PR, PG, g, n, dt, sp_first[n], sp_first[n + 1], log_t, log_i, sp_x, ETA,
+                                       seg, shift, run_lo, run_hi, spk, SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot,
+                                       counts, eta, lam, out)
+            for ic in range(ICS[g], ICS[g + 1]):
+                c = ICL[ic]
+                n_lo = max(n - CS[c, CS_WINDOW], 0)
+                if GI[CI[c, PRE], IS_INPUT] == 1:
+                    arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
+                                      in_time, src_in, in_value, np.bool_(False), CUR, SMU, SPB, ETA, run_lo, run_hi,
+                                      seg, spk, n_spk, log_t, GW, GD, shift, cb, eta, e_src)
+                else:
+                    arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], sp_first[n + 1], log_t,
+                                      log_i, no_values, np.bool_(True), CUR, SMU, SPB, ETA, run_lo, run_hi, seg, spk,
+                                      n_spk, log_t, GW, GD, shift, cb, eta, e_src)
+            for a in range(n_spk):  # before its first spike, a neuron's equivalent is the one stored there
+                m = spk[a]
+                for k in range(d):
+                    ETA[zo + k * ng + m] = seg[run_lo[m], k]
+                run_lo[m] = -1
+                run_hi[m] = -1
+        for g in range(GI.shape[0]):  # back to t0: eta(t0) = exp(mu dt) eta(t1)
+            if GI[g, IS_INPUT] == 1:
+                continue
+            ng = GI[g, SIZE]
+            zo = GI[g, ZOFF]
+            for k in range(GI[g, DIM]):
+                e = SED[g, k]
+                base = zo + k * ng
+                for m in range(ng):
+                    ETA[base + m] *= e
+    return OK

@@ -1,0 +1,191 @@
+"""When the step-parallel kernels apply, the order they take populations in, and the tables they read.
+
+The step-parallel kernels (``codegen/step_template.py``) need what the event-accumulating ones need (linear
+populations with real, distinct eigenvalues, additive jumps, affine thresholds, no trainable parameter in
+the dynamics or the jumps), jumps that do not move the threshold function at once (current-like synapses:
+no spike is ever triggered by an arrival), and delays of at least dt on some connection of every loop
+between spiking populations, so that the populations can be ordered with every shorter connection
+pointing forwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from eventgrad.adjoint.system import WEIGHT
+from eventgrad.engine.fastpath import MAX_CONDITION, dynamics_reason
+from eventgrad.engine.numeric import evaluate
+
+N_STEP_COLUMNS = 4  # CS_OFF, CS_PER, CS_WINDOW, CS_CURSOR (codegen/step_template.py)
+
+
+def population_order(net, dt: float) -> list[int] | None:
+    """Populations in an order where every connection from a spiking population with a delay below dt (none
+    counts as 0) points forwards; None if those connections close a loop."""
+    pops = [g.index for g in net.groups if not g.is_input]
+    edges = {g: set() for g in pops}
+    for c in net.connections:
+        if c.pre.is_input or c.pre.neuron.threshold is None:
+            continue  # inputs send no spikes that depend on the step; non-spiking populations send none
+        if c.delay is None or float(np.min(c.delay)) < dt:
+            edges[c.pre.index].add(c.post.index)
+    indegree = {g: 0 for g in pops}
+    for g in pops:
+        for h in edges[g]:
+            indegree[h] += 1
+    order = []
+    ready = [g for g in pops if indegree[g] == 0]
+    while ready:
+        g = ready.pop(0)
+        order.append(g)
+        for h in sorted(edges[g]):
+            indegree[h] -= 1
+            if indegree[h] == 0:
+                ready.append(h)
+    return order if len(order) == len(pops) else None
+
+
+def static_reason(layout, dt: float) -> str | None:
+    """Why the step-parallel kernels can never run this network (None if they can, given suitable values)."""
+    reason = dynamics_reason(layout)
+    if reason is not None:
+        return reason
+    for adj in layout.adjoints:
+        if adj is None or not adj.system.spiking:
+            continue
+        s = adj.system
+        grad = sympy.Matrix([s.threshold]).jacobian(sympy.Matrix(s.state))
+        for conn in s.incoming:
+            moved = (grad * conn.jump.diff(WEIGHT))[0, 0]
+            if sympy.simplify(moved) != 0:
+                return (f"connection '{conn.name}' jumps a variable of the threshold of '{s.name}' at once, so an "
+                        "arrival can fire its target in the same instant")
+    if population_order(layout.network, dt) is None:
+        loop = [c.name for c in layout.network.connections if not c.pre.is_input and c.pre.neuron.threshold is not None
+                and (c.delay is None or float(np.min(c.delay)) < dt)]
+        return (f"connections {loop} close a loop between spiking populations with delays below dt, so a spike "
+                "can reach its own loop within the step it is sent in")
+    return None
+
+
+def step_tables(layout, params_by_group: dict[int, list[float]], dt: float):
+    """(SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI) for the current parameter values, or (None, reason).
+
+    Per population: eigenvalues mu, V and V^-1 (A = V diag(mu) V^-1), the affine term in modes bm = V^-1 b,
+    the threshold f = STH + SCK . y (SCK = TH V), one step's free flow y -> SED y + SAD. Per connection: its
+    jump per unit weight in modes SPB = V^-1 beta, and SPQ = SCK * SPB, its shares of the threshold."""
+    net = layout.network
+    G, C, dmax = len(net.groups), len(net.connections), layout.dmax
+    SMU, SBM, SCK, SED, SAD = (np.zeros((G, dmax)) for _ in range(5))
+    STH = np.zeros(G)
+    SV, SVI = np.zeros((G, dmax, dmax)), np.zeros((G, dmax, dmax))
+    SPB, SPQ = np.zeros((C, dmax)), np.zeros((C, dmax))
+    for g, adj in enumerate(layout.adjoints):
+        if adj is None:
+            continue
+        s = adj.system
+        d = s.dim
+        values = params_by_group[g]
+        A_sym, b_sym = s.linear_form()
+        A = evaluate(A_sym, s.param_symbols, values).reshape(d, d)
+        b = evaluate(b_sym, s.param_symbols, values).reshape(d)
+        mu, V = np.linalg.eig(A)
+        if np.any(np.abs(mu.imag) > 0):
+            return None, f"population '{s.name}' has complex eigenvalues (oscillating dynamics)"
+        mu, V = mu.real, V.real
+        if np.linalg.cond(V) > MAX_CONDITION:
+            return None, f"population '{s.name}' has (nearly) repeated eigenvalues"
+        Vinv = np.linalg.inv(V)
+        SMU[g, :d], SV[g, :d, :d], SVI[g, :d, :d] = mu, V, Vinv
+        bm = Vinv @ b
+        SBM[g, :d] = bm
+        SED[g, :d] = np.exp(mu * dt)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = np.where(mu == 0.0, dt, np.expm1(mu * dt) / np.where(mu == 0.0, 1.0, mu))
+        SAD[g, :d] = phi * bm
+        if s.spiking:
+            x = sympy.Matrix(s.state)
+            grad = sympy.Matrix([s.threshold]).jacobian(x)
+            if any(not e.free_symbols.isdisjoint(s.state) for e in grad):
+                return None, f"population '{s.name}' has a threshold that is not affine in its state"
+            th = evaluate(grad, s.param_symbols, values).reshape(d)
+            STH[g] = float(evaluate(sympy.Matrix([s.threshold.xreplace({v: 0 for v in s.state})]), s.param_symbols,
+                                    values).reshape(()))
+            SCK[g, :d] = th @ V
+        for conn in s.incoming:
+            c = next(x.index for x in net.connections if x.name == conn.name)
+            beta = evaluate(conn.jump.diff(WEIGHT), s.param_symbols, values).reshape(d)
+            SPB[c, :d] = Vinv @ beta
+            SPQ[c, :d] = SCK[g, :d] * SPB[c, :d]
+    return (SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI), None
+
+
+def delay_tables(net, delays: dict[str, np.ndarray], SMU: np.ndarray, dt: float):
+    """(CS, DS, DP, EM): every connection's delays sorted within each weight row (DS), the target of each
+    (DP), exp(-mu_k delay) for the target's modes (EM, rows of SMU.shape[1]; inf where that overflows), and
+    the table CS. A connection without delay has one delay, 0."""
+    dmax = SMU.shape[1]
+    CS = np.zeros((len(net.connections), N_STEP_COLUMNS), np.int64)
+    DS, DP, EM = [], [], []
+    off = cursor = 0
+    for c in net.connections:
+        d = np.zeros(())
+        if c.delay is not None:
+            d = np.asarray(delays[f"{c.name}.delay"], np.float64).reshape(c.delay.shape)
+        per = d.ndim == 2
+        if per:
+            order = np.argsort(d, axis=1, kind="stable")
+            d = np.take_along_axis(d, order, axis=1)
+            DP.append(order.ravel().astype(np.int64))
+        else:
+            DP.append(np.zeros(1, np.int64))
+        flat = d.ravel()
+        DS.append(flat)
+        with np.errstate(over="ignore"):
+            em = np.exp(-np.outer(flat, SMU[c.post.index]))
+        EM.append(np.where(np.isfinite(em) & (em < 1e300), em, np.inf).ravel())
+        CS[c.index] = off, int(per), int(np.floor(float(np.max(d)) / dt)) + 2, cursor if per else -1
+        off += flat.size
+        cursor += int(per)
+    return CS, np.concatenate(DS), np.concatenate(DP), np.concatenate(EM).reshape(-1, dmax).ravel(), cursor
+
+
+@dataclass
+class StepPlan:
+    """What the step-parallel kernels read for one run: the modal tables, the sorted delays, and each
+    population's incoming connections (ICL[ICS[g]:ICS[g + 1]])."""
+
+    tables: tuple  # forward_step's SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI
+    CS: np.ndarray
+    DS: np.ndarray
+    DP: np.ndarray
+    EM: np.ndarray
+    n_cursors: int  # connections with one delay per synapse: each keeps a cursor per source
+    incoming: tuple
+
+    @property
+    def backward_tables(self) -> tuple:
+        SMU, _, _, _, SED, _, SPB, _, SV, SVI = self.tables
+        return SMU, SV, SVI, SED, SPB
+
+    @classmethod
+    def build(cls, sim, values: dict, DL: np.ndarray):
+        """The plan for the simulator's current parameter values, or (None, reason)."""
+        key = tuple((g, tuple(v)) for g, v in values.items())
+        cached = getattr(sim, "_step_cache", (None,))
+        if cached[0] != key:  # the modal tables depend on neuron parameters only
+            sim._step_cache = (key, step_tables(sim.layout, values, sim.dt))
+        tables, reason = sim._step_cache[1]
+        if tables is None:
+            return None, reason
+        net = sim.network
+        CS, DS, DP, EM, n_cursors = delay_tables(net, sim.params, tables[0], sim.dt)
+        ICS = np.zeros(len(net.groups) + 1, np.int64)
+        ICL = []
+        for g in net.groups:
+            ICL += [c.index for c in net.connections if c.post is g]
+            ICS[g.index + 1] = len(ICL)
+        return cls(tables, CS, DS, DP, EM, n_cursors, (ICS, np.array(ICL, np.int64))), None
