@@ -69,16 +69,61 @@ def threshold_bound(g, d, y, a, b, SMU, SBM, SCK, offset):
     return u
 
 
+@leaf
+def turning_point(g, d, y, s_len, SMU, SBM, SCK):
+    """Where f has its maximum inside (0, s_len) when it has up to two modes, else -1: f' = sum_k r_k
+    exp(mu_k s) with r_k = ck_k (mu_k y_k + bm_k) changes sign at most once, from + to - at a maximum."""
+    r0 = 0.0
+    r1 = 0.0
+    mu0 = SMU[g, 0]
+    mu1 = SMU[g, 1] if d == 2 else 0.0
+    r0 = SCK[g, 0] * (mu0 * y[0] + SBM[g, 0])
+    if d == 2:
+        r1 = SCK[g, 1] * (SMU[g, 1] * y[1] + SBM[g, 1])
+    if r0 + r1 <= 0.0 or mu0 == mu1 or r0 * r1 >= 0.0:
+        return -1.0  # f falls at the start (then it has no maximum inside), or f' keeps its sign
+    s = math.log(-r1 / r0) / (mu0 - mu1)  # r0 exp(mu0 s) + r1 exp(mu1 s) = 0
+    if s <= 0.0 or s >= s_len:
+        return -1.0
+    return s
+
+
+@leaf
+def no_turning_point(g, d, y, y_end, SMU, SBM, SCK):
+    """True where f (up to two modes) has no maximum inside a piece from modes y to y_end: its slope,
+    sum_k ck_k (mu_k y_k + bm_k), does not go from + at the start to - at the end. No exponentials."""
+    if d > 2:
+        return False
+    ra = 0.0
+    rb = 0.0
+    for k in range(d):
+        ra += SCK[g, k] * (SMU[g, k] * y[k] + SBM[g, k])
+        rb += SCK[g, k] * (SMU[g, k] * y_end[k] + SBM[g, k])
+    return ra <= 0.0 or rb >= 0.0
+
+
+@flat_jit
+def bracketed_root(g, d, y, lo, hi, f, rate, SMU, SBM, SCK, offset, tol):
+    """The root of f in [lo, hi] with f(lo) < 0 <= f(hi) = f (slope rate): safeguarded Newton steps from hi."""
+    s = hi
+    for _ in range(100):
+        s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
+        if done:
+            break
+        f, rate = threshold_at(g, d, y, s, SMU, SBM, SCK, offset)
+    return s
+
+
 @flat_jit
 def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
     """The first s in [0, s_len] where f reaches 0 (f(0) < 0), or -1 if it stays below (then y_end holds the
     modes at s_len, from the same exponentials as the test).
 
-    Most pieces end below 0 with a bound below 0 too: one set of exponentials decides them. Otherwise
-    intervals are cleared left to right: one whose bound is below 0 holds no crossing; the others are
-    halved until an end reaches 0 (the root is then bracketed and refined by safeguarded Newton steps) or
-    they are shorter than the tolerance (a graze that does not reach 0). With up to two modes f has at most
-    one turning point, so the bracketed root is the first crossing."""
+    Most pieces end below 0 with a bound below 0 too: one set of exponentials decides them. With up to two
+    modes f has at most one turning point: a crossing needs f(s_len) >= 0 or f >= 0 at its maximum inside,
+    and the bracketed root is then the first. With more, intervals are cleared left to right: one whose
+    bound is below 0 holds no crossing; the others are halved until their end reaches 0 (then the root is
+    bracketed) or they are shorter than the tolerance (a graze that does not reach 0)."""
     fb = offset
     ub = offset
     rb = 0.0
@@ -91,22 +136,22 @@ def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
         rb += ck * (SMU[g, k] * yk + SBM[g, k])
     if fb < 0.0 and ub < 0.0:
         return -1.0
+    if fb >= 0.0:
+        return bracketed_root(g, d, y, 0.0, s_len, fb, rb, SMU, SBM, SCK, offset, tol)
+    if d <= 2:
+        s = turning_point(g, d, y, s_len, SMU, SBM, SCK)
+        if s < 0.0:
+            return -1.0
+        f, rate = threshold_at(g, d, y, s, SMU, SBM, SCK, offset)
+        if f < 0.0:
+            return -1.0
+        return bracketed_root(g, d, y, 0.0, s, f, rate, SMU, SBM, SCK, offset, tol)
     a = 0.0
     b = s_len
     depth = 0
     while True:
         if fb >= 0.0:
-            lo = a
-            hi = b
-            s = b
-            f = fb
-            rate = rb
-            for _ in range(100):
-                s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
-                if done:
-                    break
-                f, rate = threshold_at(g, d, y, s, SMU, SBM, SCK, offset)
-            return s
+            return bracketed_root(g, d, y, a, b, fb, rb, SMU, SBM, SCK, offset, tol)
         if b - a > tol and depth < STACK and threshold_bound(g, d, y, a, b, SMU, SBM, SCK, offset) >= 0.0:
             stack[depth] = b
             depth += 1
@@ -320,12 +365,18 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
 
 
 @flat_jit
-def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ev_t, ev_i, ev_v, ev_order, n_ev, sy_t, sy_i, sy_v, sy_own,
-                n_own, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first, y, x, tmp,
-                stack):
+def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, bound, ev_t, ev_i, ev_v, ev_order, n_ev, PEX, PAF, sy_t,
+                sy_i, sy_v, sy_own, n_own, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out,
+                first, y, x, tmp, dy, stack):
     """Walk neuron m of g through its arrivals of the step in time order (the row arrivals ev_* in the order
     ev_order, and its own single-synapse arrivals sy_own[:n_own], sorted here), from its modes at t0:
-    every crossing is located, logged and reset, and the exact end state goes into Zend."""
+    every crossing is located, logged and reset, and the exact end state goes into Zend. A piece between
+    row arrivals (or the step's ends) that no own arrival or spike cuts takes its flow from the tables PEX,
+    PAF that every walk of the step shares; exponentials are computed only for other pieces and where the
+    bound leaves a crossing possible. After its first spike, where ``bound`` (step_candidates' bound on the
+    superposed trajectory over the step) plus the reset's share stays below 0, no second crossing can
+    follow, and the end state is the superposed one plus the reset's jump carried to t1: the rest of the
+    step is not walked."""
     d = GI[g, DIM]
     ng = GI[g, SIZE]
     zo = GI[g, ZOFF]
@@ -341,6 +392,9 @@ def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ev_t, ev_i, ev_v, ev_
     t = t0
     a_row = 0
     a_own = 0
+    on_table = True  # t is where table piece a_row starts
+    th0 = STH[g]
+    spikes = 0
     while True:
         # the next arrival: row or own, the earlier first (rows first at equal times); none: the step's end
         te = t1
@@ -351,21 +405,55 @@ def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ev_t, ev_i, ev_v, ev_
         if a_own < n_own and (which == 0 or sy_t[sy_own[a_own]] < te):
             te = sy_t[sy_own[a_own]]
             which = 2
+        use_table = on_table and which != 2
         while True:  # crossings before te
-            f0 = STH[g]
+            f0 = th0
             for k in range(d):
                 f0 += SCK[g, k] * y[k]
-            sc = 0.0 if f0 >= 0.0 else first_crossing(g, d, y, te - t, SMU, SBM, SCK, STH[g], tol, stack, x)
+            sc = 0.0
+            if f0 < 0.0 and use_table:
+                fe = th0
+                ub = th0
+                for k in range(d):
+                    x[k] = PEX[a_row, k] * y[k] + PAF[a_row, k]
+                    ck = SCK[g, k]
+                    fe += ck * x[k]
+                    ub += max(ck * y[k], ck * x[k])
+                counts[6] += 1
+                if fe < 0.0 and (ub < 0.0 or no_turning_point(g, d, y, x, SMU, SBM, SCK)):
+                    sc = -1.0
+                else:
+                    counts[7] += 1
+                    sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
+            elif f0 < 0.0:
+                counts[7] += 1
+                sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
             if sc < 0.0:
                 for k in range(d):  # first_crossing left the modes at te in x
                     y[k] = x[k]
                 break
             advance_modes(g, d, y, sc, SMU, SBM)
             t = t + sc
+            use_table = False
+            for k in range(d):
+                dy[k] = y[k]
             status = emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first)
             if status != OK:
                 return status
+            if spikes == 0:  # the reset's jump y+ - y- decays mode by mode: its largest share is at one end
+                share = bound
+                for k in range(d):
+                    jump_k = y[k] - dy[k]
+                    at_end = jump_k * math.exp(SMU[g, k] * (t1 - t))
+                    share += max(SCK[g, k] * jump_k, SCK[g, k] * at_end)
+                    dy[k] = at_end
+                if share < 0.0:
+                    for k in range(d):
+                        Zend[zo + k * ng + m] += dy[k]
+                    return OK
+            spikes += 1
         t = te
+        on_table = which == 1
         if which == 0:
             break
         if which == 1:
@@ -388,7 +476,7 @@ def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ev_t, ev_i, ev_v, ev_
 
 @flat_jit
 def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, ubuf, fbuf, cand, y, y_end,
-                    stack):
+                    stack, counts):
     """The neurons of g whose threshold function may have reached 0 in the step, into cand; returns how
     many. First a bound per neuron, vectorised: each mode's free flow at its larger end plus the arrivals'
     largest shares RP (and the superposed end state itself); then, for those it leaves in doubt, the free
@@ -413,18 +501,50 @@ def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, u
     for m in range(ng):
         if ubuf[m] < 0.0 and fbuf[m] < 0.0:
             continue
+        counts[5] += 1
         if fbuf[m] < 0.0:
             for k in range(d):
                 y[k] = Z[zo + k * ng + m]
             offset = th0 + np.float64(RP[zo + m])
             f0 = offset
-            for k in range(d):
-                f0 += SCK[g, k] * y[k]
+            fe = offset
+            ub = offset
+            for k in range(d):  # the free flow over the step: its end and bound from SED, SAD
+                ck = SCK[g, k]
+                f0 += ck * y[k]
+                ye = SED[g, k] * y[k] + SAD[g, k]
+                fe += ck * ye
+                ub += max(ck * y[k], ck * ye)
+            if f0 < 0.0 and fe < 0.0 and ub >= 0.0:
+                for k in range(d):
+                    y_end[k] = SED[g, k] * y[k] + SAD[g, k]
+                if no_turning_point(g, d, y, y_end, SMU, SBM, SCK):
+                    continue
             if f0 < 0.0 and first_crossing(g, d, y, dt, SMU, SBM, SCK, offset, tol, stack, y_end) < 0.0:
                 continue
         cand[n_cand] = m
         n_cand += 1
     return n_cand
+
+
+@flat_jit
+def piece_tables(g, d, t0, t1, ev_t, ev_order, n_ev, SMU, SBM, PEX, PAF):
+    """The flow over each piece between the step's sorted row arrivals (and its ends), shared by the walks:
+    y_end = PEX[a] y + PAF[a] over piece a."""
+    t = t0
+    for a in range(n_ev + 1):
+        te = t1 if a == n_ev else ev_t[ev_order[a]]
+        s = te - t
+        for k in range(d):
+            mu = SMU[g, k]
+            if mu == 0.0:
+                PEX[a, k] = 1.0
+                PAF[a, k] = SBM[g, k] * s
+            else:
+                em1 = math.expm1(mu * s)
+                PEX[a, k] = 1.0 + em1
+                PAF[a, k] = SBM[g, k] * em1 / mu
+        t = te
 
 
 @flat_jit
@@ -498,8 +618,9 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty(cap + n_in, np.int64), np.empty(cap + n_in, np.float64), np.empty((cap + n_in, 4), np.int64),
             np.empty(cap + n_in, np.float64), np.empty(cap + n_in, np.int64), np.empty(cap + n_in, np.int64),
             np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
-            np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, np.float64),
-            np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64))
+            np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
+            np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
+            np.empty((cap + n_in + 1, dmax), np.float64), np.empty((cap + n_in + 1, dmax), np.float64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, in_time, in_value, RO,
                               ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
                               counts, CUR, sp_first, work)
@@ -511,7 +632,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                        sp_first, work):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
-     head, cand, ubuf, fbuf, col, e_src, y, x, tmp, stack) = work
+     head, cand, ubuf, fbuf, col, e_src, y, x, tmp, stack, PEX, PAF) = work
     counts[0] = 0
     sp_first[0] = 0
     for n in range(n_steps):
@@ -549,10 +670,11 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                     return ERR_CAPACITY
             if spiking:
                 n_cand = step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, ubuf, fbuf, cand,
-                                         y, x, stack)
+                                         y, x, stack, counts)
                 counts[4] += n_cand
                 if n_cand > 0:
                     sort_by_time(ev_t, ev_order, n_ev)
+                    piece_tables(g, d, t0, t1, ev_t, ev_order, n_ev, SMU, SBM, PEX, PAF)
                     if n_sy > 0:
                         for a in range(n_cand):
                             cslot[cand[a]] = a
@@ -568,9 +690,10 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                                 n_own += 1
                                 r = sy_next[r]
                             cslot[m] = -1
-                        status = walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ev_t, ev_i, ev_v, ev_order,
-                                             n_ev, sy_t, sy_i, sy_v, sy_own, n_own, SMU, SBM, SCK, STH, SPB, SV, SVI,
-                                             log_t, log_i, sp_x, counts, RO, y_out, first, y, x, tmp, stack)
+                        status = walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ubuf[m], ev_t, ev_i, ev_v,
+                                             ev_order, n_ev, PEX, PAF, sy_t, sy_i, sy_v, sy_own, n_own, SMU, SBM, SCK,
+                                             STH, SPB, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first, y, x, tmp,
+                                             e_src, stack)
                         if status != OK:
                             return status
             for k in range(d):
