@@ -44,7 +44,9 @@ class Result:
         g = self._sim.network.group(group)
         rec = self.records[b]
         mask = _spikes_of(rec, g.index)
-        return rec.log_t[: rec.n_events][mask].astype(np.float64), rec.log_i[: rec.n_events][mask, 1].copy()
+        times, units = rec.log_t[: rec.n_events][mask].astype(np.float64), rec.log_i[: rec.n_events][mask, 1]
+        order = np.argsort(times, kind="stable")  # the step-parallel kernels log a step's spikes by neuron
+        return times[order], units[order]
 
     def spike_counts(self, group: str) -> np.ndarray:
         """(B, size) number of spikes of each neuron of ``group`` in each sample."""

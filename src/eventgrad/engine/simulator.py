@@ -115,6 +115,12 @@ class Simulator:
         if kernels == "auto" and self.step_reason is None and not any(c.delayed for c in net.connections):
             self.step_reason = "the network has no delays (the event-accumulating kernels run it)"
         self._step_order = np.array(steppath.population_order(net, self.dt) or [], np.int64)
+        # which kernels run, and why not the faster ones, as far as the network alone says (runs update them)
+        self._kernels_used = "step" if self.step_reason is None else "generic" if self.fast_reason else "fast"
+        self.kernel_reason = self.fast_reason if self.step_reason is not None else None
+        if self.step_reason is not None and self.fast_reason is not None and kernels == "auto" and \
+                any(c.delayed for c in net.connections):
+            self.kernel_reason = f"{self.step_reason}; {self.fast_reason}"
         self.params: dict[str, np.ndarray] = {}
         for c in net.connections:
             self.params[f"{c.name}.weight"] = c.weight.astype(self.dtype)
@@ -385,14 +391,15 @@ class Simulator:
                     return step
         if self.fast_reason == "step kernels requested":
             raise SimulationError(f"kernels='step' cannot run with these parameter values: {self.kernel_reason}")
-        self._kernels_used = None
+        self._why_not_step = self.kernel_reason
         return None
 
     def _modal_tables(self, tables):
         """The fast kernels' tables for the current parameters, or None (and why in ``kernel_reason``)."""
-        step_reason = self.kernel_reason if self.step_reason is None else None
-        self.kernel_reason = self.fast_reason if step_reason is None else f"{step_reason}; {self.fast_reason}"
         self._kernels_used = "generic"
+        self.kernel_reason = self.fast_reason
+        if any(c.delayed for c in self.network.connections) and self.fast_reason != "generic kernels requested":
+            self.kernel_reason = f"{self._why_not_step}; {self.fast_reason}"  # the step kernels were asked first
         if self.fast_reason is not None:
             return None
         values, self.kernel_reason = self._shared_values(*tables[:2])

@@ -22,16 +22,20 @@ from eventgrad.engine.numeric import evaluate
 N_STEP_COLUMNS = 4  # CS_OFF, CS_PER, CS_WINDOW, CS_CURSOR (codegen/step_template.py)
 
 
+def _short_edges(net, dt: float) -> list:
+    """Connections from a spiking population with a delay below dt (none counts as 0): a spike sent through
+    one may arrive within the step it was sent in."""
+    return [c for c in net.connections if not c.pre.is_input and c.pre.neuron.threshold is not None
+            and (c.delay is None or float(np.min(c.delay)) < dt)]
+
+
 def population_order(net, dt: float) -> list[int] | None:
-    """Populations in an order where every connection from a spiking population with a delay below dt (none
-    counts as 0) points forwards; None if those connections close a loop."""
+    """Populations in an order where every short connection (``_short_edges``) points forwards; None if
+    those connections close a loop."""
     pops = [g.index for g in net.groups if not g.is_input]
     edges = {g: set() for g in pops}
-    for c in net.connections:
-        if c.pre.is_input or c.pre.neuron.threshold is None:
-            continue  # inputs send no spikes that depend on the step; non-spiking populations send none
-        if c.delay is None or float(np.min(c.delay)) < dt:
-            edges[c.pre.index].add(c.post.index)
+    for c in _short_edges(net, dt):
+        edges[c.pre.index].add(c.post.index)
     indegree = {g: 0 for g in pops}
     for g in pops:
         for h in edges[g]:
@@ -46,6 +50,24 @@ def population_order(net, dt: float) -> list[int] | None:
             if indegree[h] == 0:
                 ready.append(h)
     return order if len(order) == len(pops) else None
+
+
+def loop_connections(net, dt: float) -> list[str]:
+    """The short connections that lie on a loop of short connections."""
+    short = _short_edges(net, dt)
+
+    def reaches(start, goal):
+        seen, todo = set(), [start]
+        while todo:
+            g = todo.pop()
+            if g == goal:
+                return True
+            if g not in seen:
+                seen.add(g)
+                todo += [c.post.index for c in short if c.pre.index == g]
+        return False
+
+    return [c.name for c in short if reaches(c.post.index, c.pre.index)]
 
 
 def static_reason(layout, dt: float) -> str | None:
@@ -64,8 +86,7 @@ def static_reason(layout, dt: float) -> str | None:
                 return (f"connection '{conn.name}' jumps a variable of the threshold of '{s.name}' at once, so an "
                         "arrival can fire its target in the same instant")
     if population_order(layout.network, dt) is None:
-        loop = [c.name for c in layout.network.connections if not c.pre.is_input and c.pre.neuron.threshold is not None
-                and (c.delay is None or float(np.min(c.delay)) < dt)]
+        loop = loop_connections(layout.network, dt)
         return (f"connections {loop} close a loop between spiking populations with delays below dt, so a spike "
                 "can reach its own loop within the step it is sent in")
     return None
