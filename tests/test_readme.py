@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import numpy as np
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -16,3 +18,6 @@ def test_readme_python_blocks_run():
     assert {"h.tau_mem", "h.v_thresh", "xh.weight"} <= set(namespace["grads"])
     history = namespace["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3] and history[-1]["loss"] < history[0]["loss"]
+    delays = namespace["sim"].params["xh.delay"]  # the delay example: trained, on the step kernels, in bounds
+    assert namespace["sim"].kernels_used == "step" and len(namespace["delay_history"]) == 2
+    assert delays.min() >= 0.0 and delays.max() <= 10.0 and np.ptp(delays - namespace["xh_initial"]) > 0
