@@ -242,6 +242,17 @@ def deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking):
     un = np.uint64(CI[c, NPOST])
     uw = np.uint64(CI[c, WOFF] + j * CI[c, NPOST])
     uz = np.uint64(GI[post, ZOFF])
+    if d == 2 and spiking:  # the common case (a LIF neuron and its synapse) in one pass: each weight read once
+        c0 = col[0]
+        c1 = col[1]
+        hu = col[2]
+        hs = col[3]
+        for m in range(un):
+            w = W[uw + m]
+            Zend[uz + m] += c0 * w
+            Zend[uz + un + m] += c1 * w
+            RP[uz + m] += hu * w + hs * abs(w)
+        return
     for k in range(d):
         ck = col[k]
         base = uz + np.uint64(k) * un
@@ -785,81 +796,159 @@ def spike_adjoints(GI, PR, PG, g, n, dt, lo_e, hi_e, log_t, log_i, sp_x, ETA, se
 
 
 @flat_jit
-def arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, from_log, CUR, SMU, SPB,
-                      ETA, run_lo, run_hi, seg, spk, n_spk, log_t, GW, GD, shift, cb, eta, e_src):
-    """Undo the arrivals of step n through connection c from source entries lo..hi-1 (as deliver_arrivals
-    found them; single synapses by moving their cursors back): weight gradients, and each arrival's time
-    shift q = -w v exp(mu (t1 - t_a)) (mu V^-1 beta) . eta, which is dL/d delay and, for a spike, the target
-    term of its adjoint jump (shift[spike])."""
-    pre = CI[c, PRE]
+def row_gradient(GI, CI, W, c, j, v, ta, t1, need_shift, ETA, SMU, SPB, GW, cb):
+    """A row arrival's weight gradients (GW's row j of connection c += v exp(mu (t1 - ta)) (V^-1 beta) . eta for
+    every target, eta the equivalents in ETA) and, where ``need_shift``, its time shift q = -sum_m w_m v
+    exp(mu (t1 - ta)) (mu V^-1 beta) . eta_m (returned; 0 otherwise)."""
     post = CI[c, POST]
     d = GI[post, DIM]
     npost = CI[c, NPOST]
-    off = CS[c, CS_OFF]
-    zo = GI[post, ZOFF]
-    doff = CI[c, DOFF]
     un = np.uint64(npost)
-    uz = np.uint64(zo)
+    uz = np.uint64(GI[post, ZOFF])
+    uw = np.uint64(CI[c, WOFF] + j * npost)
+    q = 0.0
+    for k in range(d):
+        cb[k] = v * math.exp(SMU[post, k] * (t1 - ta)) * SPB[c, k]
+    if d == 2:  # the common case in one pass over the rows
+        c0 = cb[0]
+        c1 = cb[1]
+        for m in range(un):
+            GW[uw + m] += c0 * ETA[uz + m] + c1 * ETA[uz + un + m]
+        if need_shift:
+            q = -dot_pair(ETA, uz, uz + un, W, uw, npost, SMU[post, 0] * c0, SMU[post, 1] * c1)
+        return q
+    for k in range(d):
+        ck = cb[k]
+        base = uz + np.uint64(k) * un
+        for m in range(un):
+            GW[uw + m] += ck * ETA[base + m]
+        if need_shift:
+            q -= SMU[post, k] * ck * dot(ETA, base, W, uw, npost)
+    return q
+
+
+@reduce_jit
+def dot_pair(a, a0, a1, b, b0, n, c0, c1):
+    """sum(b[b0 + m] * (c0 a[a0 + m] + c1 a[a1 + m]) for m < n), in float64, vectorised (see dot)."""
+    acc = 0.0
+    ua0 = np.uint64(a0)
+    ua1 = np.uint64(a1)
+    ub = np.uint64(b0)
+    for m in range(np.uint64(n)):
+        acc += np.float64(b[ub + m]) * (c0 * a[ua0 + m] + c1 * a[ua1 + m])
+    return acc
+
+
+@flat_jit
+def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_log, CUR, SMU, SPB, ETA, run_lo,
+                     run_hi, seg, log_t, GW, GD, shift, eta, e_src):
+    """Undo source s's single-synapse arrivals in step n through connection c, moving its cursor back: each
+    one's weight gradient and time shift (dL/d its delay, and the sending spike's term)."""
+    post = CI[c, POST]
+    d = GI[post, DIM]
+    npost = CI[c, NPOST]
+    row = CS[c, CS_OFF] + j * npost
+    uw = np.uint64(CI[c, WOFF] + j * npost)
+    cur = CUR[CS[c, CS_CURSOR], s]
+    if cur == 0 or (n > 0 and ts + DS[row + cur - 1] <= t0):
+        return
+    for k in range(d):
+        e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
+    while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):
+        cur -= 1
+        m = DP[row + cur]
+        ta = ts + DS[row + cur]
+        equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
+        gw = 0.0
+        q = 0.0
+        for k in range(d):
+            em = EM[(row + cur) * SMU.shape[1] + k]
+            ek = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
+            ck = v * ek * SPB[c, k] * eta[k]
+            gw += ck
+            q -= SMU[post, k] * ck
+        GW[uw + np.uint64(m)] += gw
+        q *= W[uw + np.uint64(m)]
+        GD[CI[c, DOFF] + j * npost + m] += q
+        if from_log:
+            shift[s] += q
+    CUR[CS[c, CS_CURSOR], s] = cur
+
+
+@flat_jit
+def arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, from_log, CUR, SMU, SPB,
+                      ETA, run_lo, run_hi, seg, log_t, GW, GD, shift, eta, e_src, bw_t, bw_i, bw_v, n_bw):
+    """The arrivals of step n through connection c from source entries lo..hi-1, as deliver_arrivals found
+    them: single synapses are undone at once (single_gradients); row arrivals are listed in bw_* ([connection,
+    unit, source, from the log]) to be undone in time order (see backward_step_steps). Returns n_bw."""
+    pre = CI[c, PRE]
+    off = CS[c, CS_OFF]
     for s in range(lo, hi):
         if src_i[s, 0] != pre:
             continue
         ts = np.float64(src_t[s])
         j = src_i[s, 1]
         v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
-        uw = np.uint64(CI[c, WOFF] + j * npost)
-        if CS[c, CS_PER] == 0:
-            ta = ts + DS[off]
-            if ta > t1 or (n > 0 and ta <= t0):
-                continue
-            for k in range(d):
-                cb[k] = v * math.exp(SMU[post, k] * (t1 - ta)) * SPB[c, k]
-            q = 0.0
-            for k in range(d):
-                ck = cb[k]
-                tk = -SMU[post, k] * ck
-                base = uz + np.uint64(k) * un
-                for m in range(un):
-                    e = ETA[base + m]
-                    GW[uw + m] += ck * e
-                    q += tk * e * W[uw + m]
-            for a in range(n_spk):  # targets that spiked after the arrival: their equivalent differs
-                m = spk[a]
-                equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
-                for k in range(d):
-                    delta = eta[k] - ETA[zo + k * npost + m]
-                    GW[uw + np.uint64(m)] += cb[k] * delta
-                    q += -SMU[post, k] * cb[k] * delta * W[uw + np.uint64(m)]
-            if doff >= 0:
-                GD[doff] += q
-            if from_log:
-                shift[s] += q
+        if CS[c, CS_PER] == 1:
+            single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_log, CUR, SMU, SPB, ETA,
+                             run_lo, run_hi, seg, log_t, GW, GD, shift, eta, e_src)
             continue
-        row = off + j * npost
-        cur = CUR[CS[c, CS_CURSOR], s]
-        if cur == 0 or (n > 0 and ts + DS[row + cur - 1] <= t0):
+        ta = ts + DS[off]
+        if ta > t1 or (n > 0 and ta <= t0):
             continue
-        for k in range(d):
-            e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
-        while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):
-            cur -= 1
-            m = DP[row + cur]
-            ta = ts + DS[row + cur]
-            equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
-            w = W[uw + np.uint64(m)]
-            gw = 0.0
-            q = 0.0
-            for k in range(d):
-                em = EM[(row + cur) * SMU.shape[1] + k]
-                ek = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
-                ck = v * ek * SPB[c, k] * eta[k]
-                gw += ck
-                q -= SMU[post, k] * ck
-            GW[uw + np.uint64(m)] += gw
-            q *= w
-            GD[doff + j * npost + m] += q
-            if from_log:
-                shift[s] += q
-        CUR[CS[c, CS_CURSOR], s] = cur
+        bw_t[n_bw] = ta
+        bw_i[n_bw, 0] = c
+        bw_i[n_bw, 1] = j
+        bw_i[n_bw, 2] = s
+        bw_i[n_bw, 3] = 1 if from_log else 0
+        bw_v[n_bw] = v
+        n_bw += 1
+    return n_bw
+
+
+@flat_jit
+def row_gradients_in_time(GI, CI, W, g, t1, bw_t, bw_i, bw_v, n_bw, bw_order, lo_e, hi_e, log_t, log_i, sp_order,
+                          seg, ETA, SMU, SPB, GW, GD, shift, cb):
+    """Undo the step's row arrivals into g, latest first, switching each spiking neuron's equivalent in ETA to
+    the one before its spike as the arrivals pass it (a spike at an arrival's own time came first); ETA ends
+    with every neuron's equivalent at the step's start."""
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    sort_by_time(bw_t, bw_order, n_bw)
+    n_sp = 0
+    for e in range(lo_e, hi_e):
+        if log_i[e, 0] == g:
+            sp_order[n_sp] = e
+            n_sp += 1
+    for a in range(1, n_sp):  # the spikes by time
+        q = sp_order[a]
+        b = a - 1
+        while b >= 0 and log_t[sp_order[b]] > log_t[q]:
+            sp_order[b + 1] = sp_order[b]
+            b -= 1
+        sp_order[b + 1] = q
+    next_spike = n_sp - 1
+    for r in range(n_bw - 1, -1, -1):
+        k = bw_order[r]
+        ta = bw_t[k]
+        while next_spike >= 0 and log_t[sp_order[next_spike]] > ta:
+            e = sp_order[next_spike]
+            for i in range(d):
+                ETA[zo + i * ng + log_i[e, 1]] = seg[e, i]
+            next_spike -= 1
+        c = bw_i[k, 0]
+        need = CI[c, DOFF] >= 0 or bw_i[k, 3] == 1
+        q = row_gradient(GI, CI, W, c, bw_i[k, 1], np.float64(bw_v[k]), ta, t1, need, ETA, SMU, SPB, GW, cb)
+        if CI[c, DOFF] >= 0:
+            GD[CI[c, DOFF]] += q
+        if bw_i[k, 3] == 1:
+            shift[bw_i[k, 2]] += q
+    while next_spike >= 0:
+        e = sp_order[next_spike]
+        for i in range(d):
+            ETA[zo + i * ng + log_i[e, 1]] = seg[e, i]
+        next_spike -= 1
 
 
 @flat_jit
@@ -901,10 +990,14 @@ def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, m
     for s in range(n_in):
         src_in[s, 0] = in_group[s]
         src_in[s, 1] = in_unit[s]
+    n_rows = n_in + n_events + 1  # row arrivals of one step and population: at most one per source and connection
+    n_rows *= max(ICS[G] - ICS[0], 1)
     work = (np.zeros(ztot, W.dtype), np.empty((max(n_events, 1), dmax), np.float64), np.zeros(max(n_events, 1)),
             np.full(biggest, -1, np.int64), np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), in_first,
             src_in, np.empty(0, log_t.dtype), CUR.copy(), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
-            np.empty(dmax, np.float64), np.empty(dmax, np.float64), np.empty(dmax, np.float64))
+            np.empty(dmax, np.float64), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
+            np.empty(n_rows, np.float64), np.empty((n_rows, 4), np.int64), np.empty(n_rows, np.float64),
+            np.empty(n_rows, np.int64), np.empty(max(n_events, 1), np.int64))
     return backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy,
                                SDT, in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW,
                                GD, PG, counts, work)
@@ -915,36 +1008,35 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
                         in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW, GD, PG,
                         counts, work):
     """backward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
-    ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, CUR, eta, lam, out, cb, e_src = work
+    (ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, CUR, eta, lam, out, cb, e_src, bw_t, bw_i,
+     bw_v, bw_order, sp_order) = work
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
         t1 = (n + 1) * dt
         readout_adjoint_modes(GI, RO, ws, dLdy, first, n, ETA, SV)
         for oi in range(ORDER.shape[0] - 1, -1, -1):
             g = ORDER[oi]
-            d = GI[g, DIM]
-            ng = GI[g, SIZE]
-            zo = GI[g, ZOFF]
             n_spk = 0
             if GI[g, SPIKING] == 1:
                 n_spk = spike_adjoints(GI, PR, PG, g, n, dt, sp_first[n], sp_first[n + 1], log_t, log_i, sp_x, ETA,
                                        seg, shift, run_lo, run_hi, spk, SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot,
                                        counts, eta, lam, out)
+            n_bw = 0
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]
                 n_lo = max(n - CS[c, CS_WINDOW], 0)
                 if GI[CI[c, PRE], IS_INPUT] == 1:
-                    arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
-                                      in_time, src_in, in_value, np.bool_(False), CUR, SMU, SPB, ETA, run_lo, run_hi,
-                                      seg, spk, n_spk, log_t, GW, GD, shift, cb, eta, e_src)
+                    n_bw = arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
+                                             in_time, src_in, in_value, np.bool_(False), CUR, SMU, SPB, ETA, run_lo,
+                                             run_hi, seg, log_t, GW, GD, shift, eta, e_src, bw_t, bw_i, bw_v, n_bw)
                 else:
-                    arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], sp_first[n + 1], log_t,
-                                      log_i, no_values, np.bool_(True), CUR, SMU, SPB, ETA, run_lo, run_hi, seg, spk,
-                                      n_spk, log_t, GW, GD, shift, cb, eta, e_src)
-            for a in range(n_spk):  # before its first spike, a neuron's equivalent is the one stored there
+                    n_bw = arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], sp_first[n + 1],
+                                             log_t, log_i, no_values, np.bool_(True), CUR, SMU, SPB, ETA, run_lo,
+                                             run_hi, seg, log_t, GW, GD, shift, eta, e_src, bw_t, bw_i, bw_v, n_bw)
+            row_gradients_in_time(GI, CI, W, g, t1, bw_t, bw_i, bw_v, n_bw, bw_order, sp_first[n], sp_first[n + 1],
+                                  log_t, log_i, sp_order, seg, ETA, SMU, SPB, GW, GD, shift, cb)
+            for a in range(n_spk):
                 m = spk[a]
-                for k in range(d):
-                    ETA[zo + k * ng + m] = seg[run_lo[m], k]
                 run_lo[m] = -1
                 run_hi[m] = -1
         for g in range(GI.shape[0]):  # back to t0: eta(t0) = exp(mu dt) eta(t1)
