@@ -847,6 +847,7 @@ def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_
     post = CI[c, POST]
     d = GI[post, DIM]
     npost = CI[c, NPOST]
+    zo = GI[post, ZOFF]
     row = CS[c, CS_OFF] + j * npost
     uw = np.uint64(CI[c, WOFF] + j * npost)
     cur = CUR[CS[c, CS_CURSOR], s]
@@ -858,13 +859,14 @@ def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_
         cur -= 1
         m = DP[row + cur]
         ta = ts + DS[row + cur]
-        equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
+        if run_lo[m] >= 0:  # the target spiked in this step: the equivalent of the stretch holding ta
+            equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
         gw = 0.0
         q = 0.0
         for k in range(d):
             em = EM[(row + cur) * SMU.shape[1] + k]
             ek = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
-            ck = v * ek * SPB[c, k] * eta[k]
+            ck = v * ek * SPB[c, k] * (eta[k] if run_lo[m] >= 0 else ETA[zo + k * npost + m])
             gw += ck
             q -= SMU[post, k] * ck
         GW[uw + np.uint64(m)] += gw
