@@ -624,14 +624,16 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
     for s in range(n_in):
         src_in[s, 0] = in_group[s]
         src_in[s, 1] = in_unit[s]
+    # one step's arrivals into one population: as many as the log holds (a step with more returns
+    # ERR_CAPACITY, and the caller runs the sample again with twice the room)
     work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
-            np.empty(cap + n_in, np.float64), np.empty((cap + n_in, 3), np.int64), np.empty(cap + n_in, np.float64),
-            np.empty(cap + n_in, np.int64), np.empty(cap + n_in, np.float64), np.empty((cap + n_in, 4), np.int64),
-            np.empty(cap + n_in, np.float64), np.empty(cap + n_in, np.int64), np.empty(cap + n_in, np.int64),
+            np.empty(cap, np.float64), np.empty((cap, 3), np.int64), np.empty(cap, np.float64),
+            np.empty(cap, np.int64), np.empty(cap, np.float64), np.empty((cap, 4), np.int64),
+            np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.int64),
             np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
-            np.empty((cap + n_in + 1, dmax), np.float64), np.empty((cap + n_in + 1, dmax), np.float64))
+            np.empty((cap + 1, dmax), np.float64), np.empty((cap + 1, dmax), np.float64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, in_time, in_value, RO,
                               ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
                               counts, CUR, sp_first, work)
@@ -992,8 +994,14 @@ def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, m
     for s in range(n_in):
         src_in[s, 0] = in_group[s]
         src_in[s, 1] = in_unit[s]
-    n_rows = n_in + n_events + 1  # row arrivals of one step and population: at most one per source and connection
-    n_rows *= max(ICS[G] - ICS[0], 1)
+    window = 0
+    for c in range(CS.shape[0]):
+        window = max(window, CS[c, CS_WINDOW])
+    most = 0  # the most sources that can send row arrivals into one step: those of its window of steps
+    for n in range(n_steps):
+        lo = max(n - window, 0)
+        most = max(most, in_first[n + 1] - in_first[lo] + sp_first[n + 1] - sp_first[lo])
+    n_rows = (most + 1) * max(ICS[G] - ICS[0], 1)  # at most one per source and incoming connection
     work = (np.zeros(ztot, W.dtype), np.empty((max(n_events, 1), dmax), np.float64), np.zeros(max(n_events, 1)),
             np.full(biggest, -1, np.int64), np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), in_first,
             src_in, np.empty(0, log_t.dtype), CUR.copy(), np.empty(dmax, np.float64), np.empty(dmax, np.float64),

@@ -134,6 +134,7 @@ class Simulator:
         self.trainable += [f"{c.name}.delay" for c in net.connections if c.learn_delay]
         self.trainable += [s.key for s in self.layout.param_slots if s.trainable_column >= 0]
         self._capacity = 1024
+        self._step_capacity = 4096
         self._readout_cfg = self._configure_readout(readout) if readout is not None else None
 
     # help(eg.Simulator) and editors show __init__'s parameters, not those of the dispatching __new__
@@ -255,7 +256,8 @@ class Simulator:
         GI, PR, W, DL = tables
         t_in, u_in, g_in, v_in = sample
         L = self.layout
-        cap = self._first_capacity(len(t_in))
+        # the step-parallel kernels log spikes only; their per-step lists of arrivals are as long as the log
+        cap = self._first_capacity(len(t_in)) if step is None else min(max(self._step_capacity, 4096), self.max_events)
         while True:
             log_t = np.empty(cap, self.dtype)
             log_i = np.empty((cap, 5), np.int64)
@@ -285,9 +287,13 @@ class Simulator:
             if status != ERR_CAPACITY:
                 break
             cap = self._grown(cap)
-        self._capacity = max(self._capacity, cap)
+        if step is None:
+            self._capacity = max(self._capacity, cap)
+        else:
+            self._step_capacity = max(self._step_capacity, cap)
         raise_for_status(status, counts, self.network)
-        record = SampleRecord(log_t, log_i, sp_x, int(counts[0]), Zs, first)
+        n = int(counts[0])  # held until the backward pass: only what was logged, not the room left
+        record = SampleRecord(log_t[:n].copy(), log_i[:n].copy(), sp_x[:n].copy(), n, Zs, first)
         if step is not None:
             record.cursors, record.sp_first, record.inputs = cursors, sp_first, sample
         # searches, pieces walked, candidates, late spikes, crossings located, root-finder iterations, steps
