@@ -207,6 +207,67 @@ def test_step_kernels_refuse_a_loop_without_delay():
     assert sim.kernels_used == "generic" and "close a loop" in sim.kernel_reason
 
 
-def test_bptt_refuses_delays_by_name():
-    with pytest.raises(NotImplementedError, match=r"method='bptt'.*\['xh', 'xa', 'hh', 'ho'\]"):
+def test_bptt_refuses_to_learn_delays_by_name():
+    match = r"method='bptt' cannot learn delays \(connections \['xh', 'xa', 'hh', 'ho'\]"
+    with pytest.raises(NetworkError, match=match):
         eg.Simulator(linear_net(0), dt=1.0, duration=DURATION, method="bptt")
+
+
+def bptt_net(seed):
+    """Delays in whole and fractional steps, per synapse and per connection, into and out of a recurrent
+    LIF layer; weights and the hidden time constant trainable (delays are fixed on the grid)."""
+    rng = np.random.default_rng(seed)
+    net = eg.Network()
+    x = net.add_input("x", N_IN)
+    h = net.add_population("h", N_HID, eg.neurons.LIF(tau_mem=10.0, trainable=("tau_mem",)))
+    o = net.add_population("o", N_OUT, eg.neurons.LI(tau_mem=15.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=4.0), weight=rng.uniform(0.2, 1.0, (N_IN, N_HID)), name="xh",
+                delay=rng.uniform(0.0, 4.0, (N_IN, N_HID)))
+    net.connect(h, h, eg.synapses.Exponential(tau=4.0), weight=rng.normal(0.0, 0.6, (N_HID, N_HID)), name="hh",
+                delay=2.5)
+    net.connect(h, o, eg.synapses.Exponential(tau=4.0), weight=rng.normal(0.0, 1.0, (N_HID, N_OUT)), name="ho",
+                delay=rng.uniform(0.0, 3.0, (N_HID, N_OUT)))
+    return net
+
+
+def test_bptt_with_delays_is_the_derivative_of_the_smoothed_network():
+    """BPTT on the grid with delays (rounded up to whole steps): with the forward spike replaced by the
+    surrogate's primitive, its gradient must be the exact gradient of that smooth network, so a spike's
+    cotangent has to reach the step the spike was sent at, through every delay."""
+    sim = eg.Simulator(bptt_net(6), dt=1.0, duration=DURATION, dtype="float64", readout=eg.readouts.SumVar("o"),
+                       method="bptt", surrogate="fast_sigmoid")
+    sim._forward_spike = sim.surrogate.primitive
+    batch, labels = inputs(6)
+    _, grads = sim.loss_and_grad(batch, labels)
+    assert "hh.delay" in sim.params and "hh.delay" not in grads
+    for key in ("xh.weight", "hh.weight", "ho.weight", "h.tau_mem"):
+        value = sim.params[key].reshape(-1)
+        for i in range(0, value.size, max(1, value.size // 5)):
+            original = value[i]
+            step = 1e-6 * max(1.0, abs(original))
+            value[i] = original + step
+            plus = sim.loss(batch, labels)
+            value[i] = original - step
+            minus = sim.loss(batch, labels)
+            value[i] = original
+            fd = (plus - minus) / (2 * step)
+            g = np.asarray(grads[key]).reshape(-1)[i] if np.ndim(grads[key]) else float(grads[key])
+            assert g == pytest.approx(fd, rel=1e-5, abs=1e-9 * np.abs(grads[key]).max()), (key, i)
+
+
+def test_bptt_delays_round_up_to_whole_steps():
+    """On the grid an input spike is delivered at the first grid time at or after it; a delay adds
+    ceil(delay / dt) steps: 7.0 ms and 6.2 ms both arrive as the inputs shifted by 7 ms do."""
+    batch, _ = inputs(7)
+    shifted = eg.SpikeBatch([t + 7.0 for t in batch.times], batch.units)
+    runs = []
+    for delay, data in ((7.0, batch), (6.2, batch), (None, shifted)):
+        net = eg.Network()
+        x = net.add_input("x", N_IN)
+        h = net.add_population("h", N_HID, eg.neurons.LIF(tau_mem=10.0))
+        net.connect(x, h, eg.synapses.Exponential(tau=4.0), weight=np.full((N_IN, N_HID), 0.8), name="xh", delay=delay)
+        sim = eg.Simulator(net, dt=1.0, duration=DURATION, dtype="float64", readout=eg.readouts.SumVar("h"),
+                           method="bptt")
+        runs.append(sim.run(data).readout)
+    np.testing.assert_array_equal(runs[0], runs[2])
+    np.testing.assert_array_equal(runs[1], runs[2])

@@ -18,7 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from eventgrad.bptt.passes import MAX, SUM, Plan, PopPlan, Trace, advance, flush_subnormal, source_spikes
+from eventgrad.bptt.passes import (
+    MAX,
+    SUM,
+    DelayedSpikes,
+    Plan,
+    PopPlan,
+    Trace,
+    advance,
+    flush_subnormal,
+    source_spikes,
+)
 
 
 class Gradients:
@@ -49,17 +59,19 @@ def backward(plan: Plan, trace: Trace, dL_dy: np.ndarray, dL_ds: dict) -> Gradie
     grads = Gradients(plan)
     B = plan.batch
     lam = [[np.zeros((B, p.size), plan.dtype) for _ in range(p.dim)] for p in plan.pops]
+    pending = {}  # (population index, k): dL/ds_k from deliveries through delays, made at later steps
     for k in range(plan.n_steps, 0, -1):
         _readout_cotangent(plan, trace, k, dL_dy, lam)
         steps = [advance(plan, p, list(trace.states[i][k - 1])) for i, p in enumerate(plan.pops)]
         spikes = {p.index: st[3] for p, st in zip(plan.pops, steps) if p.spiking}
-        lam_s = {p.index: _spike_cotangent(plan, p, dL_ds) for p in plan.pops if p.spiking}
-        lam_r = [_delivery_vjp(plan, p, k, st[4], spikes, lam[i], lam_s, grads)
+        lam_s = {p.index: _spike_cotangent(plan, p, dL_ds) + pending.pop((p.index, k), 0.0)
+                 for p in plan.pops if p.spiking}
+        lam_r = [_delivery_vjp(plan, p, k, st[4], spikes, lam[i], lam_s, grads, trace.history, pending)
                  for i, (p, st) in enumerate(zip(plan.pops, steps))]
         for i, (p, st) in enumerate(zip(plan.pops, steps)):
             lam[i] = _step_vjp(plan, p, st, lam_r[i], lam_s.get(p.index), grads)
     for i, p in enumerate(plan.pops):  # the input spikes delivered at t_0
-        _delivery_vjp(plan, p, 0, trace.initial[i], {}, lam[i], {}, grads)
+        _delivery_vjp(plan, p, 0, trace.initial[i], {}, lam[i], {}, grads, trace.history, {})
     return grads
 
 
@@ -82,19 +94,20 @@ def _spike_cotangent(plan: Plan, pop: PopPlan, dL_ds: dict) -> np.ndarray:
     return np.array(extra, plan.dtype)
 
 
-def _delivery_vjp(plan, pop, k, r, spikes, lam_x, lam_s, grads) -> list:
-    """Cotangent of r (after the reset) from that of x_k; weight gradients; dL/ds of source populations."""
+def _delivery_vjp(plan, pop, k, r, spikes, lam_x, lam_s, grads, history, pending) -> list:
+    """Cotangent of r (after the reset) from that of x_k; weight gradients; dL/ds of source populations
+    (into ``pending`` for spikes of earlier steps, delivered now through delays)."""
     lam_r = list(lam_x)
     shape = (plan.batch, pop.size)
     for conn, inc in zip(pop.incoming, pop.kernels.increments):
-        u = source_spikes(plan, conn, k, spikes)
+        u = source_spikes(plan, conn, k, spikes, history)
         if u is None:
             continue
         args = (*r, *pop.params, *lam_x, plan.h)
         dL_da = np.broadcast_to(inc.lam_dot(*args)[0], shape)
         u.add_weight_grad(dL_da, grads.values[conn.key])  # summed in float64
         if not conn.pre_is_input:
-            lam_s[conn.pre] += dL_da @ conn.weight.T
+            _spike_terms(conn, u, dL_da, k, lam_s, pending)
         if inc.vjp_x.nonzero or inc.vjp_p.nonzero:  # the jump depends on the state or a trainable parameter
             a = u.drive(conn.weight)
             for j, v in enumerate(inc.vjp_x(*args)):
@@ -102,6 +115,19 @@ def _delivery_vjp(plan, pop, k, r, spikes, lam_x, lam_s, grads) -> list:
                     lam_r[j] = lam_r[j] + a * v
             grads.add_params(pop, inc.vjp_p(*args), a)
     return lam_r
+
+
+def _spike_terms(conn, u, dL_da, k, lam_s, pending) -> None:
+    """dL/ds of the spikes connection ``conn`` delivered at step k: dL/da W^T, for the step each was sent at."""
+    delayed = isinstance(u, DelayedSpikes)
+    parts = u.parts if delayed else [(u, None, 0 if conn.delay_steps is None else int(conn.delay_steps))]
+    for _, mask, steps in parts:
+        term = dL_da @ (conn.weight if mask is None else conn.weight * mask).T
+        if steps == 0:
+            lam_s[conn.pre] += term
+        else:
+            key = (conn.pre, k - steps)
+            pending[key] = pending.get(key, 0.0) + term
 
 
 def _step_vjp(plan, pop, step, lam_r, lam_s, grads) -> list:

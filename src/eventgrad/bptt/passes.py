@@ -8,7 +8,11 @@ t = 0 is delivered at t_0, before the first step). Readout samples are x_k, k = 
 delivery, as the EventProp engine samples the state at t_k after the events at or before t_k. Input
 spikes on grid times are therefore applied at their exact times; others are rounded up to the grid.
 A population spike reaches its targets at the grid time it is emitted, and they test their threshold
-(after integrating) at the next grid time.
+(after integrating) at the next grid time. A connection with a delay D delivers ceil(D / dt) steps later
+(``grid_delay_steps``: a D within 1e-9 of a whole number of steps counts as that number) what it would
+deliver without one: a population's spike of t_k at t_{k + ceil(D/dt)}, an input spike, first put on the
+grid as above, that many steps after; per-synapse delays per synapse. So a delay is rounded up to whole
+steps (at most dt late, as the input spikes are), and a spike due after the trial never arrives.
 
 The forward pass stores x_k for every k and every population (BPTT must: memory O(N T)); the backward
 pass (``backprop.py``) recomputes the step from x_{k-1} with ``advance`` (integrator sub-steps, threshold,
@@ -33,6 +37,7 @@ class ConnPlan:
     pre: int
     pre_is_input: bool
     weight: np.ndarray
+    delay_steps: np.ndarray | None = None  # whole steps, shape () or (pre, post); None: no delay
 
 
 @dataclass
@@ -121,6 +126,7 @@ class Trace:
     readout: np.ndarray
     argmax: np.ndarray | None = None
     initial: list = field(default_factory=list)  # per population, the state at t_0 before the deliveries
+    history: dict = field(default_factory=dict)  # population index -> {k: s_k}, for delayed connections
 
 
 def _state(values, shape, dtype) -> list:
@@ -179,9 +185,58 @@ class SourceSpikes:
             out[self.rows] += self.values.T @ dL_da
 
 
-def source_spikes(plan: Plan, conn: ConnPlan, k: int, spikes: dict) -> SourceSpikes | None:
-    """The spikes that connection ``conn`` delivers at t_k, or None when there are none."""
+def grid_delay_steps(delay, dt: float):
+    """A delay (ms, scalar or per synapse) as whole steps, rounded up; None stays None."""
+    if delay is None:
+        return None
+    steps = np.ceil(np.asarray(delay, np.float64) / dt - 1e-9)
+    return np.maximum(steps, 0).astype(np.int64)
+
+
+def sent_at(plan: Plan, conn: ConnPlan, k: int, history: dict):
+    """The spikes of conn's source that reached the grid at step k, (batch, pre) or None."""
+    if k < 0:
+        return None
+    if conn.pre_is_input:
+        return plan.inputs[conn.pre].counts(k)
+    return history.get(conn.pre, {}).get(k)  # population spikes happen at k >= 1
+
+
+def source_spikes(plan: Plan, conn: ConnPlan, k: int, spikes: dict, history: dict | None = None):
+    """What connection ``conn`` delivers at t_k (SourceSpikes, DelayedSpikes for per-synapse delays), or
+    None. ``spikes``: this step's population spikes; ``history``: earlier steps' (delayed connections)."""
+    if conn.delay_steps is not None and (conn.delay_steps.ndim > 0 or conn.delay_steps > 0):
+        if conn.delay_steps.ndim == 0:
+            return _active(sent_at(plan, conn, k - int(conn.delay_steps), history or {}))
+        parts = []
+        for steps in np.unique(conn.delay_steps):
+            u = _active(sent_at(plan, conn, k - int(steps), history or {}))
+            if u is not None:
+                parts.append((u, conn.delay_steps == steps, int(steps)))
+        return DelayedSpikes(parts) if parts else None
     u = plan.inputs[conn.pre].counts(k) if conn.pre_is_input else spikes.get(conn.pre)
+    return _active(u)
+
+
+class DelayedSpikes:
+    """A connection's deliveries at one grid time through per-synapse delays: the sources' spikes of
+    several past steps, each through the synapses whose delay (in steps) brings them here."""
+
+    def __init__(self, parts: list):
+        self.parts = parts  # (SourceSpikes, mask of the synapses [pre, post], delay in steps)
+
+    def drive(self, weight: np.ndarray) -> np.ndarray:
+        return sum(u.drive(weight * mask) for u, mask, _ in self.parts)
+
+    def add_weight_grad(self, dL_da: np.ndarray, out: np.ndarray) -> None:
+        for u, mask, _ in self.parts:
+            g = np.zeros(out.shape)
+            u.add_weight_grad(dL_da, g)
+            out += g * mask
+
+
+def _active(u):
+    """SourceSpikes for the units that spiked in some sample, or None."""
     if u is None:
         return None
     active = np.flatnonzero(u.any(axis=0))
@@ -192,12 +247,12 @@ def source_spikes(plan: Plan, conn: ConnPlan, k: int, spikes: dict) -> SourceSpi
     return SourceSpikes(u[:, active], active)
 
 
-def deliver(plan: Plan, pop: PopPlan, k: int, r: list, spikes: dict) -> list:
+def deliver(plan: Plan, pop: PopPlan, k: int, r: list, spikes: dict, history: dict) -> list:
     """x_k = r + sum_c a_c D_c(r): each connection's jumps, a_c = W_c^T (its spikes at t_k)."""
     x = list(r)
     no_lam = [0.0] * pop.dim
     for conn, inc in zip(pop.incoming, pop.kernels.increments):
-        u = source_spikes(plan, conn, k, spikes)
+        u = source_spikes(plan, conn, k, spikes, history)
         if u is None:
             continue
         a = u.drive(conn.weight)
@@ -213,7 +268,8 @@ def forward(plan: Plan) -> Trace:
     states = [np.empty((N + 1, p.dim, B, p.size), plan.dtype) for p in plan.pops]
     x = [_state(p.initial, (B, p.size), plan.dtype) for p in plan.pops]
     initial = [list(xi) for xi in x]
-    x = [deliver(plan, p, 0, xi, {}) for p, xi in zip(plan.pops, x)]
+    history = {c.pre: {} for p in plan.pops for c in p.incoming if c.delay_steps is not None and not c.pre_is_input}
+    x = [deliver(plan, p, 0, xi, {}, history) for p, xi in zip(plan.pops, x)]
     records = [[] for _ in plan.pops]
     counts = [np.zeros((B, p.size)) for p in plan.pops]
     ro = _ReadoutAccumulator(plan)
@@ -222,15 +278,17 @@ def forward(plan: Plan) -> Trace:
     for k in range(1, N + 1):
         steps = [advance(plan, p, xi) for p, xi in zip(plan.pops, x)]
         spikes = {p.index: st[3] for p, st in zip(plan.pops, steps) if p.spiking}
+        for index in history:
+            history[index][k] = spikes[index]
         for i, (p, st) in enumerate(zip(plan.pops, steps)):
-            x[i] = deliver(plan, p, k, st[4], spikes)
+            x[i] = deliver(plan, p, k, st[4], spikes, history)
             states[i][k] = x[i]
             if p.spiking:
                 counts[i] += st[3]
                 b, u = np.nonzero(st[2] > 0)
                 records[i].append((np.full(b.size, k), b, u))
         ro.sample(k, x, spikes)
-    return Trace(states, [_concatenate(rec) for rec in records], counts, ro.y, ro.argmax, initial)
+    return Trace(states, [_concatenate(rec) for rec in records], counts, ro.y, ro.argmax, initial, history)
 
 
 def _concatenate(record: list) -> tuple:

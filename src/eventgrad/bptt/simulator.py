@@ -17,7 +17,17 @@ import numpy as np
 from eventgrad.adjoint.system import PopulationSystem, build_population_system
 from eventgrad.bptt.backprop import backward
 from eventgrad.bptt.kernels import StepKernels, step_kernels
-from eventgrad.bptt.passes import ConnPlan, InputBins, Plan, PopPlan, ReadoutPlan, Trace, forward, grid_index
+from eventgrad.bptt.passes import (
+    ConnPlan,
+    InputBins,
+    Plan,
+    PopPlan,
+    ReadoutPlan,
+    Trace,
+    forward,
+    grid_delay_steps,
+    grid_index,
+)
 from eventgrad.bptt.surrogates import get_surrogate
 from eventgrad.bptt.symbolic import INTEGRATORS, UnsupportedIntegrator
 from eventgrad.engine.inputs import check_grid, merge_inputs
@@ -82,10 +92,11 @@ class BPTTSimulator:
                  loss=None, surrogate="fast_sigmoid", integrator: str = "rk4", substeps: int = 1,
                  threads: int | None = None):
         n_steps, self.dtype = check_grid(net, dt, duration, dtype, "BPTTSimulator")
-        delayed = [c.name for c in net.connections if c.delayed]
-        if delayed:
-            raise NotImplementedError(f"method='bptt' does not take transmission delays yet (connections {delayed}); "
-                                      "use the EventProp simulator, which simulates and differentiates them exactly")
+        learned = [c.name for c in net.connections if c.learn_delay]
+        if learned:
+            raise NetworkError(f"method='bptt' cannot learn delays (connections {learned}): on the grid a delay is a "
+                               "whole number of steps, so the loss is piecewise constant in it and has no gradient; "
+                               "set learn_delay=False, or use method='eventprop' (exact delay gradients)")
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
             raise ValueError(f"substeps must be a positive integer (integrator sub-steps per dt), got {substeps!r}")
         if integrator not in INTEGRATORS:
@@ -101,6 +112,9 @@ class BPTTSimulator:
         self._pops = [self._build_population(g) for g in net.groups if not g.is_input]
         self.params: dict[str, np.ndarray] = {f"{c.name}.weight": c.weight.astype(self.dtype)
                                               for c in net.connections}
+        for c in net.connections:  # fixed on this method's grid (see grid_delay_steps); the same keys as EventProp
+            if c.delayed:
+                self.params[f"{c.name}.delay"] = c.delay.astype(self.dtype)
         for p in self._pops:
             for key, param in zip(p.keys, p.system.params):
                 self.params[key] = np.array(param.value, dtype=self.dtype)
@@ -179,8 +193,8 @@ class BPTTSimulator:
         pops = []
         for p in self._pops:
             g, system = p.group, p.system
-            conns = [ConnPlan(f"{c.name}.weight", c.pre.index, c.pre.is_input, values[f"{c.name}.weight"])
-                     for c in p.incoming]
+            conns = [ConnPlan(f"{c.name}.weight", c.pre.index, c.pre.is_input, values[f"{c.name}.weight"],
+                              grid_delay_steps(self._delay_value(c), self.dt)) for c in p.incoming]
             pops.append(PopPlan(g.index, g.name, g.size, system.dim, p.kernels, system.spiking,
                                 [np.asarray(v, self.dtype) for v in system.initial],
                                 [values[k] for k in p.keys], p.trainable_keys, conns))
@@ -198,6 +212,20 @@ class BPTTSimulator:
             values.append(v[mine])
         return InputBins(group.size, len(samples), self.dtype, np.concatenate(steps), np.concatenate(batch_index),
                          np.concatenate(units).astype(np.int64), np.concatenate(values), self.n_steps)
+
+    def _delay_value(self, c) -> np.ndarray | None:
+        """Connection c's delays from ``params`` (checked like EventProp's), or None without delay."""
+        if not c.delayed:
+            return None
+        key = f"{c.name}.delay"
+        d = np.asarray(self.params[key], np.float64)
+        if d.shape == (1,):
+            d = d.reshape(())
+        if d.shape != c.delay.shape:
+            raise ValueError(f"'{key}' has shape {d.shape}, expected {c.delay.shape}")
+        if not np.all(np.isfinite(d)) or np.any(d < 0):
+            raise ValueError(f"'{key}' contains negative, NaN or infinite delays")
+        return d
 
     # ---------------------------------------------------------------------------------------- running
     def run(self, batch) -> BPTTResult:
