@@ -6,17 +6,24 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-def test_shd_synthetic_prints_its_table_with_the_floor():
+@pytest.mark.parametrize("options, kernels", [
+    ((), "fast"),
+    (("--recurrent-delay", "1", "--init", "mlgenn", "--input-delays", "8"), "step"),  # the delay options
+])
+def test_shd_synthetic_prints_its_table_with_the_floor(options, kernels):
     cmd = [sys.executable, str(BENCHMARKS / "shd_synthetic.py"), "--durations", "60", "--batch", "3", "--hidden",
-           "16", "--rate", "20000", "--repeats", "1", "--threads", "2"]  # about 50 Hz in the hidden layer
+           "16", "--rate", "20000", "--repeats", "1", "--threads", "2", *options]  # about 50 Hz in the hidden layer
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=900).stdout
     header, row = out.strip().splitlines()[-2:]
     table = dict(zip(header.split(" | "), row.split(" | "), strict=True))
-    assert table["kernels"] == "fast"
-    for column in ("fwd ms/smp", "fwd+bwd ms/smp", "floor ms/smp", "2-row floor", "x floor", "peak RSS MB"):
+    assert table["kernels"] == kernels
+    for column in ("fwd ms/smp", "fwd+bwd ms/smp", "floor ms/smp", "2-row floor", "x floor", "x 2-row floor",
+                   "peak RSS MB", "input MB", "logs MB"):
         value = float(table[column])
         assert math.isfinite(value) and value > 0.0, (column, value)
     assert float(table["in spikes"]) > 0.0 and float(table["hid Hz"]) > 0.0  # events on both passes of the floor
