@@ -169,6 +169,7 @@ def measure(args) -> dict:
         sim.loss_and_grad(batch, labels)
         both.append(time.perf_counter() - t0)
     res = sim.last_result  # the forward pass of the last loss_and_grad
+    step, nan = sim.kernels_used == "step", float("nan")
     n_input = sum(len(t) for t in batch.times)
     stats = np.mean([getattr(r, "search_stats", np.zeros(4)) for r in res.records], axis=0)
     n_hidden_spikes = int(res.spike_counts("h").sum())
@@ -201,16 +202,20 @@ def measure(args) -> dict:
         "peak_rss_mb": peak_rss / 1024,
         "input_mb": input_mb, "log_mb": log_mb,
         "kernels": sim.kernels_used, "excursions": args.excursions,
+        # step kernels: neurons walked and pieces walked per sample (the statistics are theirs, not the fast ones')
+        "walks_per_sample": float(stats[0]) if step else float("nan"),
+        "pieces_per_sample": float(stats[2]) if step else float("nan"),
         # fast kernels only: spike searches, candidate steps walked, candidates examined (per sample)
-        "searches_per_sample": float(stats[0]), "walk_steps_per_sample": float(stats[1]),
+        "searches_per_sample": nan if step else float(stats[0]),
+        "walk_steps_per_sample": nan if step else float(stats[1]),
         # spikes found after a later one had been emitted (missed at first by the end-of-step test)
-        "late_spikes_per_sample": float(stats[3]),
+        "late_spikes_per_sample": nan if step else float(stats[3]),
         # steps simulated again because a crossing was found late (so that spikes come out in time order)
-        "steps_again_per_sample": float(stats[6]) if len(stats) > 6 else float("nan"),
+        "steps_again_per_sample": float(stats[6]) if len(stats) > 6 and not step else nan,
         # root-finder iterations per located crossing (each evaluates d exponentials); older commits: none
-        "root_iterations_per_crossing": float(stats[5] / stats[4]) if len(stats) > 5 and stats[4] else float("nan"),
+        "root_iterations_per_crossing": float(stats[5] / stats[4]) if len(stats) > 5 and stats[4] and not step else nan,
         # spikes found before a maximum of the threshold function inside a piece (excursions="exact" only)
-        "in_piece_spikes_per_sample": float(stats[7]) if len(stats) > 7 else float("nan"),
+        "in_piece_spikes_per_sample": float(stats[7]) if len(stats) > 7 and not step else nan,
         "rss_before_mb": rss_before / 1024,
     }
 
@@ -256,6 +261,7 @@ def main():
             ("two_row_floor_ms_per_sample", "2-row floor", ".3f"), ("times_floor", "x floor", ".1f"),
             ("times_two_row_floor", "x 2-row floor", ".1f"),
             ("peak_rss_mb", "peak RSS MB", ".0f"), ("input_mb", "input MB", ".1f"), ("log_mb", "logs MB", ".1f"),
+            ("walks_per_sample", "walks/smp", ".0f"), ("pieces_per_sample", "pieces/smp", ".0f"),
             ("searches_per_sample", "searches/smp", ".0f"), ("walk_steps_per_sample", "walk steps/smp", ".0f"),
             ("late_spikes_per_sample", "late spikes/smp", ".1f"), ("steps_again_per_sample", "steps again/smp", ".1f"),
             ("root_iterations_per_crossing", "root its", ".2f"),

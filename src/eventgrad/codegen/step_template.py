@@ -203,16 +203,6 @@ def input_steps(in_time, n_steps, dt, first):
     first[n_steps] = ip
 
 
-@leaf
-def source_range(CI, CS, GI, c, n, in_first, sp_first, n_logged):
-    """The entries (lo, hi) of the inputs or of the spike log that may send arrivals through connection c in
-    step n: those of the last CS_WINDOW steps up to this one (this step's spikes so far: n_logged)."""
-    n_lo = max(n - CS[c, CS_WINDOW], 0)
-    if GI[CI[c, PRE], IS_INPUT] == 1:
-        return in_first[n_lo], in_first[n + 1]
-    return sp_first[n_lo], n_logged
-
-
 @flat_jit
 def arrival_share(c, post, d, s, v, SMU, SPB, SPQ, col):
     """col[:d] = v exp(mu (s)) V^-1 beta_c, the modes one unit of weight adds s before the step's end;
@@ -434,10 +424,9 @@ def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, bound, ev_t, ev_i, ev
                 if fe < 0.0 and (ub < 0.0 or no_turning_point(g, d, y, x, SMU, SBM, SCK)):
                     sc = -1.0
                 else:
-                    counts[7] += 1
                     sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
             elif f0 < 0.0:
-                counts[7] += 1
+                counts[6] += 1
                 sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
             if sc < 0.0:
                 for k in range(d):  # first_crossing left the modes at te in x
@@ -594,7 +583,8 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
                  counts, CUR, sp_first):
     """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
     first spike of step n in the log; CUR: per single-synapse-delay connection and source, how many of its
-    sorted arrivals have happened (the backward pass reads them). counts[4:6]: walks and bound tests."""
+    sorted arrivals have happened (the backward pass reads them). counts[4:7]: neurons walked, neurons the
+    first bound left in doubt, pieces walked."""
     dmax = sp_x.shape[1]
     ztot = Z0.shape[0]
     G = GI.shape[0]
