@@ -203,7 +203,7 @@ def input_steps(in_time, n_steps, dt, first):
     first[n_steps] = ip
 
 
-@flat_jit
+@leaf
 def arrival_share(c, post, d, s, v, SMU, SPB, SPQ, col):
     """col[:d] = v exp(mu (s)) V^-1 beta_c, the modes one unit of weight adds s before the step's end;
     col[d], col[d+1] = (hu, hs): the bound's share per unit weight is hu w + hs |w| (see deliver_row)."""
@@ -223,7 +223,7 @@ def arrival_share(c, post, d, s, v, SMU, SPB, SPQ, col):
     col[d + 1] = 0.5 * (k_hi - k_lo)
 
 
-@flat_jit
+@leaf
 def deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking):
     """Add a row arrival (unit j of connection c, shares col from arrival_share) to every target's end-of-step
     modes (state [mode, neuron]) and, for spiking targets, to the bound RP: w hu + |w| hs is the largest
@@ -268,10 +268,8 @@ def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src
     pre = CI[c, PRE]
     post = CI[c, POST]
     d = GI[post, DIM]
-    npost = CI[c, NPOST]
     spiking = GI[post, SPIKING] == 1
     off = CS[c, CS_OFF]
-    zo = GI[post, ZOFF]
     for s in range(lo, hi):
         if src_i[s, 0] != pre:
             continue
@@ -293,39 +291,88 @@ def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src
             ev_v[n_ev] = v
             n_ev += 1
             continue
-        row = off + j * npost
-        cur = CUR[CS[c, CS_CURSOR], s]
-        if cur >= npost or ts + DS[row + cur] > t1:
-            continue
-        for k in range(d):
-            e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
+        n_sy = deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR, SMU, SPB, SPQ, Zend, RP,
+                               sy_t, sy_i, sy_v, n_sy, e_src)
+        if n_sy < 0:
+            return -1, -1
+    return n_ev, n_sy
+
+
+@leaf
+def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR, SMU, SPB, SPQ, Zend, RP, sy_t,
+                    sy_i, sy_v, n_sy, e_src):
+    """Deliver source s's single-synapse arrivals up to t1 through connection c (delays sorted along the row:
+    they are the next ones from its cursor), listing each in sy_* ([connection, -, target], weight times
+    value). Returns n_sy, or -1 when the list is full. Two modes (a LIF neuron and its synapse) take a loop
+    with every constant in a register."""
+    post = CI[c, POST]
+    d = GI[post, DIM]
+    npost = CI[c, NPOST]
+    zo = GI[post, ZOFF]
+    row = CS[c, CS_OFF] + j * npost
+    wrow = CI[c, WOFF] + j * npost
+    dm = SMU.shape[1]
+    cur = CUR[CS[c, CS_CURSOR], s]
+    if cur >= npost or ts + DS[row + cur] > t1:
+        return n_sy
+    for k in range(d):
+        e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
+    if d == 2:
+        e0 = e_src[0]
+        e1 = e_src[1]
+        b0 = SPB[c, 0]
+        b1 = SPB[c, 1]
+        q0 = SPQ[c, 0]
+        q1 = SPQ[c, 1]
         while cur < npost and ts + DS[row + cur] <= t1:
             m = DP[row + cur]
-            ta = ts + DS[row + cur]
-            w = W[CI[c, WOFF] + j * npost + m] * v
-            k_hi = 0.0
-            k_lo = 0.0
-            for k in range(d):
-                em = EM[(row + cur) * SMU.shape[1] + k]  # exp(-mu_k delay): exp(mu_k (t1 - ta)) = e_src[k] em
-                e = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
-                Zend[zo + k * npost + m] += w * e * SPB[c, k]
-                q = SPQ[c, k]
-                k_hi += max(q, q * e)
-                k_lo += min(q, q * e)
+            w = W[wrow + m] * v
+            k0 = e0 * EM[(row + cur) * dm]  # exp(mu_k (t1 - ta)) = exp(mu_k (t1 - ts)) exp(-mu_k delay)
+            k1 = e1 * EM[(row + cur) * dm + 1]
+            if not (k0 < 1e300 and k1 < 1e300):  # exp(-mu delay) overflowed (inf): a very long delay
+                k0 = math.exp(SMU[post, 0] * (t1 - ts - DS[row + cur]))
+                k1 = math.exp(SMU[post, 1] * (t1 - ts - DS[row + cur]))
+            Zend[zo + m] += w * k0 * b0
+            Zend[zo + npost + m] += w * k1 * b1
             if spiking:
-                RP[zo + m] += max(max(k_hi, 0.0) * w, min(k_lo, 0.0) * w)
+                k_hi = max(max(q0, q0 * k0) + max(q1, q1 * k1), 0.0)
+                k_lo = min(min(q0, q0 * k0) + min(q1, q1 * k1), 0.0)
+                RP[zo + m] += max(k_hi * w, k_lo * w)
             if n_sy >= sy_t.shape[0]:
-                return -1, -1
-            sy_t[n_sy] = ta
+                return -1
+            sy_t[n_sy] = ts + DS[row + cur]
             sy_i[n_sy, 0] = c
-            sy_i[n_sy, 1] = j
             sy_i[n_sy, 2] = m
-            sy_i[n_sy, 3] = s
-            sy_v[n_sy] = v
+            sy_v[n_sy] = w
             n_sy += 1
             cur += 1
         CUR[CS[c, CS_CURSOR], s] = cur
-    return n_ev, n_sy
+        return n_sy
+    while cur < npost and ts + DS[row + cur] <= t1:
+        m = DP[row + cur]
+        ta = ts + DS[row + cur]
+        w = W[wrow + m] * v
+        k_hi = 0.0
+        k_lo = 0.0
+        for k in range(d):
+            em = EM[(row + cur) * dm + k]
+            e = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
+            Zend[zo + k * npost + m] += w * e * SPB[c, k]
+            q = SPQ[c, k]
+            k_hi += max(q, q * e)
+            k_lo += min(q, q * e)
+        if spiking:
+            RP[zo + m] += max(max(k_hi, 0.0) * w, min(k_lo, 0.0) * w)
+        if n_sy >= sy_t.shape[0]:
+            return -1
+        sy_t[n_sy] = ta
+        sy_i[n_sy, 0] = c
+        sy_i[n_sy, 2] = m
+        sy_v[n_sy] = w
+        n_sy += 1
+        cur += 1
+    CUR[CS[c, CS_CURSOR], s] = cur
+    return n_sy
 
 
 @leaf
@@ -464,7 +511,7 @@ def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, bound, ev_t, ev_i, ev
         else:
             r = sy_own[a_own]
             c = sy_i[r, 0]
-            w = W[CI[c, WOFF] + sy_i[r, 1] * CI[c, NPOST] + m] * sy_v[r]
+            w = sy_v[r]  # the weight times the event's value
             a_own += 1
         for k in range(d):
             y[k] += w * SPB[c, k]
@@ -787,7 +834,7 @@ def spike_adjoints(GI, PR, PG, g, n, dt, lo_e, hi_e, log_t, log_i, sp_x, ETA, se
     return n_spk
 
 
-@flat_jit
+@leaf
 def row_gradient(GI, CI, W, c, j, v, ta, t1, need_shift, ETA, SMU, SPB, GW, cb):
     """A row arrival's weight gradients (GW's row j of connection c += v exp(mu (t1 - ta)) (V^-1 beta) . eta for
     every target, eta the equivalents in ETA) and, where ``need_shift``, its time shift q = -sum_m w_m v
@@ -831,7 +878,7 @@ def dot_pair(a, a0, a1, b, b0, n, c0, c1):
     return acc
 
 
-@flat_jit
+@leaf
 def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_log, CUR, SMU, SPB, ETA, run_lo,
                      run_hi, seg, log_t, GW, GD, shift, eta, e_src):
     """Undo source s's single-synapse arrivals in step n through connection c, moving its cursor back: each
@@ -847,6 +894,35 @@ def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_
         return
     for k in range(d):
         e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
+    dm = SMU.shape[1]
+    if d == 2:  # two modes: every constant in a register
+        c0 = v * e_src[0] * SPB[c, 0]
+        c1 = v * e_src[1] * SPB[c, 1]
+        mu0 = SMU[post, 0]
+        mu1 = SMU[post, 1]
+        goff = CI[c, DOFF] + j * npost
+        while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):
+            cur -= 1
+            m = DP[row + cur]
+            k0 = c0 * EM[(row + cur) * dm]
+            k1 = c1 * EM[(row + cur) * dm + 1]
+            if not (abs(k0) < 1e300 and abs(k1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
+                k0 = v * math.exp(mu0 * (t1 - ts - DS[row + cur])) * SPB[c, 0]
+                k1 = v * math.exp(mu1 * (t1 - ts - DS[row + cur])) * SPB[c, 1]
+            if run_lo[m] >= 0:  # the target spiked in this step: the equivalent of the stretch holding the arrival
+                equivalent_at(GI, post, m, ts + DS[row + cur], ETA, run_lo, run_hi, seg, log_t, eta)
+                a0 = k0 * eta[0]
+                a1 = k1 * eta[1]
+            else:
+                a0 = k0 * ETA[zo + m]
+                a1 = k1 * ETA[zo + npost + m]
+            GW[uw + np.uint64(m)] += a0 + a1
+            q = -(mu0 * a0 + mu1 * a1) * W[uw + np.uint64(m)]
+            GD[goff + m] += q
+            if from_log:
+                shift[s] += q
+        CUR[CS[c, CS_CURSOR], s] = cur
+        return
     while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):
         cur -= 1
         m = DP[row + cur]
@@ -856,7 +932,7 @@ def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_
         gw = 0.0
         q = 0.0
         for k in range(d):
-            em = EM[(row + cur) * SMU.shape[1] + k]
+            em = EM[(row + cur) * dm + k]
             ek = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
             ck = v * ek * SPB[c, k] * (eta[k] if run_lo[m] >= 0 else ETA[zo + k * npost + m])
             gw += ck
