@@ -7,6 +7,7 @@ compiles, a second one loads what the first left on disk. The network is the SHD
 
     python benchmarks/compile_time.py
     python benchmarks/compile_time.py --kernels generic --dtypes float32
+    python benchmarks/compile_time.py --kernels step     # the step-parallel kernels: a 1 ms recurrent delay
     python benchmarks/compile_time.py --concurrent 2    # two processes start at once on one empty cache
 
 With ``--concurrent N`` the first processes start together and share the empty cache, like the test
@@ -40,7 +41,8 @@ def measure(kernels: str, dtype: str) -> dict:
 
     cpu = time.process_time()
     rng = np.random.default_rng(0)
-    sim = shd_synthetic.build(rng, 70, 25, 20, dtype, 100.0, kernels=kernels)
+    delay = 1.0 if kernels == "step" else None  # the step-parallel kernels need a delay on the recurrent loop
+    sim = shd_synthetic.build(rng, 70, 25, 20, dtype, 100.0, kernels=kernels, recurrent_delay=delay)
     batch, labels = shd_synthetic.make_batch(rng, 2, 70, 100.0, 1000.0)
     t0 = time.perf_counter()
     sim.run(batch)
@@ -88,7 +90,7 @@ def run_children(kernels: str, dtype: str, cache: str, n: int) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--kernels", nargs="+", default=["auto", "generic"], choices=["auto", "generic"])
+    ap.add_argument("--kernels", nargs="+", default=["auto", "generic"], choices=["auto", "generic", "step"])
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     ap.add_argument("--concurrent", type=int, default=1, help="processes started at once on the empty cache")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
