@@ -271,3 +271,17 @@ def test_bptt_delays_round_up_to_whole_steps():
         runs.append(sim.run(data).readout)
     np.testing.assert_array_equal(runs[0], runs[2])
     np.testing.assert_array_equal(runs[1], runs[2])
+
+
+def test_configurations_set_a_recurrent_delay():
+    from eventgrad.config import resolve
+    from eventgrad.experiment import build_network
+
+    cfg = resolve({"model": {"recurrent": True, "recurrent_delay": 1.0, "hidden": [8]}})
+    net = build_network(cfg, 5, 3, np.random.default_rng(0))
+    hh = next(c for c in net.connections if c.name == "hh")
+    assert float(hh.delay) == 1.0 and not hh.learn_delay
+    assert all(c.delay is None for c in net.connections if c.name != "hh")
+    negative = resolve({"model": {"recurrent": True, "recurrent_delay": -1.0}})
+    with pytest.raises(NetworkError, match="connection 'hh': delay contains negative"):
+        build_network(negative, 5, 3, np.random.default_rng(0))

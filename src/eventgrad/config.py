@@ -39,6 +39,7 @@ DEFAULTS: dict = {
     "model": {
         "hidden": [100],  # sizes of the hidden layers, in order
         "recurrent": False,  # recurrent connections within each hidden layer
+        "recurrent_delay": 0.0,  # ms, of the recurrent connections (0: none; >= dt: the step-parallel kernels)
         "neuron": "LIF",  # a built-in name from eventgrad.neurons, or a table of UserNeuron arguments
         "neuron_params": {"tau_mem": 20.0},
         "output_neuron": "LI",
@@ -60,7 +61,7 @@ DEFAULTS: dict = {
         "readout": "mean",  # mean | sum | exp_mean | max | first_spike | spike_count
         "tau0": 5.0,  # first_spike: logits are -t / tau0
         "threads": 0,  # 0: all cores
-        "kernels": "auto",  # eventprop: auto | generic (see eventgrad.Simulator)
+        "kernels": "auto",  # eventprop: auto | step | generic (see eventgrad.Simulator)
         "excursions": "exact",  # eventprop, fast kernels: exact | step_end
         "max_events": 2**24,  # eventprop: the most inputs and spikes one sample's log may hold
     },

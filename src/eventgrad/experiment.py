@@ -113,7 +113,7 @@ def build_network(cfg: dict, n_inputs: int, n_outputs: int, rng: np.random.Gener
         net.connect(pre, layer, _synapse(m), weight=rng.normal(mean, std, (pre.size, size)), name=f"{pre.name}{name}")
         if m["recurrent"]:
             net.connect(layer, layer, _synapse(m), weight=rng.normal(0.0, 1.0 / np.sqrt(size), (size, size)),
-                        name=f"{name}{name}")
+                        name=f"{name}{name}", delay=m["recurrent_delay"] or None)
         pre = layer
     output = _model(m["output_neuron"], m["output_params"], m["output_trainable"], neurons, eg.UserNeuron,
                     "output_neuron")

@@ -52,7 +52,8 @@ class Simulator:
     "step_end" only finds crossings whose neuron is above threshold at the end of a step (or raised there
     by a later spike of the step), the usual test of time-stepped simulators: faster (about a third less
     forward time on the SHD benchmark), and an excursion within a step is missed. The generic kernels
-    test the threshold at every event and at the end of every step.
+    test the threshold at every event and at the end of every step; the step-parallel kernels always find every
+    crossing, as "exact" does (their bound covers the whole step), whatever ``excursions`` says.
 
     ``max_events``: the most events (inputs and spikes) one sample's log may hold. The log starts small
     and doubles when a sample overflows it; past this bound the run stops with an error instead, since
