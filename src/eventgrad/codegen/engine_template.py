@@ -367,13 +367,14 @@ def deliver(GI, CI, OC, PR, W, DL, Z, t, e, g, j, scale, tmp, queue, q_len, chec
         c = OC[r]
         npost = CI[c, NPOST]
         if CI[c, DOFF] < 0:
-            q_len = apply_jumps(GI, CI, PR, W, Z, c, j, 0, npost, scale, tmp, queue, q_len, check_triggers)
+            q_len = apply_jumps(GI, CI, PR, W, Z, c, j, np.int64(0), npost, np.float64(scale), tmp, queue, q_len,
+                                check_triggers)
             if q_len < 0:
                 return q_len
         elif pq_t.shape[0] > 0:
             if CI[c, DPER] == 0:
                 ta = t + DL[CI[c, DOFF]]
-                if ta <= horizon and not pending_push(pq_t, pq_i, pq_v, pq_n, ta, c, j, -1, e, scale):
+                if ta <= horizon and not pending_push(pq_t, pq_i, pq_v, pq_n, ta, c, j, np.int64(-1), e, scale):
                     return -2
                 continue
             base = CI[c, DOFF] + j * npost
@@ -414,9 +415,10 @@ def fire(GI, CI, OC, PR, W, DL, Z, t, g, j, kind, value, log_t, log_i, sp_x, cou
         if e < 0:
             return ERR_CAPACITY
         sp_x[e, 0] = value
-        m_from = 0 if arrival[PQ_POST] < 0 else arrival[PQ_POST]
+        m_from = np.int64(0) if arrival[PQ_POST] < 0 else arrival[PQ_POST]
         m_to = CI[g, NPOST] if arrival[PQ_POST] < 0 else arrival[PQ_POST] + 1
-        q_len = apply_jumps(GI, CI, PR, W, Z, g, j, m_from, m_to, value, tmp, queue, np.int64(0), np.bool_(True))
+        q_len = apply_jumps(GI, CI, PR, W, Z, g, j, m_from, m_to, np.float64(value), tmp, queue, np.int64(0),
+                            np.bool_(True))
         if q_len < 0:
             return ERR_CASCADE
     else:
@@ -431,7 +433,7 @@ def fire(GI, CI, OC, PR, W, DL, Z, t, g, j, kind, value, log_t, log_i, sp_x, cou
         a, b = neuron_slice(GI, g, j)
         if kind == KIND_TRIGGERED and thr(g, Z[a:b], params_of(GI, PR, g, j)) < 0.0:
             continue  # already fired and reset earlier in this cascade
-        e = log_event(log_t, log_i, counts, t, g, j, kind, -1, -1)
+        e = log_event(log_t, log_i, counts, t, g, j, kind, np.int64(-1), np.int64(-1))
         if e < 0:
             return ERR_CAPACITY
         scale = 1.0
@@ -717,7 +719,8 @@ def replay_step(GI, CI, OC, PR, W, DL, Z, t0, t_end, e_first, e_last, log_t, log
         scale = 1.0
         if log_i[k, 2] == KIND_ARRIVAL:  # g is the connection; its arrivals are logged, not queued again
             m = log_i[k, 3]
-            apply_jumps(GI, CI, PR, W, Z, g, j, 0 if m < 0 else m, CI[g, NPOST] if m < 0 else m + 1, sp_x[k, 0], tmp,
+            apply_jumps(GI, CI, PR, W, Z, g, j, np.int64(0) if m < 0 else m, CI[g, NPOST] if m < 0 else m + 1,
+                        np.float64(sp_x[k, 0]), tmp,
                         queue, np.int64(0), np.bool_(False))
         else:
             if log_i[k, 2] == KIND_INPUT:

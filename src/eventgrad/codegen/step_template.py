@@ -394,7 +394,7 @@ def sort_by_time(times, order, n):
 def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first):
     """Log the spike of neuron m of g at t (modes y just before), reset it, and return the status."""
     modes_to_state(g, d, y, SV, x)
-    e = log_event(log_t, log_i, counts, t, g, m, KIND_CROSSING, -1, -1)
+    e = log_event(log_t, log_i, counts, t, g, m, np.int64(KIND_CROSSING), np.int64(-1), np.int64(-1))
     if e < 0:
         return ERR_CAPACITY
     for i in range(d):
@@ -567,7 +567,7 @@ def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, u
                     y_end[k] = SED[g, k] * y[k] + SAD[g, k]
                 if no_turning_point(g, d, y, y_end, SMU, SBM, SCK):
                     continue
-            if f0 < 0.0 and first_crossing(g, d, y, dt, SMU, SBM, SCK, offset, tol, stack, y_end) < 0.0:
+            if f0 < 0.0 and first_crossing(g, d, y, np.float64(dt), SMU, SBM, SCK, offset, tol, stack, y_end) < 0.0:
                 continue
         cand[n_cand] = m
         n_cand += 1
@@ -703,8 +703,8 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
             if spiking:
                 for m in range(ng):
                     RP[zo + m] = 0.0
-            n_ev = 0
-            n_sy = 0
+            n_ev = np.int64(0)  # not a literal 0: numba would compile the callers' callee once more for it
+            n_sy = np.int64(0)
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]
                 n_lo = max(n - CS[c, CS_WINDOW], 0)
@@ -1097,7 +1097,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
                 n_spk = spike_adjoints(GI, PR, PG, g, n, dt, sp_first[n], sp_first[n + 1], log_t, log_i, sp_x, ETA,
                                        seg, shift, run_lo, run_hi, spk, SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot,
                                        counts, eta, lam, out)
-            n_bw = 0
+            n_bw = np.int64(0)
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]
                 n_lo = max(n - CS[c, CS_WINDOW], 0)
