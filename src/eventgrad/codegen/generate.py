@@ -17,7 +17,8 @@ from eventgrad.adjoint.derive import DLOSS_DT, GDOT, TARGET_SHIFT, AdjointSystem
 from eventgrad.adjoint.system import WEIGHT
 from eventgrad.codegen.printer import Lines, emit_function
 
-TEMPLATES = [Path(__file__).with_name(n) for n in ("engine_template.py", "fast_template.py", "step_template.py")]
+TEMPLATES = [Path(__file__).with_name(n) for n in ("engine_template.py", "fast_template.py", "step_template.py",
+                                                 "step_backward_template.py")]
 
 # role name -> (arguments, returns a float?)
 GROUP_ROLES = {
