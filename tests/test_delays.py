@@ -285,3 +285,29 @@ def test_configurations_set_a_recurrent_delay():
     negative = resolve({"model": {"recurrent": True, "recurrent_delay": -1.0}})
     with pytest.raises(NetworkError, match="connection 'hh': delay contains negative"):
         build_network(negative, 5, 3, np.random.default_rng(0))
+
+
+def test_graded_events_keep_their_value_through_a_delay():
+    """A graded input event's value multiplies its weights when it arrives, however late: both kernel
+    families agree, and doubling every value doubles the delayed drive of a leaky integrator."""
+    batch, labels = inputs(8)
+    rng = np.random.default_rng(8)
+    values = [rng.uniform(-1.0, 2.0, len(t)) for t in batch.times]
+    graded = eg.SpikeBatch(batch.times, batch.units, values)
+    net = linear_net(8, alpha=False)
+    res = {k: simulator(net, k).run(graded) for k in ("generic", "step")}
+    np.testing.assert_allclose(res["step"].readout, res["generic"].readout, rtol=1e-10, atol=1e-12)
+    _, g_generic = simulator(net, "generic").loss_and_grad(graded, labels)
+    _, g_step = simulator(net, "step").loss_and_grad(graded, labels)
+    for key, g in g_generic.items():
+        np.testing.assert_allclose(g_step[key], g, rtol=1e-8, atol=1e-10 * np.abs(g).max(), err_msg=key)
+    lin = eg.Network()
+    x = lin.add_input("x", N_IN)
+    o = lin.add_population("o", N_OUT, eg.neurons.LI(tau_mem=15.0))
+    lin.connect(x, o, eg.synapses.Exponential(tau=4.0), weight=np.ones((N_IN, N_OUT)), name="xo",
+                delay=rng.uniform(0.0, 9.0, (N_IN, N_OUT)))
+    sim = eg.Simulator(lin, dt=1.0, duration=DURATION, dtype="float64", readout=eg.readouts.MeanVar("o"))
+    once = sim.run(graded).readout
+    twice = sim.run(eg.SpikeBatch(batch.times, batch.units, [2 * v for v in values])).readout
+    assert sim.kernels_used == "step"
+    np.testing.assert_allclose(twice, 2 * once, rtol=1e-12)
