@@ -48,6 +48,33 @@ def dynamics_reason(layout) -> str | None:
     return None
 
 
+def modal_decomposition(s, values):
+    """((A, b, mu, V, V^-1), None) for population system s at parameter ``values`` (dx/dt = A x + b,
+    A = V diag(mu) V^-1), or (None, reason) where the eigenvalues are complex or (nearly) repeated."""
+    d = s.dim
+    A_sym, b_sym = s.linear_form()
+    A = evaluate(A_sym, s.param_symbols, values).reshape(d, d)
+    b = evaluate(b_sym, s.param_symbols, values).reshape(d)
+    mu, V = np.linalg.eig(A)
+    if np.any(np.abs(mu.imag) > 0):
+        return None, f"population '{s.name}' has complex eigenvalues (oscillating dynamics)"
+    mu, V = mu.real, V.real
+    if np.linalg.cond(V) > MAX_CONDITION:
+        return None, f"population '{s.name}' has (nearly) repeated eigenvalues"
+    return (A, b, mu, V, np.linalg.inv(V)), None
+
+
+def affine_threshold(s, values):
+    """((coefficients, constant), None) with threshold = coefficients . x + constant, or (None, reason)."""
+    grad = sympy.Matrix([s.threshold]).jacobian(sympy.Matrix(s.state))
+    if any(not e.free_symbols.isdisjoint(s.state) for e in grad):
+        return None, f"population '{s.name}' has a threshold that is not affine in its state"
+    coefficients = evaluate(grad, s.param_symbols, values).reshape(s.dim)
+    constant = float(evaluate(sympy.Matrix([s.threshold.xreplace({v: 0 for v in s.state})]), s.param_symbols,
+                              values).reshape(()))
+    return (coefficients, constant), None
+
+
 def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
     """(MU, PI, PIB, PB, PT, TH, BETA) for the current parameter values, or (None, reason) when they do not
     fit. BETA[c] is connection c's jump per unit weight (x += w * BETA[c])."""
@@ -66,26 +93,15 @@ def modal_tables(layout, params_by_group: dict[int, list[float]], dmax: int):
         s = adj.system
         d = s.dim
         values = params_by_group[g]
-        A_sym, b_sym = s.linear_form()
-        A = evaluate(A_sym, s.param_symbols, values).reshape(d, d)
-        b = evaluate(b_sym, s.param_symbols, values).reshape(d)
-        mu, V = np.linalg.eig(A)
-        if np.any(np.abs(mu.imag) > 0):
-            return None, f"population '{s.name}' has complex eigenvalues (oscillating dynamics)"
-        mu, V = mu.real, V.real
-        if np.linalg.cond(V) > MAX_CONDITION:
-            return None, f"population '{s.name}' has (nearly) repeated eigenvalues"
-        Vinv = np.linalg.inv(V)
+        modes, reason = modal_decomposition(s, values)
+        if modes is None:
+            return None, reason
+        A, b, mu, V, Vinv = modes
         if s.spiking:
-            x = sympy.Matrix(s.state)
-            grad = sympy.Matrix([s.threshold]).jacobian(x)
-            if all(e.free_symbols.isdisjoint(s.state) for e in grad):
-                TH[g, :d] = evaluate(grad, s.param_symbols, values).reshape(d)
-                TH[g, d] = float(evaluate(sympy.Matrix([s.threshold.xreplace({v: 0 for v in s.state})]),
-                                          s.param_symbols, values).reshape(()))
-                TH[g, d + 1] = 1.0
-            else:
-                return None, f"population '{s.name}' has a threshold that is not affine in its state"
+            threshold, reason = affine_threshold(s, values)
+            if threshold is None:
+                return None, reason
+            TH[g, :d], TH[g, d], TH[g, d + 1] = threshold[0], threshold[1], 1.0
         MU[g, :d] = mu
         for k in range(d):
             proj = np.outer(V[:, k], Vinv[k, :])

@@ -16,7 +16,7 @@ import numpy as np
 import sympy
 
 from eventgrad.adjoint.system import WEIGHT
-from eventgrad.engine.fastpath import MAX_CONDITION, dynamics_reason
+from eventgrad.engine.fastpath import affine_threshold, dynamics_reason, modal_decomposition
 from eventgrad.engine.numeric import evaluate
 
 N_STEP_COLUMNS = 4  # CS_OFF, CS_PER, CS_WINDOW, CS_CURSOR (codegen/step_template.py)
@@ -110,16 +110,10 @@ def step_tables(layout, params_by_group: dict[int, list[float]], dt: float):
         s = adj.system
         d = s.dim
         values = params_by_group[g]
-        A_sym, b_sym = s.linear_form()
-        A = evaluate(A_sym, s.param_symbols, values).reshape(d, d)
-        b = evaluate(b_sym, s.param_symbols, values).reshape(d)
-        mu, V = np.linalg.eig(A)
-        if np.any(np.abs(mu.imag) > 0):
-            return None, f"population '{s.name}' has complex eigenvalues (oscillating dynamics)"
-        mu, V = mu.real, V.real
-        if np.linalg.cond(V) > MAX_CONDITION:
-            return None, f"population '{s.name}' has (nearly) repeated eigenvalues"
-        Vinv = np.linalg.inv(V)
+        modes, reason = modal_decomposition(s, values)
+        if modes is None:
+            return None, reason
+        _, b, mu, V, Vinv = modes
         SMU[g, :d], SV[g, :d, :d], SVI[g, :d, :d] = mu, V, Vinv
         bm = Vinv @ b
         SBM[g, :d] = bm
@@ -128,14 +122,11 @@ def step_tables(layout, params_by_group: dict[int, list[float]], dt: float):
             phi = np.where(mu == 0.0, dt, np.expm1(mu * dt) / np.where(mu == 0.0, 1.0, mu))
         SAD[g, :d] = phi * bm
         if s.spiking:
-            x = sympy.Matrix(s.state)
-            grad = sympy.Matrix([s.threshold]).jacobian(x)
-            if any(not e.free_symbols.isdisjoint(s.state) for e in grad):
-                return None, f"population '{s.name}' has a threshold that is not affine in its state"
-            th = evaluate(grad, s.param_symbols, values).reshape(d)
-            STH[g] = float(evaluate(sympy.Matrix([s.threshold.xreplace({v: 0 for v in s.state})]), s.param_symbols,
-                                    values).reshape(()))
-            SCK[g, :d] = th @ V
+            threshold, reason = affine_threshold(s, values)
+            if threshold is None:
+                return None, reason
+            SCK[g, :d] = threshold[0] @ V
+            STH[g] = threshold[1]
         for conn in s.incoming:
             c = next(x.index for x in net.connections if x.name == conn.name)
             beta = evaluate(conn.jump.diff(WEIGHT), s.param_symbols, values).reshape(d)
