@@ -297,16 +297,7 @@ def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, m
     dmax = sp_x.shape[1]
     ztot = SDT.shape[0]
     G = GI.shape[0]
-    n_in = in_time.shape[0]
-    biggest = 1
-    for g in range(G):
-        biggest = max(biggest, GI[g, SIZE])
-    in_first = np.empty(n_steps + 1, np.int64)
-    input_steps(in_time, n_steps, dt, in_first)
-    src_in = np.empty((n_in, 2), np.int64)
-    for s in range(n_in):
-        src_in[s, 0] = in_group[s]
-        src_in[s, 1] = in_unit[s]
+    in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
     window = 0
     for c in range(CS.shape[0]):
         window = max(window, CS[c, CS_WINDOW])

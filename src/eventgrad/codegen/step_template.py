@@ -191,6 +191,23 @@ def state_to_modes(g, d, x, SVI, y):
         y[k] = acc
 
 
+@jit
+def input_sources(GI, in_time, in_unit, in_group, n_steps, dt):
+    """What both passes read the inputs through: each step's first input (input_steps), the inputs as rows
+    [group, unit] (the spike log's first columns, so that both are sources of one type), and the largest
+    population's size."""
+    in_first = np.empty(n_steps + 1, np.int64)
+    input_steps(in_time, n_steps, dt, in_first)
+    src_in = np.empty((in_time.shape[0], 2), np.int64)
+    for s in range(in_time.shape[0]):
+        src_in[s, 0] = in_group[s]
+        src_in[s, 1] = in_unit[s]
+    biggest = 1
+    for g in range(GI.shape[0]):
+        biggest = max(biggest, GI[g, SIZE])
+    return in_first, src_in, biggest
+
+
 @flat_jit
 def input_steps(in_time, n_steps, dt, first):
     """first[n]: the first input of step n (an input at t belongs to the first step n with t <= (n + 1) dt)."""
@@ -262,8 +279,8 @@ def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src
                      RP, ev_t, ev_i, ev_v, n_ev, sy_t, sy_i, sy_v, n_sy, col, e_src):
     """Deliver the arrivals in step n, (t0, t1], through connection c from source entries lo..hi-1: the
     inputs or the spike log (src_t times, src_i rows [group, unit], src_v values or none: 1). Row
-    arrivals (one delay for the connection) are listed in ev_* ([connection, unit, source]), single synapses
-    (one delay per synapse) in sy_* ([connection, unit, target, source]), for the walks. Returns (n_ev,
+    arrivals (one delay for the connection) are listed in ev_* ([connection, unit], value), single synapses
+    (one delay per synapse) in sy_* ([connection, target], weight times value), for the walks. Returns (n_ev,
     n_sy), or (-1, -1) when a list is full."""
     pre = CI[c, PRE]
     post = CI[c, POST]
@@ -287,7 +304,6 @@ def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src
             ev_t[n_ev] = ta
             ev_i[n_ev, 0] = c
             ev_i[n_ev, 1] = j
-            ev_i[n_ev, 2] = s
             ev_v[n_ev] = v
             n_ev += 1
             continue
@@ -302,7 +318,7 @@ def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src
 def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR, SMU, SPB, SPQ, Zend, RP, sy_t,
                     sy_i, sy_v, n_sy, e_src):
     """Deliver source s's single-synapse arrivals up to t1 through connection c (delays sorted along the row:
-    they are the next ones from its cursor), listing each in sy_* ([connection, -, target], weight times
+    they are the next ones from its cursor), listing each in sy_* ([connection, target], weight times
     value). Returns n_sy, or -1 when the list is full. Two modes (a LIF neuron and its synapse) take a loop
     with every constant in a register."""
     post = CI[c, POST]
@@ -342,7 +358,7 @@ def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR,
                 return -1
             sy_t[n_sy] = ts + DS[row + cur]
             sy_i[n_sy, 0] = c
-            sy_i[n_sy, 2] = m
+            sy_i[n_sy, 1] = m
             sy_v[n_sy] = w
             n_sy += 1
             cur += 1
@@ -367,7 +383,7 @@ def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR,
             return -1
         sy_t[n_sy] = ta
         sy_i[n_sy, 0] = c
-        sy_i[n_sy, 2] = m
+        sy_i[n_sy, 1] = m
         sy_v[n_sy] = w
         n_sy += 1
         cur += 1
@@ -598,7 +614,7 @@ def piece_tables(g, d, t0, t1, ev_t, ev_order, n_ev, SMU, SBM, PEX, PAF):
 def own_arrivals(sy_i, n_sy, cslot, head, nxt):
     """Thread the single-synapse arrivals of the candidates (cslot[target] >= 0) into one list each."""
     for r in range(n_sy):
-        sl = cslot[sy_i[r, 2]]
+        sl = cslot[sy_i[r, 1]]
         if sl >= 0:
             nxt[r] = head[sl]
             head[sl] = r
@@ -650,22 +666,13 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             state_to_modes(g, d, x, SVI, y)
             for k in range(d):
                 Z[zo + k * ng + m] = y[k]
-    n_in = in_time.shape[0]
     cap = log_t.shape[0]
-    biggest = 1
-    for g in range(G):
-        biggest = max(biggest, GI[g, SIZE])
-    in_first = np.empty(n_steps + 1, np.int64)
-    input_steps(in_time, n_steps, dt, in_first)
-    src_in = np.empty((n_in, 2), np.int64)  # [group, unit], the layout of the spike log's first columns
-    for s in range(n_in):
-        src_in[s, 0] = in_group[s]
-        src_in[s, 1] = in_unit[s]
+    in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
     # one step's arrivals into one population: as many as the log holds (a step with more returns
     # ERR_CAPACITY, and the caller runs the sample again with twice the room)
     work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
-            np.empty(cap, np.float64), np.empty((cap, 3), np.int64), np.empty(cap, np.float64),
-            np.empty(cap, np.int64), np.empty(cap, np.float64), np.empty((cap, 4), np.int64),
+            np.empty(cap, np.float64), np.empty((cap, 2), np.int64), np.empty(cap, np.float64),
+            np.empty(cap, np.int64), np.empty(cap, np.float64), np.empty((cap, 2), np.int64),
             np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.int64),
             np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),

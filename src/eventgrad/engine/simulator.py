@@ -108,6 +108,7 @@ class Simulator:
             raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
         self.max_events = int(max_events)
         self.layout = build_layout(net, jit)
+        self._kernels_asked = kernels
         self.fast_reason = static_reason(self.layout) if kernels == "auto" else f"{kernels} kernels requested"
         self.step_reason = steppath.static_reason(self.layout, self.dt) if kernels != "generic" else \
             "generic kernels requested"
@@ -396,7 +397,7 @@ class Simulator:
                 step, self.kernel_reason = steppath.StepPlan.build(self, values, tables[3])
                 if step is not None:
                     return step
-        if self.fast_reason == "step kernels requested":
+        if self._kernels_asked == "step":
             raise SimulationError(f"kernels='step' cannot run with these parameter values: {self.kernel_reason}")
         self._why_not_step = self.kernel_reason
         return None
@@ -405,7 +406,7 @@ class Simulator:
         """The fast kernels' tables for the current parameters, or None (and why in ``kernel_reason``)."""
         self._kernels_used = "generic"
         self.kernel_reason = self.fast_reason
-        if any(c.delayed for c in self.network.connections) and self.fast_reason != "generic kernels requested":
+        if any(c.delayed for c in self.network.connections) and self._kernels_asked != "generic":
             self.kernel_reason = f"{self._why_not_step}; {self.fast_reason}"  # the step kernels were asked first
         if self.fast_reason is not None:
             return None
