@@ -311,3 +311,24 @@ def test_graded_events_keep_their_value_through_a_delay():
     twice = sim.run(eg.SpikeBatch(batch.times, batch.units, [2 * v for v in values])).readout
     assert sim.kernels_used == "step"
     np.testing.assert_allclose(twice, 2 * once, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kernels", ["generic", "step"])
+def test_spike_time_terms_through_delays_match_finite_differences(kernels):
+    """The two other ways a loss reaches spike times, with delays: a loss linear in the hidden spike times
+    (the regulariser's path) and a first-spike readout of the hidden layer, each against central
+    differences. On the generic kernels the output delays' gradient is exactly 0 with a hidden readout, and
+    moving them only cuts the hidden layer's pieces elsewhere (rounding), so they are left out there."""
+    from test_training import SpikeTimeLoss
+
+    net = linear_net(3, alpha=False)
+    batch, labels = inputs(3)
+    sim = simulator(net, kernels)
+    reg = SpikeTimeLoss(np.random.default_rng(0).normal(0.0, 1.0, (2, N_HID)))
+    report = eg.check_gradients(sim, batch, labels, regularizer=reg, max_entries=5, eps=1e-7)
+    assert report.worst < 1e-5, str(report)
+    first = eg.Simulator(net, dt=1.0, duration=DURATION, dtype="float64", readout=eg.readouts.FirstSpikeTime("h"),
+                         loss=eg.losses.FirstSpikeCrossEntropy(tau0=5.0, tau1=10.0, alpha=1e-3), kernels=kernels)
+    keys = [k for k in first.trainable if not (kernels == "generic" and k.startswith("ho."))]
+    report = eg.check_gradients(first, batch, np.array([0, 1]), params=keys, max_entries=5, eps=1e-7)
+    assert report.worst < 1e-5, str(report)
