@@ -429,162 +429,177 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
 
 
 @flat_jit
-def walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, bound, ev_t, ev_i, ev_v, ev_order, n_ev, PEX, PAF, sy_t,
-                sy_i, sy_v, sy_own, n_own, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out,
-                first, y, x, tmp, dy, stack):
-    """Walk neuron m of g through its arrivals of the step in time order (the row arrivals ev_* in the order
-    ev_order, and its own single-synapse arrivals sy_own[:n_own], sorted here), from its modes at t0:
-    every crossing is located, logged and reset, and the exact end state goes into Zend. A piece between
-    row arrivals (or the step's ends) that no own arrival or spike cuts takes its flow from the tables PEX,
-    PAF that every walk of the step shares; exponentials are computed only for other pieces and where the
-    bound leaves a crossing possible. After its first spike, where ``bound`` (step_candidates' bound on the
-    superposed trajectory over the step) plus the reset's share stays below 0, no second crossing can
-    follow, and the end state is the superposed one plus the reset's jump carried to t1: the rest of the
-    step is not walked."""
+def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, ev_t, ev_i, ev_v,
+                    ev_order, n_ev, PEX, PAF, sy_t, sy_i, sy_v, sy_own, n_sy, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t,
+                    log_i, sp_x, counts, RO, y_out, first, y, x, tmp, dy, stack):
+    """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the row arrivals
+    ev_* in the order ev_order, and its own single-synapse arrivals, threaded from head[a] through sy_next
+    and sorted here), from its modes at t0: every crossing is located, logged and reset, and the exact end
+    state goes into Zend. A piece between row arrivals (or the step's ends) that no own arrival or spike cuts
+    takes its flow from the tables PEX, PAF that every walk of the step shares; exponentials are computed
+    only for other pieces and where the bound leaves a crossing possible. After its first spike, where
+    ubuf[m] (step_candidates' bound on the superposed trajectory over the step) plus the reset's share stays
+    below 0, no second crossing can follow, and the end state is the superposed one plus the reset's jump
+    carried to t1: the rest of the step is not walked. One call per step and population, not per neuron:
+    a call passes every array of this long argument list on the stack."""
     d = GI[g, DIM]
     ng = GI[g, SIZE]
     zo = GI[g, ZOFF]
-    for k in range(d):
-        y[k] = Z[zo + k * ng + m]
-    for a in range(1, n_own):  # insertion sort of the neuron's single-synapse arrivals by time
-        q = sy_own[a]
-        b = a - 1
-        while b >= 0 and sy_t[sy_own[b]] > sy_t[q]:
-            sy_own[b + 1] = sy_own[b]
-            b -= 1
-        sy_own[b + 1] = q
-    t = t0
-    a_row = 0
-    a_own = 0
-    on_table = True  # t is where table piece a_row starts
-    th0 = STH[g]
-    spikes = 0
-    while True:
-        # the next arrival: row or own, the earlier first (rows first at equal times); none: the step's end
-        te = t1
-        which = 0
-        if a_row < n_ev:
-            te = ev_t[ev_order[a_row]]
-            which = 1
-        if a_own < n_own and (which == 0 or sy_t[sy_own[a_own]] < te):
-            te = sy_t[sy_own[a_own]]
-            which = 2
-        use_table = on_table and which != 2
-        while True:  # crossings before te
-            f0 = th0
-            for k in range(d):
-                f0 += SCK[g, k] * y[k]
-            sc = 0.0
-            if f0 < 0.0 and use_table:
-                fe = th0
-                ub = th0
-                for k in range(d):
-                    x[k] = PEX[a_row, k] * y[k] + PAF[a_row, k]
-                    ck = SCK[g, k]
-                    fe += ck * x[k]
-                    ub += max(ck * y[k], ck * x[k])
-                counts[6] += 1
-                if fe < 0.0 and (ub < 0.0 or no_turning_point(g, d, y, x, SMU, SBM, SCK)):
-                    sc = -1.0
-                else:
-                    sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
-            elif f0 < 0.0:
-                counts[6] += 1
-                sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
-            if sc < 0.0:
-                for k in range(d):  # first_crossing left the modes at te in x
-                    y[k] = x[k]
-                break
-            advance_modes(g, d, y, sc, SMU, SBM)
-            t = t + sc
-            use_table = False
-            for k in range(d):
-                dy[k] = y[k]
-            status = emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first)
-            if status != OK:
-                return status
-            if spikes == 0:  # the reset's jump y+ - y- decays mode by mode: its largest share is at one end
-                share = bound
-                for k in range(d):
-                    jump_k = y[k] - dy[k]
-                    at_end = jump_k * math.exp(SMU[g, k] * (t1 - t))
-                    share += max(SCK[g, k] * jump_k, SCK[g, k] * at_end)
-                    dy[k] = at_end
-                if share < 0.0:
-                    for k in range(d):
-                        Zend[zo + k * ng + m] += dy[k]
-                    return OK
-            spikes += 1
-        t = te
-        on_table = which == 1
-        if which == 0:
-            break
-        if which == 1:
-            r = ev_order[a_row]
-            c = ev_i[r, 0]
-            w = W[CI[c, WOFF] + ev_i[r, 1] * CI[c, NPOST] + m] * ev_v[r]
-            a_row += 1
-        else:
-            r = sy_own[a_own]
-            c = sy_i[r, 0]
-            w = sy_v[r]  # the weight times the event's value
-            a_own += 1
+    for a_cand in range(n_cand):
+        m = cand[a_cand]
+        bound = ubuf[m]
+        n_own = 0
+        if n_sy > 0:
+            r = head[a_cand]
+            while r >= 0:
+                sy_own[n_own] = r
+                n_own += 1
+                r = sy_next[r]
+            cslot[m] = -1
         for k in range(d):
-            y[k] += w * SPB[c, k]
-    for k in range(d):
-        Zend[zo + k * ng + m] = y[k]
+            y[k] = Z[zo + k * ng + m]
+        for a in range(1, n_own):  # insertion sort of the neuron's single-synapse arrivals by time
+            q = sy_own[a]
+            b = a - 1
+            while b >= 0 and sy_t[sy_own[b]] > sy_t[q]:
+                sy_own[b + 1] = sy_own[b]
+                b -= 1
+            sy_own[b + 1] = q
+        t = t0
+        a_row = 0
+        a_own = 0
+        on_table = True  # t is where table piece a_row starts
+        th0 = STH[g]
+        spikes = 0
+        superposed = False
+        while True:
+            # the next arrival: row or own, the earlier first (rows first at equal times); none: the step's end
+            te = t1
+            which = 0
+            if a_row < n_ev:
+                te = ev_t[ev_order[a_row]]
+                which = 1
+            if a_own < n_own and (which == 0 or sy_t[sy_own[a_own]] < te):
+                te = sy_t[sy_own[a_own]]
+                which = 2
+            use_table = on_table and which != 2
+            while True:  # crossings before te
+                f0 = th0
+                for k in range(d):
+                    f0 += SCK[g, k] * y[k]
+                sc = 0.0
+                if f0 < 0.0 and use_table:
+                    fe = th0
+                    ub = th0
+                    for k in range(d):
+                        x[k] = PEX[a_row, k] * y[k] + PAF[a_row, k]
+                        ck = SCK[g, k]
+                        fe += ck * x[k]
+                        ub += max(ck * y[k], ck * x[k])
+                    counts[6] += 1
+                    if fe < 0.0 and (ub < 0.0 or no_turning_point(g, d, y, x, SMU, SBM, SCK)):
+                        sc = -1.0
+                    else:
+                        counts[5] += 1
+                        sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
+                elif f0 < 0.0:
+                    counts[5] += 1
+                    counts[6] += 1
+                    sc = first_crossing(g, d, y, te - t, SMU, SBM, SCK, th0, tol, stack, x)
+                if sc < 0.0:
+                    for k in range(d):  # first_crossing left the modes at te in x
+                        y[k] = x[k]
+                    break
+                advance_modes(g, d, y, sc, SMU, SBM)
+                t = t + sc
+                use_table = False
+                for k in range(d):
+                    dy[k] = y[k]
+                status = emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out,
+                                    first)
+                if status != OK:
+                    return status
+                if spikes == 0:  # the reset's jump y+ - y- decays mode by mode: its largest share is at one end
+                    share = bound
+                    for k in range(d):
+                        jump_k = y[k] - dy[k]
+                        at_end = jump_k * math.exp(SMU[g, k] * (t1 - t))
+                        share += max(SCK[g, k] * jump_k, SCK[g, k] * at_end)
+                        dy[k] = at_end
+                    if share < 0.0:
+                        for k in range(d):
+                            Zend[zo + k * ng + m] += dy[k]
+                        superposed = True
+                        break
+                spikes += 1
+            if superposed:
+                break
+            t = te
+            on_table = which == 1
+            if which == 0:
+                break
+            if which == 1:
+                r = ev_order[a_row]
+                c = ev_i[r, 0]
+                w = W[CI[c, WOFF] + ev_i[r, 1] * CI[c, NPOST] + m] * ev_v[r]
+                a_row += 1
+            else:
+                r = sy_own[a_own]
+                c = sy_i[r, 0]
+                w = sy_v[r]  # the weight times the event's value
+                a_own += 1
+            for k in range(d):
+                y[k] += w * SPB[c, k]
+        if not superposed:
+            for k in range(d):
+                Zend[zo + k * ng + m] = y[k]
     return OK
 
 
-
 @flat_jit
-def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, ubuf, fbuf, cand, y, y_end,
-                    stack, counts):
+def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, fbuf, hbuf, cbuf, kbuf, cand, counts):
     """The neurons of g whose threshold function may have reached 0 in the step, into cand; returns how
-    many. First a bound per neuron, vectorised: each mode's free flow at its larger end plus the arrivals'
-    largest shares RP (and the superposed end state itself); then, for those it leaves in doubt, the free
-    flow's own largest value plus RP (exact with two modes: first_crossing)."""
+    many. One bound per neuron, in loops over neurons that vectorise, with no exponential: the free flow's
+    threshold function sampled at the step's start, middle and end (a mode's flow over half a step is the
+    square root of SED's, its offset SAD / (1 + that)), plus h^2 / 8 times a bound of its curvature (the
+    most a smooth function rises above the chord of a piece of length h = dt / 2), plus the arrivals'
+    largest shares RP; or the superposed end state at or above 0. A neuron that passes is walked."""
     d = GI[g, DIM]
     ng = GI[g, SIZE]
     zo = GI[g, ZOFF]
     th0 = STH[g]
-    for m in range(ng):
-        ubuf[m] = th0 + RP[zo + m]
-        fbuf[m] = th0
+    ung = np.uint64(ng)  # unsigned indices: no wraparound tests, loops that vectorise
+    for m in range(ung):
+        ubuf[m] = th0  # f at the start
+        hbuf[m] = th0  # in the middle
+        cbuf[m] = th0  # at the end, free flow only
+        fbuf[m] = th0  # at the end, with the step's arrivals
+        kbuf[m] = 0.0  # the curvature term
     for k in range(d):
         ck = SCK[g, k]
+        mu = SMU[g, k]
+        bm = SBM[g, k]
         e = SED[g, k]
         a = SAD[g, k]
-        base = zo + k * ng
-        for m in range(ng):
-            z = Z[base + m]
-            ubuf[m] += max(ck * z, ck * (e * z + a))
+        eh = math.sqrt(e)
+        ah = a / (1.0 + eh)
+        # |f_k''(s)| = |ck mu (mu y + bm)| exp(mu s) <= |ck mu| max(1, e) |mu y + bm|; times h^2 / 8, h = dt / 2
+        kc = abs(ck * mu) * max(1.0, e) * dt * dt / 32.0
+        base = np.uint64(zo + k * ng)
+        for m in range(ung):
+            z = np.float64(Z[base + m])
+            ubuf[m] += ck * z
+            hbuf[m] += ck * (eh * z + ah)
+            cbuf[m] += ck * (e * z + a)
             fbuf[m] += ck * Zend[base + m]
+            kbuf[m] += kc * abs(mu * z + bm)
     n_cand = 0
-    for m in range(ng):
-        if ubuf[m] < 0.0 and fbuf[m] < 0.0:
+    uzo = np.uint64(zo)
+    for m in range(ung):
+        u = max(max(ubuf[m], hbuf[m]), cbuf[m]) + kbuf[m] + RP[uzo + m]
+        ubuf[m] = u  # walk_candidates' bound on the superposed trajectory
+        if u < 0.0 and fbuf[m] < 0.0:
             continue
-        counts[5] += 1
-        if fbuf[m] < 0.0:
-            for k in range(d):
-                y[k] = Z[zo + k * ng + m]
-            offset = th0 + np.float64(RP[zo + m])
-            f0 = offset
-            fe = offset
-            ub = offset
-            for k in range(d):  # the free flow over the step: its end and bound from SED, SAD
-                ck = SCK[g, k]
-                f0 += ck * y[k]
-                ye = SED[g, k] * y[k] + SAD[g, k]
-                fe += ck * ye
-                ub += max(ck * y[k], ck * ye)
-            if f0 < 0.0 and fe < 0.0 and ub >= 0.0:
-                for k in range(d):
-                    y_end[k] = SED[g, k] * y[k] + SAD[g, k]
-                if no_turning_point(g, d, y, y_end, SMU, SBM, SCK):
-                    continue
-            if f0 < 0.0 and first_crossing(g, d, y, np.float64(dt), SMU, SBM, SCK, offset, tol, stack, y_end) < 0.0:
-                continue
         cand[n_cand] = m
         n_cand += 1
     return n_cand
@@ -646,8 +661,8 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
                  counts, CUR, sp_first):
     """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
     first spike of step n in the log; CUR: per single-synapse-delay connection and source, how many of its
-    sorted arrivals have happened (the backward pass reads them). counts[4:7]: neurons walked, neurons the
-    first bound left in doubt, pieces walked."""
+    sorted arrivals have happened (the backward pass reads them). counts[4:7]: neurons walked, pieces that
+    took exponentials (first_crossing), pieces walked."""
     dmax = sp_x.shape[1]
     ztot = Z0.shape[0]
     G = GI.shape[0]
@@ -675,6 +690,7 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty(cap, np.int64), np.empty(cap, np.float64), np.empty((cap, 2), np.int64),
             np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.int64),
             np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
+            np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.float64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
             np.empty((cap + 1, dmax), np.float64), np.empty((cap + 1, dmax), np.float64))
@@ -689,7 +705,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                        sp_first, work):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
-     head, cand, ubuf, fbuf, col, e_src, y, x, tmp, stack, PEX, PAF) = work
+     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF) = work
     counts[0] = 0
     sp_first[0] = 0
     for n in range(n_steps):
@@ -700,16 +716,20 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
             d = GI[g, DIM]
             ng = GI[g, SIZE]
             zo = GI[g, ZOFF]
+            # unsigned indices: numba then adds no wraparound test for negative ones, and the loops vectorise
+            # (with signed ones LLVM falls back to gathers and scatters)
+            ung = np.uint64(ng)
             for k in range(d):  # the free flow to t1
                 e = SED[g, k]
                 a = SAD[g, k]
-                base = zo + k * ng
-                for m in range(ng):
+                base = np.uint64(zo + k * ng)
+                for m in range(ung):
                     Zend[base + m] = e * Z[base + m] + a
             spiking = GI[g, SPIKING] == 1
             if spiking:
-                for m in range(ng):
-                    RP[zo + m] = 0.0
+                uzo = np.uint64(zo)
+                for m in range(ung):
+                    RP[uzo + m] = 0.0
             n_ev = np.int64(0)  # not a literal 0: numba would compile the callers' callee once more for it
             n_sy = np.int64(0)
             for ic in range(ICS[g], ICS[g + 1]):
@@ -726,8 +746,8 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                 if n_ev < 0:
                     return ERR_CAPACITY
             if spiking:
-                n_cand = step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, tol, ubuf, fbuf, cand,
-                                         y, x, stack, counts)
+                n_cand = step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, fbuf, hbuf,
+                                         cbuf, kbuf, cand, counts)
                 counts[4] += n_cand
                 if n_cand > 0:
                     sort_by_time(ev_t, ev_order, n_ev)
@@ -737,25 +757,15 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                             cslot[cand[a]] = a
                             head[a] = -1
                         own_arrivals(sy_i, n_sy, cslot, head, sy_next)
-                    for a in range(n_cand):
-                        m = cand[a]
-                        n_own = 0
-                        if n_sy > 0:
-                            r = head[a]
-                            while r >= 0:
-                                sy_own[n_own] = r
-                                n_own += 1
-                                r = sy_next[r]
-                            cslot[m] = -1
-                        status = walk_neuron(GI, CI, PR, W, g, m, t0, t1, tol, Z, Zend, ubuf[m], ev_t, ev_i, ev_v,
-                                             ev_order, n_ev, PEX, PAF, sy_t, sy_i, sy_v, sy_own, n_own, SMU, SBM, SCK,
-                                             STH, SPB, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first, y, x, tmp,
-                                             e_src, stack)
-                        if status != OK:
-                            return status
+                    status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
+                                             sy_next, ev_t, ev_i, ev_v, ev_order, n_ev, PEX, PAF, sy_t, sy_i, sy_v,
+                                             sy_own, n_sy, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t, log_i, sp_x,
+                                             counts, RO, y_out, first, y, x, tmp, e_src, stack)
+                    if status != OK:
+                        return status
             for k in range(d):
-                base = zo + k * ng
-                for m in range(ng):
+                base = np.uint64(zo + k * ng)
+                for m in range(ung):
                     Z[base + m] = Zend[base + m]
         sp_first[n + 1] = counts[0]
         readout_sample(GI, RO, ws, Z, SV, n, y_out, first)
