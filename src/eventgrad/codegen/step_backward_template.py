@@ -27,7 +27,7 @@ def equivalent_at(GI, g, m, ta, ETA, run_lo, run_hi, seg, log_t, eta):
             return
 
 
-@flat_jit
+@leaf
 def spike_adjoints(GI, PR, PG, g, n, dt, lo_e, hi_e, log_t, log_i, sp_x, ETA, seg, shift, run_lo, run_hi, spk,
                    SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot, counts, eta, lam, out):
     """The adjoint jumps at the spikes of g in step n (log entries lo_e..hi_e-1, by neuron in time order),
@@ -192,12 +192,16 @@ def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_
     CUR[CS[c, CS_CURSOR], s] = cur
 
 
-@flat_jit
+@leaf
 def arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, from_log, CUR, SMU, SPB,
-                      ETA, run_lo, run_hi, seg, log_t, GW, GD, shift, eta, e_src, bw_t, bw_i, bw_v, n_bw):
+                      ETA, RUNS, log_t, GW, GD, shift, eta, e_src, BW, n_bw):
     """The arrivals of step n through connection c from source entries lo..hi-1, as deliver_arrivals found
     them: single synapses are undone at once (single_gradients); row arrivals are listed in bw_* ([connection,
-    unit, source, from the log]) to be undone in time order (see backward_step_steps). Returns n_bw."""
+    unit, source, from the log]) to be undone in time order (see backward_step_steps). Returns n_bw. Inlined
+    into its caller, some arrays grouped (RUNS = (run_lo, run_hi, seg), BW = (bw_t, bw_i, bw_v)): a call passes
+    every array on the stack, and one with more than 30 arguments cannot be inlined."""
+    run_lo, run_hi, seg = RUNS
+    bw_t, bw_i, bw_v = BW
     pre = CI[c, PRE]
     off = CS[c, CS_OFF]
     for s in range(lo, hi):
@@ -223,7 +227,7 @@ def arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, sr
     return n_bw
 
 
-@flat_jit
+@leaf
 def row_gradients_in_time(GI, CI, W, g, t1, bw_t, bw_i, bw_v, n_bw, bw_order, lo_e, hi_e, log_t, log_i, sp_order,
                           seg, ETA, SMU, SPB, GW, GD, shift, cb):
     """Undo the step's row arrivals into g, latest first, switching each spiking neuron's equivalent in ETA to
@@ -268,7 +272,7 @@ def row_gradients_in_time(GI, CI, W, g, t1, bw_t, bw_i, bw_v, n_bw, bw_order, lo
         next_spike -= 1
 
 
-@flat_jit
+@leaf
 def readout_adjoint_modes(GI, RO, ws, dLdy, first, n, ETA, SV):
     """Add dL/dx(t_n) of the readout's sample at the end of step n to eta = V^T lambda."""
     g = RO[0]
@@ -324,6 +328,8 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
     """backward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, CUR, eta, lam, out, cb, e_src, bw_t, bw_i,
      bw_v, bw_order, sp_order) = work
+    RUNS = (run_lo, run_hi, seg)  # arrays that the inlined arrival_gradients takes in groups
+    BW = (bw_t, bw_i, bw_v)
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
         t1 = (n + 1) * dt
@@ -341,12 +347,12 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
                 n_lo = max(n - CS[c, CS_WINDOW], 0)
                 if GI[CI[c, PRE], IS_INPUT] == 1:
                     n_bw = arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
-                                             in_time, src_in, in_value, np.bool_(False), CUR, SMU, SPB, ETA, run_lo,
-                                             run_hi, seg, log_t, GW, GD, shift, eta, e_src, bw_t, bw_i, bw_v, n_bw)
+                                             in_time, src_in, in_value, np.bool_(False), CUR, SMU, SPB, ETA, RUNS,
+                                             log_t, GW, GD, shift, eta, e_src, BW, n_bw)
                 else:
                     n_bw = arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], sp_first[n + 1],
-                                             log_t, log_i, no_values, np.bool_(True), CUR, SMU, SPB, ETA, run_lo,
-                                             run_hi, seg, log_t, GW, GD, shift, eta, e_src, bw_t, bw_i, bw_v, n_bw)
+                                             log_t, log_i, no_values, np.bool_(True), CUR, SMU, SPB, ETA, RUNS,
+                                             log_t, GW, GD, shift, eta, e_src, BW, n_bw)
             row_gradients_in_time(GI, CI, W, g, t1, bw_t, bw_i, bw_v, n_bw, bw_order, sp_first[n], sp_first[n + 1],
                                   log_t, log_i, sp_order, seg, ETA, SMU, SPB, GW, GD, shift, cb)
             for a in range(n_spk):
@@ -360,7 +366,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
             zo = GI[g, ZOFF]
             for k in range(GI[g, DIM]):
                 e = SED[g, k]
-                base = zo + k * ng
-                for m in range(ng):
+                base = np.uint64(zo + k * ng)
+                for m in range(np.uint64(ng)):  # unsigned: no wraparound tests, a loop that vectorises
                     ETA[base + m] *= e
     return OK

@@ -274,14 +274,18 @@ def deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking):
             RP[ur + m] += hu * w + hs * abs(w)
 
 
-@flat_jit
-def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, CUR, SMU, SPB, SPQ, Zend,
-                     RP, ev_t, ev_i, ev_v, n_ev, sy_t, sy_i, sy_v, n_sy, col, e_src):
+@leaf
+def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, CUR, ARR, Zend, RP, EV, n_ev,
+                     SY, n_sy, col, e_src):
     """Deliver the arrivals in step n, (t0, t1], through connection c from source entries lo..hi-1: the
     inputs or the spike log (src_t times, src_i rows [group, unit], src_v values or none: 1). Row
     arrivals (one delay for the connection) are listed in ev_* ([connection, unit], value), single synapses
     (one delay per synapse) in sy_* ([connection, target], weight times value), for the walks. Returns (n_ev,
-    n_sy), or (-1, -1) when a list is full."""
+    n_sy), or (-1, -1) when a list is full. Inlined into its caller (which is why ARR = (SMU, SPB, SPQ), EV and SY
+    come as tuples: a call with more than 30 arguments cannot be inlined)."""
+    SMU, SPB, SPQ = ARR
+    ev_t, ev_i, ev_v = EV
+    sy_t, sy_i, sy_v = SY
     pre = CI[c, PRE]
     post = CI[c, POST]
     d = GI[post, DIM]
@@ -406,7 +410,7 @@ def sort_by_time(times, order, n):
         order[b + 1] = k
 
 
-@flat_jit
+@leaf
 def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first):
     """Log the spike of neuron m of g at t (modes y just before), reset it, and return the status."""
     modes_to_state(g, d, y, SV, x)
@@ -428,10 +432,9 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
     return OK
 
 
-@flat_jit
-def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, ev_t, ev_i, ev_v,
-                    ev_order, n_ev, PEX, PAF, sy_t, sy_i, sy_v, sy_own, n_sy, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t,
-                    log_i, sp_x, counts, RO, y_out, first, y, x, tmp, dy, stack):
+@leaf
+def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, EVO, n_ev, PEX,
+                    PAF, SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch):
     """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the row arrivals
     ev_* in the order ev_order, and its own single-synapse arrivals, threaded from head[a] through sy_next
     and sorted here), from its modes at t0: every crossing is located, logged and reset, and the exact end
@@ -440,8 +443,14 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
     only for other pieces and where the bound leaves a crossing possible. After its first spike, where
     ubuf[m] (step_candidates' bound on the superposed trajectory over the step) plus the reset's share stays
     below 0, no second crossing can follow, and the end state is the superposed one plus the reset's jump
-    carried to t1: the rest of the step is not walked. One call per step and population, not per neuron:
-    a call passes every array of this long argument list on the stack."""
+    carried to t1: the rest of the step is not walked. Inlined into its caller, the arrays grouped in tuples
+    (EVO: the row arrivals and their order, SYO: the single ones and a list, WT: the tables, LOG: the spike log,
+    scratch): a call passes every array on the stack, and one with more than 30 arguments cannot be inlined."""
+    ev_t, ev_i, ev_v, ev_order = EVO
+    sy_t, sy_i, sy_v, sy_own = SYO
+    SMU, SBM, SCK, STH, SPB, SV, SVI = WT
+    log_t, log_i, sp_x = LOG
+    y, x, tmp, dy, stack = scratch
     d = GI[g, DIM]
     ng = GI[g, SIZE]
     zo = GI[g, ZOFF]
@@ -556,7 +565,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
     return OK
 
 
-@flat_jit
+@leaf
 def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, fbuf, hbuf, cbuf, kbuf, cand, counts):
     """The neurons of g whose threshold function may have reached 0 in the step, into cand; returns how
     many. One bound per neuron, in loops over neurons that vectorise, with no exponential: the free flow's
@@ -605,7 +614,7 @@ def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, 
     return n_cand
 
 
-@flat_jit
+@leaf
 def piece_tables(g, d, t0, t1, ev_t, ev_order, n_ev, SMU, SBM, PEX, PAF):
     """The flow over each piece between the step's sorted row arrivals (and its ends), shared by the walks:
     y_end = PEX[a] y + PAF[a] over piece a."""
@@ -625,7 +634,7 @@ def piece_tables(g, d, t0, t1, ev_t, ev_order, n_ev, SMU, SBM, PEX, PAF):
         t = te
 
 
-@flat_jit
+@leaf
 def own_arrivals(sy_i, n_sy, cslot, head, nxt):
     """Thread the single-synapse arrivals of the candidates (cslot[target] >= 0) into one list each."""
     for r in range(n_sy):
@@ -635,7 +644,7 @@ def own_arrivals(sy_i, n_sy, cslot, head, nxt):
             head[sl] = r
 
 
-@flat_jit
+@leaf
 def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
     """The readout's sample at the end of step n, from the modes: x_var = sum_k V[var, k] y_k."""
     g = RO[0]
@@ -706,6 +715,15 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
      head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF) = work
+    # the arrays that inlined helpers take in groups (see deliver_arrivals)
+    ARR = (SMU, SPB, SPQ)
+    EV = (ev_t, ev_i, ev_v)
+    SY = (sy_t, sy_i, sy_v)
+    EVO = (ev_t, ev_i, ev_v, ev_order)
+    SYO = (sy_t, sy_i, sy_v, sy_own)
+    WT = (SMU, SBM, SCK, STH, SPB, SV, SVI)
+    LOG = (log_t, log_i, sp_x)
+    scratch = (y, x, tmp, e_src, stack)
     counts[0] = 0
     sp_first[0] = 0
     for n in range(n_steps):
@@ -737,12 +755,12 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                 n_lo = max(n - CS[c, CS_WINDOW], 0)
                 if GI[CI[c, PRE], IS_INPUT] == 1:
                     n_ev, n_sy = deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo],
-                                                  in_first[n + 1], in_time, src_in, in_value, CUR, SMU, SPB, SPQ, Zend,
-                                                  RP, ev_t, ev_i, ev_v, n_ev, sy_t, sy_i, sy_v, n_sy, col, e_src)
+                                                  in_first[n + 1], in_time, src_in, in_value, CUR, ARR, Zend, RP, EV,
+                                                  n_ev, SY, n_sy, col, e_src)
                 else:
                     n_ev, n_sy = deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], counts[0],
-                                                  log_t, log_i, no_values, CUR, SMU, SPB, SPQ, Zend, RP, ev_t, ev_i,
-                                                  ev_v, n_ev, sy_t, sy_i, sy_v, n_sy, col, e_src)
+                                                  log_t, log_i, no_values, CUR, ARR, Zend, RP, EV, n_ev, SY, n_sy, col,
+                                                  e_src)
                 if n_ev < 0:
                     return ERR_CAPACITY
             if spiking:
@@ -758,9 +776,8 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                             head[a] = -1
                         own_arrivals(sy_i, n_sy, cslot, head, sy_next)
                     status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
-                                             sy_next, ev_t, ev_i, ev_v, ev_order, n_ev, PEX, PAF, sy_t, sy_i, sy_v,
-                                             sy_own, n_sy, SMU, SBM, SCK, STH, SPB, SV, SVI, log_t, log_i, sp_x,
-                                             counts, RO, y_out, first, y, x, tmp, e_src, stack)
+                                             sy_next, EVO, n_ev, PEX, PAF, SYO, n_sy, WT, LOG, counts, RO, y_out,
+                                             first, scratch)
                     if status != OK:
                         return status
             for k in range(d):
