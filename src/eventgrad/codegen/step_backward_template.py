@@ -147,27 +147,44 @@ def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_
         c1 = v * e_src[1] * SPB[c, 1]
         mu0 = SMU[post, 0]
         mu1 = SMU[post, 1]
-        goff = CI[c, DOFF] + j * npost
-        while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):
-            cur -= 1
-            m = DP[row + cur]
-            k0 = c0 * EM[(row + cur) * dm]
-            k1 = c1 * EM[(row + cur) * dm + 1]
+        goff = np.uint64(CI[c, DOFF] + j * npost)
+        # the step's arrivals are entries lo_..cur-1 of the sorted row: find lo_ by bisection, then undo them
+        # latest first in a loop without exits, on unsigned indices
+        lo_ = 0
+        if n > 0:
+            hi_ = cur
+            while lo_ < hi_:
+                mid = (lo_ + hi_) // 2
+                if ts + DS[row + mid] > t0:
+                    hi_ = mid
+                else:
+                    lo_ = mid + 1
+        urow = np.uint64(row)
+        uzo = np.uint64(zo)
+        unp = np.uint64(npost)
+        udm = np.uint64(dm)
+        for i in range(np.uint64(cur - lo_)):
+            q_ = np.uint64(cur - 1) - i
+            m = DP[urow + q_]
+            um = np.uint64(m)
+            k0 = c0 * EM[(urow + q_) * udm]
+            k1 = c1 * EM[(urow + q_) * udm + np.uint64(1)]
             if not (abs(k0) < 1e300 and abs(k1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
-                k0 = v * math.exp(mu0 * (t1 - ts - DS[row + cur])) * SPB[c, 0]
-                k1 = v * math.exp(mu1 * (t1 - ts - DS[row + cur])) * SPB[c, 1]
+                k0 = v * math.exp(mu0 * (t1 - ts - DS[urow + q_])) * SPB[c, 0]
+                k1 = v * math.exp(mu1 * (t1 - ts - DS[urow + q_])) * SPB[c, 1]
             if run_lo[m] >= 0:  # the target spiked in this step: the equivalent of the stretch holding the arrival
-                equivalent_at(GI, post, m, ts + DS[row + cur], ETA, run_lo, run_hi, seg, log_t, eta)
+                equivalent_at(GI, post, m, ts + DS[urow + q_], ETA, run_lo, run_hi, seg, log_t, eta)
                 a0 = k0 * eta[0]
                 a1 = k1 * eta[1]
             else:
-                a0 = k0 * ETA[zo + m]
-                a1 = k1 * ETA[zo + npost + m]
-            GW[uw + np.uint64(m)] += a0 + a1
-            q = -(mu0 * a0 + mu1 * a1) * W[uw + np.uint64(m)]
-            GD[goff + m] += q
+                a0 = k0 * ETA[uzo + um]
+                a1 = k1 * ETA[uzo + unp + um]
+            GW[uw + um] += a0 + a1
+            q = -(mu0 * a0 + mu1 * a1) * W[uw + um]
+            GD[goff + um] += q
             if from_log:
                 shift[s] += q
+        cur = lo_
         CUR[CS[c, CS_CURSOR], s] = cur
         return
     while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):

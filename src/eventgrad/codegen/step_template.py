@@ -344,28 +344,44 @@ def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR,
         b1 = SPB[c, 1]
         q0 = SPQ[c, 0]
         q1 = SPQ[c, 1]
-        while cur < npost and ts + DS[row + cur] <= t1:
-            m = DP[row + cur]
-            w = W[wrow + m] * v
-            k0 = e0 * EM[(row + cur) * dm]  # exp(mu_k (t1 - ta)) = exp(mu_k (t1 - ts)) exp(-mu_k delay)
-            k1 = e1 * EM[(row + cur) * dm + 1]
+        # the step's arrivals from s are the row's entries cur..end-1 (its delays are sorted): find end by
+        # bisection, check the lists' room once, then a loop without exits, on unsigned indices
+        lo_ = cur
+        hi_ = npost
+        while lo_ < hi_:
+            mid = (lo_ + hi_) // 2
+            if ts + DS[row + mid] <= t1:
+                lo_ = mid + 1
+            else:
+                hi_ = mid
+        if n_sy + lo_ - cur > sy_t.shape[0]:
+            return -1
+        urow = np.uint64(row)
+        uw = np.uint64(wrow)
+        uzo = np.uint64(zo)
+        unp = np.uint64(npost)
+        udm = np.uint64(dm)
+        for q in range(np.uint64(cur), np.uint64(lo_)):
+            m = DP[urow + q]
+            um = np.uint64(m)
+            w = W[uw + um] * v
+            k0 = e0 * EM[(urow + q) * udm]  # exp(mu_k (t1 - ta)) = exp(mu_k (t1 - ts)) exp(-mu_k delay)
+            k1 = e1 * EM[(urow + q) * udm + np.uint64(1)]
             if not (k0 < 1e300 and k1 < 1e300):  # exp(-mu delay) overflowed (inf): a very long delay
-                k0 = math.exp(SMU[post, 0] * (t1 - ts - DS[row + cur]))
-                k1 = math.exp(SMU[post, 1] * (t1 - ts - DS[row + cur]))
-            Zend[zo + m] += w * k0 * b0
-            Zend[zo + npost + m] += w * k1 * b1
+                k0 = math.exp(SMU[post, 0] * (t1 - ts - DS[urow + q]))
+                k1 = math.exp(SMU[post, 1] * (t1 - ts - DS[urow + q]))
+            Zend[uzo + um] += w * k0 * b0
+            Zend[uzo + unp + um] += w * k1 * b1
             if spiking:
                 k_hi = max(max(q0, q0 * k0) + max(q1, q1 * k1), 0.0)
                 k_lo = min(min(q0, q0 * k0) + min(q1, q1 * k1), 0.0)
-                RP[zo + m] += max(k_hi * w, k_lo * w)
-            if n_sy >= sy_t.shape[0]:
-                return -1
-            sy_t[n_sy] = ts + DS[row + cur]
+                RP[uzo + um] += max(k_hi * w, k_lo * w)
+            sy_t[n_sy] = ts + DS[urow + q]
             sy_i[n_sy, 0] = c
             sy_i[n_sy, 1] = m
             sy_v[n_sy] = w
             n_sy += 1
-            cur += 1
+        cur = lo_
         CUR[CS[c, CS_CURSOR], s] = cur
         return n_sy
     while cur < npost and ts + DS[row + cur] <= t1:
