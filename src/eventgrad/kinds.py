@@ -15,9 +15,14 @@ import sympy
 
 from eventgrad import neurons, synapses
 from eventgrad.model import UserNeuron, UserSynapse
+from eventgrad.network import Group, Network
 
 NEURON_FACTORIES = {"LIF": neurons.LIF, "LI": neurons.LI, "IF": neurons.IF}
 SYNAPSE_FACTORIES = {"Exponential": synapses.Exponential, "Delta": synapses.Delta}
+
+
+class UnsupportedModel(ValueError):
+    """A model or network a converter (NIR, the quantiser) cannot express; the message names the population."""
 
 
 @dataclass(frozen=True)
@@ -87,3 +92,55 @@ def describe(model) -> str:
     else:
         parts.append(f"injects {model.inject_current_text!r}")
     return "; ".join(parts)
+
+
+def network_values(sim_or_network):
+    """(network, values): parameter values by key ("xh.weight", "h.tau_mem"), the simulator's if given."""
+    if isinstance(sim_or_network, Network):
+        net, values = sim_or_network, {}
+    elif isinstance(getattr(sim_or_network, "network", None), Network):
+        net, values = sim_or_network.network, dict(sim_or_network.params)
+    else:
+        raise TypeError(f"expected an eventgrad Simulator or Network, got {type(sim_or_network).__name__}")
+    for c in net.connections:
+        values.setdefault(f"{c.name}.weight", c.weight)
+        if c.delayed:
+            values.setdefault(f"{c.name}.delay", c.delay)
+    return net, values
+
+
+def model_params(model, prefix: str, values: dict, n: int) -> dict[str, np.ndarray]:
+    """The model's parameters, the trained values where ``values`` has them, one value per neuron."""
+    out = {}
+    for key, default in model.params.items():
+        value = np.asarray(values.get(f"{prefix}.{key}", default), np.float64)
+        out[key] = np.broadcast_to(value, (n,)).copy()
+    return out
+
+
+def population_synapse(net: Network, g: Group, values: dict) -> tuple[str, dict]:
+    """The one synapse kind (and tau) that feeds ``g``: a NIR neuron node, like a CUBA neuron on a chip, has one."""
+    found = []
+    for c in net.incoming(g):
+        kind = synapse_kind(c.synapse, g.size)
+        if kind is None:
+            raise UnsupportedModel(
+                f"connection '{c.name}' into population '{g.name}' uses a synapse that NIR and the quantiser "
+                f"cannot express ({describe(c.synapse)}); NIR's neurons take an exponential current (CubaLIF, "
+                "CubaLI) or instantaneous input (LIF, LI, IF): use eventgrad.synapses.Exponential or Delta")
+        found.append((c, kind.name, model_params(c.synapse, c.name, values, g.size)))
+    if not found:
+        return "Delta", {}
+    kinds = {k for _, k, _ in found}
+    if len(kinds) > 1:
+        raise UnsupportedModel(
+            f"population '{g.name}' is fed by {' and '.join(sorted(kinds))} synapses "
+            f"({', '.join(c.name for c, _, _ in found)}); a NIR neuron node (or a chip's CUBA neuron) has one "
+            "kind of synaptic input")
+    taus = [p["tau"] for _, k, p in found if k == "Exponential"]
+    if any(not np.array_equal(t, taus[0]) for t in taus):
+        listed = ", ".join(f"{c.name}: tau {p['tau'][0]:g} ms" for c, _, p in found)
+        raise UnsupportedModel(
+            f"population '{g.name}' is fed by Exponential synapses with different time constants ({listed}); "
+            "a NIR CubaLIF / CubaLI node (or a chip's CUBA neuron) has one tau_syn per neuron")
+    return found[0][1], ({"tau_syn": taus[0]} if taus else {})

@@ -43,10 +43,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from eventgrad.kinds import UnsupportedModel
+
 TIME_UNITS = {"s": 1e-3, "ms": 1.0}  # NIR time per eventgrad millisecond
 
 
-class NIRConversionError(ValueError):
+class NIRConversionError(UnsupportedModel):
     """A network or graph that cannot be converted; the message names the population, node or connection."""
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import eventgrad
-from eventgrad.kinds import describe, neuron_kind, synapse_kind
+from eventgrad.kinds import describe, model_params, network_values, neuron_kind, population_synapse
 from eventgrad.network import Connection, Group, Network
 
 from .conventions import NIRConversionError, neuron_to_nir, time_scale, transpose_weight, weight_gain
@@ -27,64 +27,14 @@ def _nir():
     return nir
 
 
-def _network_and_values(sim_or_network):
-    """(network, values): parameter values by key ("xh.weight", "h.tau_mem"), the simulator's if given."""
-    if isinstance(sim_or_network, Network):
-        net, values = sim_or_network, {}
-    elif isinstance(getattr(sim_or_network, "network", None), Network):
-        net, values = sim_or_network.network, dict(sim_or_network.params)
-    else:
-        raise TypeError(f"to_nir needs an eventgrad Simulator or Network, got {type(sim_or_network).__name__}")
-    for c in net.connections:
-        values.setdefault(f"{c.name}.weight", c.weight)
-        if c.delayed:
-            values.setdefault(f"{c.name}.delay", c.delay)
-    return net, values
-
-
-def _params(model, prefix: str, values: dict, n: int) -> dict[str, np.ndarray]:
-    out = {}
-    for key, default in model.params.items():
-        value = np.asarray(values.get(f"{prefix}.{key}", default), np.float64)
-        out[key] = np.broadcast_to(value, (n,)).copy()
-    return out
-
-
-def _population_synapse(net: Network, g: Group, values: dict) -> tuple[str, dict]:
-    """The one synapse kind (and tau) that feeds ``g``: a NIR neuron node has one synapse per neuron."""
-    found = []
-    for c in net.incoming(g):
-        kind = synapse_kind(c.synapse, g.size)
-        if kind is None:
-            raise NIRConversionError(
-                f"connection '{c.name}' into population '{g.name}' uses a synapse NIR cannot express "
-                f"({describe(c.synapse)}); NIR's neurons take an exponential current (CubaLIF, CubaLI) or "
-                "instantaneous input (LIF, LI, IF): use eventgrad.synapses.Exponential or Delta")
-        found.append((c, kind.name, _params(c.synapse, c.name, values, g.size)))
-    if not found:
-        return "Delta", {}
-    kinds = {k for _, k, _ in found}
-    if len(kinds) > 1:
-        raise NIRConversionError(
-            f"population '{g.name}' is fed by {' and '.join(sorted(kinds))} synapses "
-            f"({', '.join(c.name for c, _, _ in found)}); a NIR neuron node has one kind of synaptic input")
-    taus = [p["tau"] for _, k, p in found if k == "Exponential"]
-    if any(not np.array_equal(t, taus[0]) for t in taus):
-        listed = ", ".join(f"{c.name}: tau {p['tau'][0]:g} ms" for c, _, p in found)
-        raise NIRConversionError(
-            f"population '{g.name}' is fed by Exponential synapses with different time constants ({listed}); "
-            "a NIR CubaLIF / CubaLI node has one tau_syn per neuron")
-    return found[0][1], ({"tau_syn": taus[0]} if taus else {})
-
-
 def _neuron_node(nir, net: Network, g: Group, values: dict, dt: float, time_unit: str):
     kind = neuron_kind(g.neuron, g.size)
     if kind is None:
         raise NIRConversionError(
             f"population '{g.name}' is not a model NIR can express ({describe(g.neuron)}); NIR's neurons are "
             "LIF, LI and IF with v starting at 0 (eventgrad.neurons.LIF / LI / IF)")
-    synapse, syn_params = _population_synapse(net, g, values)
-    params = _params(g.neuron, g.name, values, g.size)
+    synapse, syn_params = population_synapse(net, g, values)
+    params = model_params(g.neuron, g.name, values, g.size)
     params.update(syn_params)
     try:
         node_type, fields = neuron_to_nir(kind.name, params, synapse, dt, time_unit)
@@ -119,7 +69,7 @@ def to_nir(sim_or_network, dt: float | None = None, time_unit: str = "s"):
     synapse that depend on both source and target.
     """
     nir = _nir()
-    net, values = _network_and_values(sim_or_network)
+    net, values = network_values(sim_or_network)
     dt = float(dt if dt is not None else getattr(sim_or_network, "dt", 1.0))
     if not dt > 0:
         raise NIRConversionError(f"dt must be a positive time step in ms, got {dt!r}")
