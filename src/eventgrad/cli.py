@@ -1,4 +1,5 @@
-"""The command line: ``eventgrad train [CONFIG]``, ``eventgrad config``, ``eventgrad plot RUN_DIR``.
+"""The command line: ``eventgrad train [CONFIG]``, ``eventgrad config``, ``eventgrad plot RUN_DIR``,
+``eventgrad deploy RUN_DIR`` (fixed-point accuracy and NIR export of a trained run).
 
 ``eventgrad train`` with no file trains the built-in Yin-Yang task with the defaults of
 ``eventgrad.config`` and prints the test accuracy. A file (TOML, JSON or YAML) overrides any of them;
@@ -75,6 +76,17 @@ def _plot(args) -> int:
     return 0
 
 
+def _deploy(args) -> int:
+    from eventgrad.experiment import deploy_run
+
+    for name in ("config.json", args.checkpoint):
+        if not os.path.isfile(os.path.join(args.run_dir, name)):
+            raise ConfigError(f"'{args.run_dir}' holds no {name}; train with --out {args.run_dir} first")
+    deploy_run(args.run_dir, bits=args.bits, checkpoint=args.checkpoint, nir_path=None if args.no_nir else args.nir,
+               dt=args.dt, time_unit=args.time_unit)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eventgrad", description="Train spiking networks with exact gradients.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,17 +113,29 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("run_dir")
     plot.add_argument("--sample", type=int, default=0, help="which test sample to draw (default 0)")
     plot.set_defaults(func=_plot)
+    deploy = sub.add_parser("deploy", help="quantise a run folder's network to fixed point (Loihi-2 style), print its "
+                                           "test accuracy before and after, and write it as NIR")
+    deploy.add_argument("run_dir")
+    deploy.add_argument("--bits", type=int, nargs="+", default=[8], help="weight bit widths to test (default 8)")
+    deploy.add_argument("--checkpoint", default="best.npz", help="which checkpoint of the run (default best.npz)")
+    deploy.add_argument("--dt", type=float, help="time step of the fixed-point model in ms (default: the run's)")
+    deploy.add_argument("--nir", default="", help="NIR file to write (default RUN_DIR/network.nir)")
+    deploy.add_argument("--no-nir", action="store_true", help="write no NIR file")
+    deploy.add_argument("--time-unit", choices=["s", "ms"], default="s", help="time unit of the NIR file (default s)")
+    deploy.set_defaults(func=_deploy)
     return parser
 
 
 def main(argv=None) -> int:
     from eventgrad import ModelError, NetworkError, SimulationError, SpikeDataError
+    from eventgrad.kinds import UnsupportedModel
     from eventgrad.train import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, ModelError, NetworkError, SimulationError, SpikeDataError, TrainingError) as err:
+    except (ConfigError, ModelError, NetworkError, SimulationError, SpikeDataError, TrainingError,
+            UnsupportedModel) as err:
         print(f"eventgrad: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
 

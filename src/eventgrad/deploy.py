@@ -129,13 +129,18 @@ class QuantizedNetwork:
             out[name] = x
         return out
 
-    def run(self, batch) -> dict[str, np.ndarray]:
-        """{population: (n_steps, B, size) spikes (bool) or, for a non-spiking one, v in eventgrad's units}."""
+    def run(self, batch, record=()) -> dict[str, np.ndarray]:
+        """{population: (n_steps, B, size) spikes (bool) or, for a non-spiking one, v in eventgrad's units}.
+
+        ``record``: population names whose state is returned too, as "<name>.u" and "<name>.v" (n_steps, B,
+        size) after each step, in state units (integers in the fixed-point model).
+        """
         history = self._bin(batch)
         n_batch = next(iter(history.values())).shape[1]
         limit = 2 ** (self.state_bits - 1) - 1
         self.saturated = 0
-        out = {}
+        out = {f"{name}.{var}": np.zeros((self.n_steps, n_batch, self._layer(name).size))
+               for name in record for var in "uv"}
         for layer in self.layers:
             history[layer.name] = np.zeros((self.n_steps, n_batch, layer.size), bool if layer.spiking else float)
         state = {layer.name: (np.zeros((n_batch, layer.size)), np.zeros((n_batch, layer.size)))
@@ -155,9 +160,17 @@ class QuantizedNetwork:
                 else:
                     history[layer.name][k] = v * layer.unit
                 state[layer.name] = (u, v)
+                if layer.name in record:
+                    out[f"{layer.name}.u"][k], out[f"{layer.name}.v"][k] = u, v
         for layer in self.layers:
             out[layer.name] = history[layer.name]
         return out
+
+    def _layer(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise DeployError(f"no population '{name}' (have {[layer.name for layer in self.layers]})")
 
     def _step(self, layer: Layer, u, v, a_in, limit: int):
         if not self.integer:
@@ -202,6 +215,16 @@ class QuantizedNetwork:
         return correct / len(data)
 
 
+def float_accuracy(sim, data, batch_size: int = 256) -> float:
+    """Accuracy of the simulator itself (exact event-based float simulation) on ``data``."""
+    correct = 0
+    for start in range(0, len(data), batch_size):
+        batch, labels = data.batch(np.arange(start, min(start + batch_size, len(data))))
+        logits = sim.readout.logits(sim.run(batch).readout)[0]
+        correct += int(np.sum(np.argmax(logits, axis=1) == labels))
+    return correct / len(data)
+
+
 def _order(net, delays: dict) -> list:
     """Populations in the order of their zero-delay connections (a loop is broken at the earliest member)."""
     pops = [g for g in net.groups if not g.is_input]
@@ -224,7 +247,10 @@ def _layer(net, g, values, dt, order, delays, options) -> Layer:
     if kind is None:
         raise DeployError(f"population '{g.name}' is not a model the quantiser can run ({describe(g.neuron)}); it "
                           "runs LIF, LI and IF with v starting at 0 (eventgrad.neurons.LIF / LI / IF)")
-    synapse, syn_params = population_synapse(net, g, values)
+    try:
+        synapse, syn_params = population_synapse(net, g, values)
+    except UnsupportedModel as err:
+        raise DeployError(str(err)) from err
     if kind.name == "IF" and synapse == "Exponential":
         raise DeployError(f"population '{g.name}': an IF neuron fed by Exponential synapses has no CUBA form here; "
                           "use LIF or Delta synapses")

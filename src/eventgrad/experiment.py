@@ -246,3 +246,40 @@ def plot_run(folder: str, sample: int = 0) -> list[str]:
         paths.append(plot_traces(sim.dt * np.arange(sim.n_steps), trace, os.path.join(folder, f"traces_{g.name}.png"),
                                  title=f"{g.name}.{var}, {title}"))
     return [str(p) for p in paths]
+
+
+def deploy_run(folder: str, bits=(8,), checkpoint: str = "best.npz", nir_path: str | None = "", dt: float | None = None,
+               time_unit: str = "s", out=print) -> dict:
+    """Test accuracy of a saved run: exact float, time-stepped float, and fixed point at each of ``bits``.
+
+    Writes the network as NIR to ``nir_path`` ("" for RUN/network.nir, None for no file). Returns the
+    accuracies by label ("float", "float_stepped", "8", ...).
+    """
+    from eventgrad.deploy import float_accuracy, quantize
+
+    _, sim, test = load_run(folder, checkpoint)
+    if test.n_classes is None:
+        raise ConfigError(f"the run in '{folder}' does not classify; deploy reports a classification accuracy")
+    results = {"float": float_accuracy(sim, test)}
+    out(f"float, exact event-based simulation (dt {sim.dt:g} ms): test accuracy {results['float']:.4f}")
+    stepped = quantize(sim, weight_bits=None, dt=dt)
+    results["float_stepped"] = stepped.accuracy(test)
+    out(f"float, time-stepped at dt {stepped.dt:g} ms: {results['float_stepped']:.4f}")
+    for b in bits:
+        q = quantize(sim, weight_bits=int(b), dt=dt)
+        results[str(b)] = q.accuracy(test)
+        scales = ", ".join(f"{name} 2^{e}" for layer in q.layers for name, e in layer.exponents.items())
+        out(f"{b}-bit weights, {q.state_bits}-bit state, {q.decay_bits}-bit decays: {results[str(b)]:.4f} "
+            f"(weight steps: {scales}; {q.saturated} state values saturated)")
+    if nir_path is not None:
+        try:
+            import nir  # noqa: F401
+
+            from eventgrad.nir import write
+        except ImportError:
+            out('no NIR file written: the nir package is missing (pip install "eventgrad[nir]")')
+            return results
+        path = nir_path or os.path.join(folder, "network.nir")
+        write(path, sim, dt=dt, time_unit=time_unit)
+        out(f"wrote {path} (NIR; time unit {time_unit}, dt {dt if dt is not None else sim.dt:g} ms)")
+    return results

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import eventgrad
-from eventgrad.kinds import describe, model_params, network_values, neuron_kind, population_synapse
+from eventgrad.kinds import UnsupportedModel, describe, model_params, network_values, neuron_kind, population_synapse
 from eventgrad.network import Connection, Group, Network
 
 from .conventions import NIRConversionError, neuron_to_nir, time_scale, transpose_weight, weight_gain
@@ -33,7 +33,10 @@ def _neuron_node(nir, net: Network, g: Group, values: dict, dt: float, time_unit
         raise NIRConversionError(
             f"population '{g.name}' is not a model NIR can express ({describe(g.neuron)}); NIR's neurons are "
             "LIF, LI and IF with v starting at 0 (eventgrad.neurons.LIF / LI / IF)")
-    synapse, syn_params = population_synapse(net, g, values)
+    try:
+        synapse, syn_params = population_synapse(net, g, values)
+    except UnsupportedModel as err:
+        raise NIRConversionError(str(err)) from err
     params = model_params(g.neuron, g.name, values, g.size)
     params.update(syn_params)
     try:
