@@ -1,0 +1,127 @@
+"""Quantised inference: the integer arithmetic against a step computed by hand, the fixed-point model against
+the same time-stepped model in float at high bit widths, the time-stepped model against the exact
+simulation on a fine grid, refusals, and ``eventgrad deploy`` on a run folder."""
+
+import json
+import types
+
+import numpy as np
+import pytest
+from test_cli import TINY
+from test_nir import busy_network, simulator
+
+import eventgrad as eg
+from eventgrad.cli import main
+from eventgrad.config import read_config, resolve
+from eventgrad.deploy import DeployError, quantize
+from eventgrad.experiment import build_network, build_simulator
+from eventgrad.nir import read as read_nir
+from eventgrad.train import save_checkpoint
+
+
+def one_spike(t=0.3):
+    return eg.SpikeBatch(times=[np.array([t])], units=[np.array([0])])
+
+
+def test_integer_arithmetic_matches_a_step_computed_by_hand():
+    # LIF tau_mem 10 ms fed by Exponential tau 5 ms, all weights 1.5, dt 1 ms, one input spike in step 0.
+    # Step gain kappa = expm1(dt (1/tau_s - 1/tau_m)) = expm1(0.1) = 0.1051709; w kappa = 0.1577564.
+    # Scale: 0.1577564 / 127 = 2**-9.65 -> e = -9; mantissa round(0.1577564 * 2**9) = round(80.77) = 81;
+    # state unit 2**(-9 - 6), so the spike adds 81 * 2**6 = 5184 and the threshold is 2**15 = 32768.
+    # Decays: d_u = round(4096 (1 - e**-0.2)) = 742, d_v = round(4096 (1 - e**-0.1)) = 390.
+    # Step 0: u = 5184, v = 5184.  Step 1: u = floor(5184 * 3354 / 4096) = 4244,
+    # v = floor(5184 * 3706 / 4096) + 4244 = 4690 + 4244 = 8934.
+    # Fails if the rounding direction, the shift of the weights, a decay or the order u-then-v changes.
+    net = busy_network(np.random.default_rng(0))
+    net.connections[0].weight[:] = 1.5
+    net.connections[1].weight[:] = 0.0
+    q = quantize(simulator(net))
+    h = q.layers[0]
+    assert h.name == "h" and h.exponents == {"xh": -9, "hh": 0}
+    assert h.decay_u[0] == 742 and h.decay_v[0] == 390 and h.threshold[0] == 32768 and h.unit == 2.0 ** -15
+    out = q.run(one_spike(), record=("h",))
+    np.testing.assert_array_equal(out["h.u"][:2, 0, 0], [5184, 4244])
+    np.testing.assert_array_equal(out["h.v"][:2, 0, 0], [5184, 8934])
+    assert not out["h"].any()  # 8934 < 32768
+
+
+def test_fixed_point_at_high_bit_widths_equals_the_float_step_model_and_8_bits_stays_close():
+    # Fails if the integer model is not the float time-stepped model rounded (a scale, shift or unit lost).
+    rng = np.random.default_rng(1)
+    sim = simulator(busy_network(rng))
+    batch = eg.SpikeBatch(times=[np.sort(rng.uniform(0, 40, 30)) for _ in range(4)],
+                          units=[rng.integers(0, 5, 30) for _ in range(4)])
+    ref = quantize(sim, weight_bits=None)
+    wide = quantize(sim, weight_bits=20, state_bits=52, decay_bits=24, frac_bits=8)
+    a, b = ref.run(batch), wide.run(batch)
+    assert a["h"].sum() > 100
+    np.testing.assert_array_equal(a["h"], b["h"])
+    np.testing.assert_allclose(b["o"], a["o"], atol=1e-4 * np.abs(a["o"]).max())
+    eight = quantize(sim).run(batch)
+    assert abs(int(eight["h"].sum()) - int(a["h"].sum())) < 0.05 * a["h"].sum()
+    with pytest.raises(DeployError, match="population 'h': its threshold is .* beyond the 24-bit state range"):
+        quantize(sim, weight_bits=16)
+
+
+def test_time_stepped_model_follows_the_exact_simulation_on_a_fine_grid():
+    # The step model integrates the exact solution between grid times; on a 0.1 ms grid its spikes may lag
+    # the exact ones by up to a step each. Fails if a gain or a decay is wrong (spike counts drift apart).
+    rng = np.random.default_rng(2)
+    sim = simulator(busy_network(rng))
+    batch = eg.SpikeBatch(times=[np.sort(rng.uniform(0, 40, 30)) for _ in range(3)],
+                          units=[rng.integers(0, 5, 30) for _ in range(3)])
+    exact = sim.run(batch)
+    stepped = quantize(sim, weight_bits=None, dt=0.1)
+    spikes = stepped.run(batch)["h"]
+    counts = spikes.sum(axis=0)
+    assert np.abs(counts - exact.spike_counts("h")).max() <= 1
+    for s in range(3):
+        t, u = exact.spike_times("h", s)
+        for j in range(8):
+            first_exact = t[u == j][0]
+            first_stepped = (np.argmax(spikes[:, s, j]) + 1) * 0.1
+            assert abs(first_stepped - first_exact) < 0.25, (s, j)  # inputs are rounded to the nearest step
+    scale = np.abs(exact.readout).max()
+    np.testing.assert_allclose(stepped.predict(batch), exact.readout, rtol=0.05, atol=0.05 * scale)
+
+
+def test_models_the_chip_cannot_run_are_refused_by_name():
+    net = eg.Network()
+    x = net.add_input("x", 2)
+    h = net.add_population("h", 3, eg.neurons.AdaptiveLIF())
+    o = net.add_population("o", 2, eg.neurons.LI())
+    net.connect(x, h, eg.synapses.Exponential(), weight=np.ones((2, 3)), name="xh")
+    net.connect(h, o, eg.synapses.Exponential(), weight=np.ones((3, 2)), name="ho")
+    fake = types.SimpleNamespace(network=net, params={}, dt=1.0, duration=10.0, readout=eg.readouts.MeanVar("o"))
+    with pytest.raises(DeployError, match="population 'h' is not a model the quantiser can run"):
+        quantize(fake)
+    fake.readout = eg.readouts.MeanVar("h")
+    with pytest.raises(DeployError, match="reads v of the spiking population 'h'"):
+        quantize(fake)
+    fake.readout = eg.readouts.MeanVar("o")
+    with pytest.raises(DeployError, match="must divide the simulator's dt"):
+        quantize(types.SimpleNamespace(**{**vars(fake), "network": busy_network(np.random.default_rng(0))}), dt=0.3)
+    with pytest.raises(DeployError, match="weight_bits must be an integer >= 2"):
+        quantize(fake, weight_bits=1)
+
+
+def test_deploy_command_reports_accuracies_and_writes_nir(tmp_path, capsys):
+    # A run folder as `eventgrad train --out` leaves it (config and checkpoint), without the training.
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    cfg = resolve(read_config(str(config)))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps(cfg))
+    sim = build_simulator(cfg, build_network(cfg, 5, 3, np.random.default_rng(cfg["seed"])))
+    save_checkpoint(str(run / "best.npz"), sim.params)
+    assert main(["deploy", str(run), "--bits", "8", "4"]) == 0
+    out = capsys.readouterr().out
+    for line in ("float, exact event-based simulation", "float, time-stepped at dt 1 ms", "8-bit weights",
+                 "4-bit weights", "wrote"):
+        assert line in out, line
+    net = read_nir(run / "network.nir")
+    assert [g.name for g in net.groups] == ["x", "h", "o"]
+    np.testing.assert_allclose(net.connections[0].weight, sim.params["xh.weight"], rtol=1e-6)
+    assert main(["deploy", str(tmp_path / "nothing")]) == 2
+    assert "holds no config.json" in capsys.readouterr().err
