@@ -14,14 +14,15 @@ e_c is the connection's power-of-two scale, chosen so that the ``percentile`` (9
 (larger weights saturate), F = ``frac_bits`` (6, Loihi's weight shift) extra bits of state resolution.
 The state unit of a population is 2**(e_min - F) (e_min over its incoming connections), and theta =
 round(v_thresh / unit). The weights folded into m are eventgrad's weights times the step's input gain, so
-that between inputs the step model follows the exact solution on the grid (``_gain``; for a Delta synapse
-the current lasts one step, d_u = 2**D).
+that the step model is the exact solution for spikes on the grid (``_gain``; for a Delta synapse the current
+lasts one step, d_u = 2**D).
 
-Time: step k ends at (k + 1) dt; an input spike at t counts in the step that ends nearest to t (the first
-for t < dt); populations are updated in the order of their
-zero-delay connections within a step, and a connection that closes a loop, or has a delay D, delivers
-max(round(D / dt), 1 for a loop) steps later. ``weight_bits=None`` runs the same time-stepped model in
-float64 (no rounding), which separates what the grid costs from what the integers cost.
+Time: step k runs from k dt to (k + 1) dt; u and v are the state at its end. An input spike at t counts as
+arriving at the step start nearest t (after the trial: dropped), where the step model is exact. A spike
+found in step k happened inside it, so it reaches its targets at the start of step k + 1 + floor(D / dt)
+(D its delay; every population-to-population connection takes at least one step, as on Loihi), and an
+input's delay is rounded to whole steps. ``weight_bits=None`` runs the same time-stepped model in float64
+(no rounding), which separates what the grid costs from what the integers cost.
 """
 
 from __future__ import annotations
@@ -60,24 +61,26 @@ def _exp_decay(dt: float, tau: np.ndarray) -> np.ndarray:
 
 
 def _gain(neuron: str, synapse: str, params: dict, dt: float) -> np.ndarray:
-    """eventgrad weight -> increment of the step model's current u (see the module docstring).
+    """eventgrad weight -> the step model's a_in, so that the model is exact for spikes arriving on the grid.
 
-    Exponential: u = kappa i, with kappa such that v's update v <- e_m v + u reproduces the exact solution
-    of tau_m dv/dt = -v + i, di/dt = -i / tau_s over one step: kappa e_s = tau_s (e_s - e_m) / (tau_s - tau_m)
-    (e = exp(-dt / tau); the limit dt / tau_m when the two taus are equal; tau_s (1 / e_s - 1) for IF).
-    Delta: v's jump, w / tau_m (LIF, LI) or w (IF).
+    With v_k, u_k the state at the end of step k (time (k + 1) dt) and a spike arriving at the start of step k,
+    exact integration over a step (Rotter & Diesmann 1999) gives v_k = e_m v_{k-1} + P21 I_k, where I_k is
+    the current at the start of step k, I_k = e_s I_{k-1} + w (arrivals): with u = P21 I this is the chip's
+    update, and a_in = P21 w. Exponential into LIF / LI: P21 = tau_s (e_s - e_m) / (tau_s - tau_m)
+    (e = exp(-dt / tau); (dt / tau) e when the taus are equal); into IF: tau_s (1 - e_s). Delta (the current
+    lasts one step): v jumps by w / tau_m and decays over the step, e_m / tau_m (LIF, LI); 1 (IF).
     """
     leaky = neuron in ("LIF", "LI")
     if synapse == "Delta":
-        return 1.0 / params["tau_mem"] if leaky else np.ones_like(params["v_thresh"])
+        return np.exp(-dt / params["tau_mem"]) / params["tau_mem"] if leaky else np.ones_like(params["v_thresh"])
     tau_s = params["tau_syn"]
     if not leaky:
-        return tau_s * np.expm1(dt / tau_s)
+        return -tau_s * np.expm1(-dt / tau_s)
     tau_m = params["tau_mem"]
-    rate = 1.0 / tau_m - 1.0 / tau_s  # kappa = -expm1(-dt rate) / (rate tau_m)
+    e_s, e_m = np.exp(-dt / tau_s), np.exp(-dt / tau_m)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = -np.expm1(-dt * rate) / (rate * tau_m)
-    return np.where(np.abs(rate * dt) < 1e-12, dt / tau_m, kappa)
+        p21 = tau_s * (e_s - e_m) / (tau_s - tau_m)
+    return np.where(np.abs(tau_s - tau_m) < 1e-9 * tau_m, dt / tau_m * e_m, p21)
 
 
 def _scale_exponent(w: np.ndarray, bits: int, percentile: float) -> int:
@@ -124,8 +127,10 @@ class QuantizedNetwork:
                 raise SpikeDataError(f"input '{name}' carries graded values; the integer model takes binary spikes")
             x = np.zeros((self.n_steps, len(sb.times), size))
             for b, (t, u) in enumerate(zip(sb.times, sb.units)):
-                k = np.clip(np.rint(np.asarray(t) / self.dt).astype(np.int64) - 1, 0, self.n_steps - 1)
-                np.add.at(x, (k, b, np.asarray(u)), sb.values[b] if sb.graded else 1.0)
+                k = np.rint(np.asarray(t) / self.dt).astype(np.int64)
+                keep = k < self.n_steps  # those nearer the end of the trial than to its last step start act after it
+                value = sb.values[b][keep] if sb.graded else 1.0
+                np.add.at(x, (k[keep], b, np.asarray(u)[keep]), value)
             out[name] = x
         return out
 
@@ -225,24 +230,15 @@ def float_accuracy(sim, data, batch_size: int = 256) -> float:
     return correct / len(data)
 
 
-def _order(net, delays: dict) -> list:
-    """Populations in the order of their zero-delay connections (a loop is broken at the earliest member)."""
-    pops = [g for g in net.groups if not g.is_input]
-    order = []
-    while len(order) < len(pops):
-        ready = [g for g in pops if g not in order and all(
-            c.pre.is_input or c.pre in order or c.pre is g or np.any(delays[c.name] > 0) for c in net.incoming(g))]
-        order.append(ready[0] if ready else next(g for g in pops if g not in order))
-    return order
-
-
 def _delay_steps(c, values: dict, dt: float) -> np.ndarray:
-    if not c.delayed:
-        return np.zeros((), np.int64)
-    return np.rint(np.asarray(values[f"{c.name}.delay"], np.float64) / dt).astype(np.int64)
+    """Steps from the step a spike is counted in to the step it arrives at (see the module docstring)."""
+    d = np.asarray(values[f"{c.name}.delay"], np.float64) / dt if c.delayed else np.zeros(())
+    if c.pre.is_input:  # an input spike at t is counted at the step start nearest t
+        return np.rint(d).astype(np.int64)
+    return 1 + np.floor(d).astype(np.int64)  # a spike found in step k happened inside it: (k + 1/2) dt + D
 
 
-def _layer(net, g, values, dt, order, delays, options) -> Layer:
+def _layer(net, g, values, dt, delays, options) -> Layer:
     kind = neuron_kind(g.neuron, g.size)
     if kind is None:
         raise DeployError(f"population '{g.name}' is not a model the quantiser can run ({describe(g.neuron)}); it "
@@ -278,8 +274,7 @@ def _layer(net, g, values, dt, order, delays, options) -> Layer:
         if integer:  # mantissa times the shift to the population's state unit
             shift = exps[c.name] - e_min + options["frac_bits"]
             w = np.clip(np.rint(w / 2.0 ** exps[c.name]), -top, top) * 2.0 ** shift
-        late = int(not c.pre.is_input and order.index(c.pre) >= order.index(g))
-        steps = np.maximum(delays[c.name], late)
+        steps = delays[c.name]
         for d in np.unique(steps):  # per-synapse delays: one weight matrix per distinct delay
             layer.inputs.append((c.pre.name, int(d), np.where(steps == d, w, 0.0) if steps.ndim else w))
     return layer
@@ -319,9 +314,8 @@ def quantize(sim, weight_bits: int | None = 8, state_bits: int = 24, decay_bits:
         raise DeployError("the simulator has no readout; give it the readout the network was trained with")
     _check_readout(sim.readout, net)
     delays = {c.name: _delay_steps(c, values, dt) for c in net.connections}
-    order = _order(net, delays)
     options = {"weight_bits": weight_bits, "decay_bits": decay_bits, "frac_bits": frac_bits, "percentile": percentile}
-    layers = [_layer(net, g, values, dt, order, delays, options) for g in order]
+    layers = [_layer(net, g, values, dt, delays, options) for g in net.groups if not g.is_input]
     inputs = {g.name: g.size for g in net.groups if g.is_input}
     ratio = sim.dt / dt
     if abs(ratio - round(ratio)) > 1e-9 or round(ratio) < 1:
