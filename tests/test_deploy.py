@@ -126,3 +126,25 @@ def test_deploy_command_reports_accuracies_and_writes_nir(tmp_path, capsys):
     np.testing.assert_allclose(net.connections[0].weight, sim.params["xh.weight"], rtol=1e-6)
     assert main(["deploy", str(tmp_path / "nothing")]) == 2
     assert "holds no config.json" in capsys.readouterr().err
+
+
+def test_delays_arrive_at_the_steps_they_should():
+    # An input spike at 0.3 ms counts at step 0; through a delay of 3 ms (unit 1) it arrives at step 3, without
+    # (unit 0) at step 0. A spike that h emits in step k reaches o at step k + 1 + floor(1.5 / 1) = k + 2.
+    # Fails if per-synapse delays are merged, rounded the wrong way, or a population's spike is used early.
+    net = eg.Network()
+    x = net.add_input("x", 2)
+    h = net.add_population("h", 1, eg.neurons.LIF(tau_mem=10.0))
+    o = net.add_population("o", 1, eg.neurons.LI(tau_mem=20.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=np.array([[0.5], [30.0]]), name="xh",
+                delay=np.array([[0.0], [3.0]]))
+    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=np.ones((1, 1)), name="ho", delay=1.5)
+    fake = types.SimpleNamespace(network=net, params={}, dt=1.0, duration=10.0, readout=eg.readouts.MeanVar("o"))
+    q = quantize(fake)
+    out = q.run(eg.SpikeBatch(times=[np.array([0.3, 0.3])], units=[np.array([0, 1])]), record=("h", "o"))
+    du = np.diff(np.concatenate([[0.0], out["h.u"][:, 0, 0]]))
+    assert du[0] > 0 and du[1] <= 0 and du[2] <= 0 and du[3] > 20 * du[0]  # small weight at step 0, large at 3
+    fired = np.nonzero(out["h"][:, 0, 0])[0]
+    assert fired[0] == 3
+    first_o = np.nonzero(out["o.u"][:, 0, 0])[0][0]
+    assert first_o == fired[0] + 2
