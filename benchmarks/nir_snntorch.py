@@ -50,11 +50,13 @@ def run_snntorch(module, batch) -> list[list[np.ndarray]]:
             if hasattr(m, "reset_hidden"):
                 m.reset_hidden()
         with torch.no_grad():
-            spikes = []
+            spikes, state = [], None
             for k in range(n_steps):
-                y = module(x[k])
-                y = y[0] if isinstance(y, tuple) else y
-                spikes.append((y[0] if isinstance(y, tuple) else y).reshape(-1).numpy())
+                y = module(x[k]) if state is None else module(x[k], state)
+                if isinstance(y, tuple) and len(y) == 2 and isinstance(y[1], dict):  # nirtorch: (output, state)
+                    y, state = y
+                y = y[0] if isinstance(y, tuple) else y  # snnTorch's output layer: (spikes, syn, mem)
+                spikes.append(y.reshape(-1).numpy())
         spikes = np.array(spikes)
         out.append([(np.nonzero(spikes[:, j])[0] + 1) * DT for j in range(N_OUT)])
     return out
