@@ -53,7 +53,7 @@ def test_fixed_point_at_high_bit_widths_equals_the_float_step_model_and_8_bits_s
     batch = eg.SpikeBatch(times=[np.sort(rng.uniform(0, 40, 30)) for _ in range(4)],
                           units=[rng.integers(0, 5, 30) for _ in range(4)])
     ref = quantize(sim, weight_bits=None)
-    wide = quantize(sim, weight_bits=20, state_bits=52, decay_bits=24, frac_bits=8)
+    wide = quantize(sim, weight_bits=16, state_bits=29, decay_bits=24)
     a, b = ref.run(batch), wide.run(batch)
     assert a["h"].sum() > 100
     np.testing.assert_array_equal(a["h"], b["h"])
@@ -104,6 +104,8 @@ def test_models_the_chip_cannot_run_are_refused_by_name():
         quantize(types.SimpleNamespace(**{**vars(fake), "network": busy_network(np.random.default_rng(0))}), dt=0.3)
     with pytest.raises(DeployError, match="weight_bits must be an integer >= 2"):
         quantize(fake, weight_bits=1)
+    with pytest.raises(DeployError, match="state_bits \\+ decay_bits = 56 > 53"):
+        quantize(fake, state_bits=32, decay_bits=24)
 
 
 def test_deploy_command_reports_accuracies_and_writes_nir(tmp_path, capsys):

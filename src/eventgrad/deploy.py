@@ -304,6 +304,9 @@ def quantize(sim, weight_bits: int | None = 8, state_bits: int = 24, decay_bits:
     if weight_bits is not None and (isinstance(weight_bits, bool) or not isinstance(weight_bits, (int, np.integer))
                                     or weight_bits < 2):
         raise DeployError(f"weight_bits must be an integer >= 2 (sign included) or None (float), got {weight_bits!r}")
+    if weight_bits is not None and state_bits + decay_bits > 53:
+        raise DeployError(f"state_bits + decay_bits = {state_bits + decay_bits} > 53: the decays would not be computed "
+                          "exactly (the integer arithmetic runs in float64, exact up to 2**53)")
     if not 0 < percentile <= 100:
         raise DeployError(f"percentile must be in (0, 100], got {percentile!r}")
     net, values = network_values(sim)
