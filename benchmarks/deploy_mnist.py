@@ -55,7 +55,7 @@ def main(argv=None) -> None:
         for bits in args.bits:
             q = quantize(sim, bits, dt=dt)
             print(f"  {bits}-bit weights, 24-bit state, 12-bit decays: {q.accuracy(test):.4f} "
-                  f"({q.saturated} state values saturated in the last batch)")
+                  f"({q.saturated} state values saturated)")
 
 
 if __name__ == "__main__":

@@ -212,11 +212,14 @@ class QuantizedNetwork:
         return ro.logits(y)[0]
 
     def accuracy(self, data, batch_size: int = 256) -> float:
-        """Fraction of ``data`` (a SpikeDataset with class labels) classified right."""
-        correct = 0
+        """Fraction of ``data`` (a SpikeDataset with class labels) classified right; ``saturated`` then counts
+        the state values clipped over the whole set."""
+        correct = saturated = 0
         for start in range(0, len(data), batch_size):
             batch, labels = data.batch(np.arange(start, min(start + batch_size, len(data))))
             correct += int(np.sum(np.argmax(self.predict(batch), axis=1) == labels))
+            saturated += self.saturated
+        self.saturated = saturated
         return correct / len(data)
 
 
