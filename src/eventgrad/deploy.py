@@ -8,6 +8,9 @@ synapses into integer arithmetic, per step of dt and per neuron (Lava's bit-accu
     v <- sign(v) * ((|v| * (2**D - d_v)) >> D) + u           voltage, clipped likewise
     spike if v > theta, then v <- v_reset
 
+(Lava wraps a value that leaves the 24-bit range around; here it saturates and is counted in
+``saturated``, so that an overflow is reported rather than silently turned into a sign flip.)
+
 with D = ``decay_bits`` (12), d = round(2**D (1 - exp(-dt / tau))), S = ``state_bits`` (24). A presynaptic
 spike adds its integer weight m * 2**(e_c - e_min + F) to a_in: m has ``weight_bits`` (8, sign included),
 e_c is the connection's power-of-two scale, chosen so that the ``percentile`` (99th) of |w| fits m's range
