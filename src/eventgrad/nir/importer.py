@@ -197,7 +197,7 @@ def _links(nir, nodes, succ, pred, sources, pops):
             if len(ins) == 1 and isinstance(nodes[ins[0]], nir.Delay):
                 d_pre, ins = nodes[ins[0]], pred.get(ins[0], [])
             d_post, outs = _path_to_target(name, succ, nodes, nir)
-            if len(ins) != 1 or ins[0] not in pops and ins[0] not in sources:
+            if len(ins) != 1 or (ins[0] not in pops and ins[0] not in sources):
                 raise NIRConversionError(f"node '{name}' ({type(node).__name__}) must be fed by exactly one input "
                                          f"or neuron node, possibly through a Delay; it is fed by {ins}")
             if len(outs) != 1 or outs[0] not in pops:
