@@ -2,6 +2,7 @@
 callbacks and state recording. Networks are tiny Yin-Yang ones (LIF hidden, LI output, exponential
 synapses: one compiled kernel for the whole file)."""
 
+import io
 import json
 import math
 import os
@@ -19,6 +20,7 @@ from eventgrad.train import (
     CSVLogger,
     EarlyStopping,
     JSONLogger,
+    ProgressBar,
     Recorder,
     SpikeCountRegularizer,
     Trainer,
@@ -299,10 +301,17 @@ def test_callbacks_log_stop_and_record(tmp_path):
     data = yinyang_data(40, seed=42)
     stop = EarlyStopping("val_accuracy", patience=1, min_delta=2.0)  # nothing improves by 2: stop at epoch 2
     recorder = Recorder(data, populations=("h",), variables={"o": ["v"]}, samples=[0, 1], every=1)
-    callbacks = [CSVLogger(tmp_path / "log.csv"), JSONLogger(tmp_path / "log.jsonl"), stop, recorder]
+    bar = ProgressBar(total_epochs=5, stream=io.StringIO())
+    bars = []  # (total, count) of the epoch's bar at each batch
+    update = bar.on_batch_end
+    bar.on_batch_end = lambda trainer, i, logs: (update(trainer, i, logs), bars.append((bar._bar.total, bar._bar.n)))
+    callbacks = [CSVLogger(tmp_path / "log.csv"), JSONLogger(tmp_path / "log.jsonl"), stop, recorder, bar]
     trainer = Trainer(sim, Adam(sim.params, lr=0.01, keys=sim.trainable), callbacks=callbacks)
     history = trainer.fit(data, epochs=5, batch_size=20, validation=data)
     assert len(history) == 2
+    assert bars == [(2, 1), (2, 2)] * 2, "the bar's total is the epoch's batch count (40 samples / 20)"
+    shown = bar.stream.getvalue()
+    assert "epoch 1/5: " in shown and "0/2 [00:00<?, ?batch/s]" in shown and "epoch 2/5  loss " in shown
     rows = (tmp_path / "log.csv").read_text().splitlines()
     assert len(rows) == 3 and rows[0].startswith("epoch,loss,accuracy,val_loss,val_accuracy")
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]

@@ -45,6 +45,7 @@ class Trainer:
         self.best: dict | None = None
         self.stop_training = False
         self.epoch = 0
+        self.steps_per_epoch: int | None = None  # set by fit()
         self._rng: np.random.Generator | None = None  # the shuffling generator of the current run
         self._resumed_rng: np.random.Generator | None = None  # set by resume(), taken by the next fit()
         self._input = self._input_group()
@@ -112,6 +113,7 @@ class Trainer:
         rng = self._resumed_rng if self._resumed_rng is not None else np.random.default_rng(seed)
         self._rng, self._resumed_rng = rng, None
         steps_per_epoch = -(-len(train) // batch_size)
+        self.steps_per_epoch = steps_per_epoch  # batches per epoch, for callbacks (the progress bar's total)
         self.stop_training = False
         self._call("on_train_begin")
         start = time.perf_counter()
