@@ -74,6 +74,47 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path, capsys):
     assert "holds no config.json" in capsys.readouterr().err
 
 
+def test_ctrl_c_saves_the_finished_epochs_and_says_how_to_resume_which_keeps_the_schedule(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """Ctrl-C in epoch 2 of 3: exit code 130, one line on stderr naming what is saved and the command that
+    continues; the JSON log keeps epoch 1 on resume; --resume --epochs 4 keeps the original 3-epoch cosine
+    (said on stdout), so epoch 4 trains at the cosine's floor and epochs 1-3 had the rates they had; a
+    cosine down to 0 cannot be extended (refused)."""
+    from eventgrad.experiment import ProgressBar
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    run = tmp_path / "run"
+
+    def interrupt(self, trainer, i, logs):
+        if trainer.epoch == 2 and i == 1:
+            raise KeyboardInterrupt
+
+    floor = ["--set", 'training.schedule={"kind": "cosine", "floor": 0.1}']
+    with monkeypatch.context() as m:
+        m.setattr(ProgressBar, "on_batch_end", interrupt)
+        assert main(["train", str(config), *floor, "--epochs", "3", "--out", str(run)]) == 130
+    err = capsys.readouterr().err
+    assert err == (f"eventgrad: interrupted in epoch 2/3 after 1/3 batches; epoch 1 is saved in {run} (last.npz); "
+                   f"continue with: eventgrad train --resume {run}\n"), err
+    assert len((run / "log.csv").read_text().splitlines()) == 2 and not (run / "result.json").exists()
+    assert main(["train", "--resume", str(run), "--epochs", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "schedule stays the original run's: cosine over 3 epochs; the rate stays at its floor (0.1 x lr) " \
+           "after epoch 3" in out, out
+    assert json.loads((run / "config.json").read_text())["training"]["schedule"]["epochs"] == 3
+    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert rows[3]["lr"] == pytest.approx(0.02 * 0.1) and rows[2]["lr"] > rows[3]["lr"]
+    assert main(["train", str(config), "--epochs", "1", "--out", str(tmp_path / "zero")]) == 0  # cosine to 0
+    assert main(["train", "--resume", str(tmp_path / "zero"), "--epochs", "2"]) == 2
+    assert "reaches a learning rate of 0 at epoch 1.5, so epochs past it would not train" in capsys.readouterr().err
+    with monkeypatch.context() as m:
+        m.setattr(ProgressBar, "on_batch_end", interrupt)
+        assert main(["train", str(config), "--epochs", "3"]) == 130
+    assert "nothing saved (no --out)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("text, message", [
     ("[training]\nepochz = 3\n", "unknown configuration key 'training.epochz'"),
     ("[training]\nlr = 'fast'\n", "'training.lr' must be float"),

@@ -43,6 +43,8 @@ def _config_from_args(args) -> dict:
             raise ConfigError(f"'{args.resume}' holds no config.json; train with --out {args.resume} first")
         args.config, args.out = path, args.resume
     raw = read_config(args.config) if args.config else {}
+    if args.resume and args.epochs is not None:
+        raw = _keep_schedule(raw, args.epochs)
     for assignment in args.set or []:
         raw = set_value(raw, assignment)
     for key, value in (("training.epochs", args.epochs), ("seed", args.seed), ("output.dir", args.out)):
@@ -53,11 +55,35 @@ def _config_from_args(args) -> dict:
     return resolve(raw)
 
 
+def _keep_schedule(raw: dict, epochs: int) -> dict:
+    """``--resume RUN --epochs N``: the learning-rate schedule stays the original run's, so that the
+    epochs already run keep the rates they had. Only a cosine without its own ``epochs`` depends on the
+    run's length (it spans training.epochs): pin it to the original length and say so once. A cosine down
+    to 0 would train no further epoch: refused."""
+    cfg = resolve(raw)
+    original, schedule = cfg["training"]["epochs"], cfg["training"]["schedule"]
+    if epochs == original or schedule.get("kind") != "cosine" or "epochs" in schedule:
+        return raw
+    floor, end = schedule.get("floor", 0.0), original + schedule.get("warmup", 0.0)
+    if epochs > end and floor == 0:
+        raise ConfigError(f"the run's cosine schedule reaches a learning rate of 0 at epoch {end:g}, so epochs past "
+                          "it would not train (--resume keeps the original schedule); start a new run with the "
+                          "longer --epochs, or give the schedule a floor")
+    after = f"the rate stays at its floor ({floor:g} x lr) after epoch {end:g}" if epochs > end else \
+        f"the run stops at epoch {epochs}, before the cosine reaches its floor"
+    print(f"eventgrad: the learning-rate schedule stays the original run's: cosine over {original} epochs; {after}")
+    return set_value(raw, f"training.schedule.epochs={original}")
+
+
 def _train(args) -> int:
-    from eventgrad.experiment import run
+    from eventgrad.experiment import RunInterrupted, run
 
     cfg = _config_from_args(args)
-    result = run(cfg, resume=bool(args.resume))
+    try:
+        result = run(cfg, resume=bool(args.resume))
+    except RunInterrupted as stop:
+        print(f"eventgrad: {stop}", file=sys.stderr)
+        return 130  # the shell's code for a command stopped by Ctrl-C
     acc = result["test_accuracy"]
     best = f" (parameters of epoch {result['best_epoch']}, best validation)" if result["best_epoch"] else ""
     line = f"test accuracy {acc:.4f}" if acc is not None else f"test loss {result['test_loss']:.4f}"
@@ -101,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="folder for the log, checkpoints and resolved configuration")
     train.add_argument("--resume", metavar="RUN_DIR",
                        help="continue the run in RUN_DIR (made with --out) from its last epoch, to training.epochs "
-                            "(or --epochs) epochs in all")
+                            "(or --epochs) epochs in all; the learning-rate schedule stays the original run's")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch stays)")
     train.set_defaults(func=_train)
     show = sub.add_parser("config", help="print the default configuration (or a file's, resolved) as JSON")
@@ -134,6 +160,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # outside training (compiling, testing): nothing to save, no traceback
+        print("eventgrad: interrupted", file=sys.stderr)
+        return 130
     except (ConfigError, ModelError, NetworkError, SimulationError, SpikeDataError, TrainingError,
             UnsupportedModel) as err:
         print(f"eventgrad: {type(err).__name__}: {err}", file=sys.stderr)

@@ -202,8 +202,14 @@ def run(cfg: dict, out=print, resume: bool = False) -> dict:
     out(f"data: {cfg['data']['name']}, {len(train)} training / {len(val)} validation / {len(test)} test samples; "
         f"network {train.n_units}-{'-'.join(map(str, cfg['model']['hidden']))}-{train.n_classes}, "
         f"method {cfg['simulation']['method']}, kernels {sim.kernels_used if hasattr(sim, 'kernels_used') else '-'}")
-    history = trainer.fit(train, epochs=epochs, batch_size=cfg["training"]["batch_size"],
-                          validation=val, seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"])
+    where = _BatchCounter(trainer.epoch)
+    trainer.callbacks.append(where)
+    try:
+        history = trainer.fit(train, epochs=epochs, batch_size=cfg["training"]["batch_size"], validation=val,
+                              seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"])
+    except KeyboardInterrupt:
+        callbacks[0].close()  # the progress bar
+        raise RunInterrupted(_interrupted_message(cfg, trainer, where)) from None
     metrics = trainer.evaluate(test)
     result = {"test_accuracy": metrics.get("accuracy"), "test_loss": metrics["loss"], "history": history,
               "seconds": time.perf_counter() - start,
@@ -212,6 +218,42 @@ def run(cfg: dict, out=print, resume: bool = False) -> dict:
         with open(os.path.join(folder, "result.json"), "w") as f:
             json.dump({k: v for k, v in result.items() if k != "history"}, f, indent=2)
     return result
+
+
+class RunInterrupted(Exception):
+    """Ctrl-C during training; the message says what is saved and how to continue."""
+
+
+class _BatchCounter:
+    """Remembers how far the current epoch got, for the message of an interrupted run."""
+
+    def __init__(self, start_epoch: int):
+        self.start_epoch = start_epoch  # the epoch a resumed run's last.npz holds (0 for a new run)
+        self.batch = 0
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.batch = 0
+
+    def on_batch_end(self, trainer, i, logs):
+        self.batch = i + 1
+
+
+def _interrupted_message(cfg: dict, trainer: Trainer, counter: _BatchCounter) -> str:
+    """One line: where the run stopped, what is saved (the last finished epoch, by the Checkpoint
+    callback: an epoch cut short is not, since it could not be continued exactly), how to go on."""
+    total = cfg["training"]["epochs"]
+    saved = [cb.saved_epoch for cb in trainer.callbacks if isinstance(cb, Checkpoint) and cb.saved_epoch]
+    done = saved[0] if saved else counter.start_epoch
+    where = (f"interrupted in epoch {trainer.epoch}/{total} after {counter.batch}/{trainer.steps_per_epoch} "
+             "batches")
+    folder = cfg["output"]["dir"]
+    if not folder:
+        return f"{where}; nothing saved (no --out): pass --out RUN_DIR to keep checkpoints that --resume continues"
+    if done == 0:
+        return f"{where}; no epoch finished, so there is nothing to resume: start the run again"
+    saved = f"epochs 1-{done} are" if done > 1 else "epoch 1 is"
+    return (f"{where}; {saved} saved in {folder} (last.npz); "
+            f"continue with: eventgrad train --resume {folder}")
 
 
 def load_run(folder: str, checkpoint: str = "best.npz"):

@@ -236,8 +236,11 @@ class Simulator:
     # ---------------------------------------------------------------------------------------- running
     def _map(self, fn, items):
         if self.jit and self.threads > 1 and len(items) > 1:
-            with ThreadPoolExecutor(self.threads) as pool:
+            pool = ThreadPoolExecutor(self.threads)
+            try:
                 return list(pool.map(fn, items))
+            finally:  # on Ctrl-C, drop the samples not yet started instead of running them all first
+                pool.shutdown(wait=True, cancel_futures=True)
         return [fn(item) for item in items]
 
     def _first_capacity(self, n_inputs: int) -> int:

@@ -29,34 +29,38 @@ def format_logs(logs: dict) -> str:
 
 
 class ProgressBar:
-    """A bar over the batches of each epoch (tqdm, if installed) and one line per epoch."""
+    """A bar over the batches of each epoch (tqdm: count of total, rate, time left) and one line per epoch.
+
+    ``bar=False`` keeps only the lines (logs, non-interactive runs); ``stream``: where both go (stderr
+    for the bar by default, stdout for the lines)."""
 
     def __init__(self, total_epochs: int | None = None, bar: bool = True, stream=None):
         self.total_epochs = total_epochs
         self.stream = stream
+        self.bar = bar
         self._bar = None
-        self._tqdm = None
-        if bar:
-            try:
-                from tqdm import tqdm
-                self._tqdm = tqdm
-            except ImportError:  # the bar is optional (pip install "eventgrad[progress]"); the lines stay
-                self._tqdm = None
 
     def on_epoch_begin(self, trainer, epoch):
-        if self._tqdm is not None:
+        if self.bar:
+            from tqdm import tqdm
+
             of = f"/{self.total_epochs}" if self.total_epochs else ""
-            self._bar = self._tqdm(desc=f"epoch {epoch}{of}", unit="batch", leave=False, file=self.stream)
+            self._bar = tqdm(total=getattr(trainer, "steps_per_epoch", None), desc=f"epoch {epoch}{of}",
+                             unit="batch", leave=False, file=self.stream, dynamic_ncols=True)
 
     def on_batch_end(self, trainer, i, logs):
         if self._bar is not None:
             self._bar.update(1)
             self._bar.set_postfix(loss=f"{logs['loss']:.4f}")
 
-    def on_epoch_end(self, trainer, epoch, logs):
+    def close(self):
+        """Clear the bar of an epoch cut short (Ctrl-C), so that what is printed next starts a line."""
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.close()
         of = f"/{self.total_epochs}" if self.total_epochs else ""
         print(f"epoch {epoch}{of}  {format_logs(logs)}", file=self.stream, flush=True)
 
@@ -84,6 +88,11 @@ class JSONLogger:
         self.path = os.fspath(path)
         open(self.path, "w").close()
 
+    def on_train_begin(self, trainer):
+        """A resumed run's trainer starts with the saved epochs' history: write them first."""
+        with open(self.path, "w") as f:
+            f.writelines(json.dumps(logs) + "\n" for logs in trainer.history)
+
     def on_epoch_end(self, trainer, epoch, logs):
         with open(self.path, "a") as f:
             f.write(json.dumps(logs) + "\n")
@@ -96,10 +105,12 @@ class Checkpoint:
     def __init__(self, folder, meta: dict | None = None):
         self.folder = os.fspath(folder)
         self.meta = meta or {}
+        self.saved_epoch: int | None = None  # the epoch last.npz holds, once this callback wrote it
 
     def on_epoch_end(self, trainer, epoch, logs):
         meta = {**self.meta, "epoch": epoch, "logs": logs}
         trainer.save(os.path.join(self.folder, "last.npz"), meta)
+        self.saved_epoch = epoch
         if trainer.best is not None and trainer.best["epoch"] == epoch:
             save_checkpoint(os.path.join(self.folder, "best.npz"), trainer.sim.params, trainer.optimizer, meta)
 
