@@ -28,6 +28,8 @@ from types import ModuleType
 import numba
 import numpy as np
 
+from eventgrad.codegen.feedback import compile_feedback
+
 _LOADED: dict[str, ModuleType] = {}
 
 
@@ -109,7 +111,7 @@ class LockedFirstCall:
         kinds = tuple([a.dtype.char if type(a) is np.ndarray else type(a) for a in args])
         if kinds in self.seen:
             return self.kernel(*args)
-        with self.mutex, file_lock(self.lock_path):
+        with self.mutex, file_lock(self.lock_path), compile_feedback(self.kernel, self.lock_path.parent):
             out = self.kernel(*args)
         self.seen.add(kinds)
         return out
