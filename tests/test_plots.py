@@ -95,6 +95,13 @@ def test_learning_curves_draw_every_column_in_its_panel(tmp_path, saved):
     np.testing.assert_array_equal(lines_of(silent_ax)["silent"][1], [7, 4, 2])
 
 
+def test_epoch_ticks_are_whole_numbers(tmp_path, saved):
+    plots.plot_learning_curves(LOG, tmp_path / "curves.png")
+    ticks = saved[0].axes[-1].get_xticks()
+    visible = ticks[(ticks >= 1) & (ticks <= 3)]
+    assert len(visible) >= 2 and np.array_equal(visible, np.round(visible)), ticks
+
+
 def test_learning_curves_skip_missing_columns_and_join_gappy_validation(tmp_path, saved):
     rows = [{"loss": 1.0 - 0.1 * i, "val_loss": 1.1 - 0.1 * i if i % 2 == 0 else None} for i in range(5)]
     out = plots.plot_learning_curves(rows, tmp_path / "loss_only.png")
@@ -180,8 +187,12 @@ def test_raster_has_one_panel_per_population_in_order(tmp_path, saved):
         np.testing.assert_array_equal(y, units)
     assert [t.get_text() for t in fig.axes[2].texts] == ["no spikes"]
     assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], fig.axes[2]), "time axes are not shared"
-    one = plots.plot_raster({"hidden": spikes["hidden"]}, tmp_path / "one.png")
+    one = plots.plot_raster({"hidden": spikes["hidden"]}, tmp_path / "one.png", duration=30.0)
     read_png(one, (8.0, 0.6 + 1.8))
+    low, high = saved[1].axes[0].get_xlim()
+    assert low <= 0.0 and 30.0 <= high <= 31.0, "the time axis spans the whole trial, not only the spikes"
+    with pytest.raises(ValueError, match="duration must be a positive number of ms, got -1"):
+        plots.plot_raster(spikes, tmp_path / "r.png", duration=-1)
 
 
 @pytest.mark.parametrize("spikes, message", [
@@ -218,6 +229,35 @@ def test_traces_draw_each_neuron_and_the_threshold(tmp_path, saved):
     np.testing.assert_array_equal(lines["threshold"][1], [0.8, 0.8])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "c", "threshold"]
     assert ax.get_title() == "v"
+
+
+def test_traces_drop_at_the_exact_spike_times_and_mark_them(tmp_path, saved):
+    """Each spike's values just before and after it are drawn at its time, between the grid points, and
+    marked; the legend names the neurons, then the spike marker and the threshold."""
+    times = np.arange(0.0, 10.0, 0.5)
+    values = np.stack([np.minimum(times / 4.0, 0.95), np.full_like(times, 0.2)], axis=1)
+    spikes = ([2.2, 7.3, 4.1], [0, 0, 1], [1.0, 1.0, 1.0], [0.0, 0.1, 0.0])
+    plots.plot_traces(times, values, tmp_path / "v.png", labels=["class 0", "class 1"], threshold=1.0,
+                      spikes=spikes, duration=10.0)
+    (ax,) = saved[0].axes
+    lines = ax.get_lines()
+    x, y = (np.asarray(a, float) for a in (lines[0].get_xdata(), lines[0].get_ydata()))
+    assert len(x) == len(times) + 4 and np.all(np.diff(x) >= 0)
+    at = np.flatnonzero(x == 2.2)
+    np.testing.assert_array_equal(y[at], [1.0, 0.0])
+    np.testing.assert_array_equal(y[np.flatnonzero(x == 7.3)], [1.0, 0.1])
+    np.testing.assert_array_equal(x[at[0] - 1:at[1] + 2], [2.0, 2.2, 2.2, 2.5])
+    markers = [line for line in lines if line.get_marker() == "o"]
+    np.testing.assert_array_equal(markers[0].get_xdata(), [2.2, 7.3])
+    np.testing.assert_array_equal(markers[1].get_xdata(), [4.1])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["class 0", "class 1", "spike", "threshold"]
+    assert ax.get_xlim() == (0.0, 10.0)
+    with pytest.raises(ValueError, match=r"spikes must be \(times, units, before, after\)"):
+        plots.plot_traces(times, values, tmp_path / "t.png", spikes=spikes[:2])
+    with pytest.raises(ValueError, match="unit 2 has no column in values"):
+        plots.plot_traces(times, values, tmp_path / "t.png", spikes=([1.0], [2], [1.0], [0.0]))
+    with pytest.raises(ValueError, match=r"one value per spike \(3\), got 2 and 3"):
+        plots.plot_traces(times, values, tmp_path / "t.png", spikes=(*spikes[:2], [1.0, 1.0], spikes[3]))
 
 
 def test_traces_of_many_neurons_show_the_first_ten_and_say_so(tmp_path, saved):

@@ -334,6 +334,33 @@ def test_recorded_traces_are_the_readout_samples():
         longer.record(batch, {"o": ["w"]})
 
 
+def test_state_trace_follows_the_exact_trajectory_through_its_spikes():
+    """The plots' traces: between grid points they follow the closed form of a silent LIF neuron's voltage
+    (a sum of exponential-synapse kernels); each spike adds the crossing (v = threshold) and the reset
+    (v = v_reset) at the spike time the simulator reports; on the dt grid they are record()'s values."""
+    from eventgrad.engine.trajectory import state_trace
+
+    batch, _ = yinyang_data(1, seed=42).batch([0])
+    sim = yinyang_sim(hidden=10, seed=4, dtype="float64")
+    sim.params["xh.weight"][:, :4] *= 0.05  # neurons 0-3 stay silent
+    trace = state_trace(sim, batch, "h", per_step=8)
+    assert trace.name == "h.v" and trace.threshold == 1.0 and trace.times[1] == 1.0 / 8
+    tau_m, tau_s, w = 20.0, 5.0, sim.params["xh.weight"][:, :4]
+    lag = trace.times[:, None] - batch.times[0][None, :]  # (T, inputs)
+    kernel = np.where(lag > 0, tau_s / (tau_m - tau_s) * (np.exp(-lag / tau_m) - np.exp(-lag / tau_s)), 0.0)
+    np.testing.assert_allclose(trace.values[:, :4], kernel @ w[batch.units[0]], atol=1e-9)
+    assert len(trace.spike_times) > 3 and not np.isin(trace.spike_units, [0, 1, 2, 3]).any()
+    np.testing.assert_allclose(trace.before, 1.0, atol=1e-9)
+    np.testing.assert_array_equal(trace.after, 0.0)
+    times, units = sim.run(batch).spike_times("h", 0)
+    np.testing.assert_allclose(trace.spike_times, times, atol=1e-9)
+    np.testing.assert_array_equal(trace.spike_units, units)
+    np.testing.assert_allclose(trace.values[::8], sim.record(batch, {"h": "v"})["h.v"][0], atol=1e-12)
+    assert state_trace(sim, batch, "o").threshold is None  # LI: no threshold
+    with pytest.raises(ValueError, match="per_step must be a positive integer"):
+        state_trace(sim, batch, "h", per_step=0)
+
+
 def test_spike_count_readout_counts_and_eventprop_refuses_to_train_on_it():
     sim = yinyang_sim(hidden=8, readout=eg.readouts.SpikeCount("h"))
     batch, labels = yinyang_data(4, seed=42).batch(np.arange(4))

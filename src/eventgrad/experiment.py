@@ -270,8 +270,13 @@ def load_run(folder: str, checkpoint: str = "best.npz"):
 
 
 def plot_run(folder: str, sample: int = 0) -> list[str]:
-    """Learning curves, and a spike raster and voltage traces of one test sample, as PNGs in ``folder``."""
-    from eventgrad.plots import plot_learning_curves, plot_raster, plot_traces
+    """Learning curves, and a spike raster and state traces of one test sample, as PNGs in ``folder``.
+
+    Traces come from the exact trajectory (``eventgrad.engine.trajectory``): a fine grid plus the states
+    just before and after each spike; a hidden layer shows its most active neurons, the output layer
+    every class."""
+    from eventgrad.engine.trajectory import state_trace
+    from eventgrad.plots import MAX_TRACES, plot_learning_curves, plot_raster, plot_traces
 
     paths = [plot_learning_curves(os.path.join(folder, "log.csv"), os.path.join(folder, "learning_curves.png"))]
     _, sim, test = load_run(folder)
@@ -281,12 +286,22 @@ def plot_run(folder: str, sample: int = 0) -> list[str]:
     spikes.update({g.name: res.spike_times(g.name, 0) for g in sim.network.groups
                    if not g.is_input and g.neuron.threshold is not None})
     title = f"test sample {sample}, label {labels[0]}, predicted {int(np.argmax(res.readout[0]))}"
-    paths.append(plot_raster(spikes, os.path.join(folder, "raster.png"), title=title))
+    paths.append(plot_raster(spikes, os.path.join(folder, "raster.png"), title=title, duration=sim.duration))
     for g in (g for g in sim.network.groups if not g.is_input):
-        var = g.neuron.output_var
-        trace = sim.record(batch, {g.name: [var]})[f"{g.name}.{var}"][0]
-        paths.append(plot_traces(sim.dt * np.arange(sim.n_steps), trace, os.path.join(folder, f"traces_{g.name}.png"),
-                                 title=f"{g.name}.{var}, {title}"))
+        trace = state_trace(sim, batch, g.name)
+        if g.name == sim.readout.group:
+            shown, names, which = np.arange(g.size), [f"class {k}" for k in range(g.size)], ""
+        else:  # the most active neurons (by spike count, then index), in index order
+            counts = np.bincount(trace.spike_units, minlength=g.size)
+            shown = np.sort(np.argsort(-counts, kind="stable")[:MAX_TRACES])
+            names = [f"unit {j}" for j in shown]
+            which = f"; the {len(shown)} most active of {g.size}" if len(shown) < g.size else ""
+        keep = np.isin(trace.spike_units, shown)
+        spikes_shown = (trace.spike_times[keep], np.searchsorted(shown, trace.spike_units[keep]),
+                        trace.before[keep], trace.after[keep])
+        paths.append(plot_traces(trace.times, trace.values[:, shown], os.path.join(folder, f"traces_{g.name}.png"),
+                                 labels=names, threshold=trace.threshold, spikes=spikes_shown, duration=sim.duration,
+                                 title=f"{trace.name}{which}\n{title}", ylabel=trace.name))
     return [str(p) for p in paths]
 
 

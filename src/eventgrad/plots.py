@@ -151,6 +151,9 @@ def plot_learning_curves(log, path: str | os.PathLike) -> Path:
         ax.grid(alpha=0.3)
         if len(cols) > 1:  # train/validation panels: say which line is which even when only one is drawn
             ax.legend()
+    from matplotlib.ticker import MaxNLocator
+
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     axes[-1].set_xlabel("epoch")
     return _save(fig, path)
 
@@ -175,16 +178,19 @@ def _spike_arrays(name, pair) -> tuple[np.ndarray, np.ndarray]:
     return times.astype(float), units.astype(int)
 
 
-def plot_raster(spikes: Mapping, path: str | os.PathLike, title: str | None = None) -> Path:
+def plot_raster(spikes: Mapping, path: str | os.PathLike, title: str | None = None,
+                duration: float | None = None) -> Path:
     """Plot the spikes of one sample as a raster to a PNG: one panel per population, stacked, shared time axis.
 
     ``spikes`` maps a population name to ``(times, units)`` arrays (times in ms), in the order the panels
     are drawn; ``{g: result.spike_times(g, b) for g in groups}`` gives it for sample ``b``. A population
-    that did not spike gets an empty panel that says so. Returns ``path``.
+    that did not spike gets an empty panel that says so. ``duration`` (ms): the time axis spans the whole
+    trial, [0, duration], not only the spikes. Returns ``path``.
     """
     path = _png_path(path)
     if not isinstance(spikes, Mapping) or not spikes:
         raise ValueError("spikes must be a non-empty dict: population name -> (times, units)")
+    _check_duration(duration)
     arrays = {name: _spike_arrays(name, pair) for name, pair in spikes.items()}
     fig = _new_figure(8.0, 0.6 + 1.8 * len(arrays) + (0.3 if title else 0.0))
     axes = fig.subplots(len(arrays), 1, sharex=True, squeeze=False)[:, 0]
@@ -199,6 +205,8 @@ def plot_raster(spikes: Mapping, path: str | os.PathLike, title: str | None = No
             ax.set_ylim(-0.5, units.max() + 0.5)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{name}\nunit")
+    if duration is not None:  # the whole trial, with a margin that keeps a spike at t = 0 off the frame
+        axes[-1].set_xlim(-0.01 * duration, 1.01 * duration)
     axes[-1].set_xlabel("time (ms)")
     if title:
         fig.suptitle(title)
@@ -208,13 +216,46 @@ def plot_raster(spikes: Mapping, path: str | os.PathLike, title: str | None = No
 # ------------------------------------------------------------------------------------------------------- traces
 
 
+def _check_duration(duration) -> None:
+    if duration is not None and not (isinstance(duration, (int, float, np.number)) and math.isfinite(duration)
+                                     and duration > 0):
+        raise ValueError(f"duration must be a positive number of ms, got {duration!r}")
+
+
+def _spike_points(spikes, times, n: int):
+    """(times, units, before, after) of ``spikes``, checked: the value of each neuron's variable just before
+    and just after each of its spikes, drawn into its trace at the spike's exact time."""
+    if isinstance(spikes, (str, bytes)) or not isinstance(spikes, Sequence) or len(spikes) != 4:
+        raise ValueError("spikes must be (times, units, before, after): each spike's time, neuron, and the "
+                         "variable's value just before and just after it (see eventgrad.engine.trajectory)")
+    t_s, units = _spike_arrays("traces", spikes[:2])
+    before, after = (np.asarray(a, dtype=float).reshape(-1) for a in spikes[2:])
+    if len(before) != len(t_s) or len(after) != len(t_s):
+        raise ValueError(f"spikes: before and after need one value per spike ({len(t_s)}), got {len(before)} "
+                         f"and {len(after)}")
+    if len(units) and units.max() >= n:
+        raise ValueError(f"spikes: unit {units.max()} has no column in values ({n} neurons)")
+    return t_s, units, before, after
+
+
+def _with_spikes(times, column, t_s, before, after):
+    """The trace with the points (t, before) and (t, after) inserted at each spike time t: the line then
+    climbs to the crossing and drops at the reset where they happen, not between grid points."""
+    at = np.repeat(np.searchsorted(times, t_s, side="right"), 2)
+    return np.insert(times, at, np.repeat(t_s, 2)), np.insert(column, at, np.column_stack([before, after]).ravel())
+
+
 def plot_traces(times, values, path: str | os.PathLike, labels: Sequence[str] | None = None,
-                threshold: float | None = None, title: str | None = None) -> Path:
+                threshold: float | None = None, title: str | None = None, spikes=None,
+                duration: float | None = None, ylabel: str = "voltage") -> Path:
     """Plot voltage traces of neurons over time to a PNG, with an optional dashed threshold line.
 
     ``times`` has shape (T,) in ms and ``values`` shape (T, n): column j is neuron j. Only the first
     ``MAX_TRACES`` neurons are drawn (more lines cannot be told apart) and the title says so. ``labels``,
-    one per neuron (all n), name the lines in a legend. Returns ``path``.
+    one per neuron (all n), name the lines in a legend. ``spikes``: (times, units, before, after), the
+    variable's values just before and after each spike (``eventgrad.engine.trajectory.state_trace`` gives
+    them): drawn into the traces at the exact spike times and marked. ``duration``: the time axis spans
+    [0, duration]. Returns ``path``.
     """
     path = _png_path(path)
     times, values = np.asarray(times), np.asarray(values)
@@ -234,20 +275,39 @@ def plot_traces(times, values, path: str | os.PathLike, labels: Sequence[str] | 
         raise ValueError(f"labels must give one name per neuron (column of values), {n} in all; got {got}")
     if threshold is not None and not (isinstance(threshold, (int, float, np.number)) and math.isfinite(threshold)):
         raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    _check_duration(duration)
+    t_s, units, before, after = _spike_points(spikes, times, n) if spikes is not None else (np.zeros(0),) * 4
     shown = min(n, MAX_TRACES)
     fig = _new_figure(8.0, 4.0)
     ax = fig.subplots()
+    marked = False
     for j in range(shown):
-        ax.plot(times, values[:, j], linewidth=1.2, label=None if labels is None else str(labels[j]))
+        mine = units == j
+        x, y = _with_spikes(times, values[:, j], t_s[mine], before[mine], after[mine])
+        (line,) = ax.plot(x, y, linewidth=1.2, label=None if labels is None else str(labels[j]))
+        if mine.any():
+            ax.plot(t_s[mine], before[mine], linestyle="none", marker="o", markersize=4, color=line.get_color(),
+                    markeredgecolor="k", markeredgewidth=0.6, label=None if marked else "spike")
+            marked = True
     if threshold is not None:
         ax.axhline(threshold, color="k", linestyle="--", linewidth=1.0, label="threshold")
     note = f"first {shown} of {n} neurons" if n > shown else ""
     full_title = f"{title} ({note})" if title and note else (title or note)
     if full_title:
         ax.set_title(full_title)
-    if labels is not None or threshold is not None:
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside, not over, the traces
+    if labels is not None or threshold is not None or marked:
+        handles, names = ax.get_legend_handles_labels()  # the neurons first, then "spike" and "threshold"
+        order = sorted(range(len(names)), key=lambda k: (names[k] in ("spike", "threshold"), k))
+        if marked:  # one neutral marker stands for every neuron's spikes
+            from matplotlib.lines import Line2D
+
+            handles[names.index("spike")] = Line2D([], [], linestyle="none", marker="o", markersize=4,
+                                                   color="w", markeredgecolor="k", markeredgewidth=0.6)
+        ax.legend([handles[k] for k in order], [names[k] for k in order], fontsize="small", loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))  # beside, not over, the traces
+    if duration is not None:
+        ax.set_xlim(0.0, duration)
     ax.set_xlabel("time (ms)")
-    ax.set_ylabel("voltage")
+    ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
     return _save(fig, path)

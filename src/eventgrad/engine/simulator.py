@@ -332,46 +332,64 @@ class Simulator:
         result.step = step
         return result
 
-    def record(self, batch, variables: dict) -> dict:
-        """State traces on the grid: {"pop.var": (B, n_steps, size)} at t = n dt, n = 0..n_steps-1.
+    def record(self, batch, variables: dict, per_step: int = 1) -> dict:
+        """State traces: {"pop.var": (B, n_steps * per_step, size)} at t = n dt / per_step.
 
         ``variables`` maps population names to variable names (e.g. ``{"h": ["v"]}``). Runs the generic
-        kernels with a state snapshot every step (memory B x steps x all state), so keep batches small.
+        kernels with a state snapshot every (sub)step (memory B x steps x per_step x all state), so keep
+        batches small. Spike times do not depend on ``per_step`` (they are exact); only where the
+        trajectory is sampled does (``eventgrad.engine.trajectory`` adds the states at the spikes).
         """
-        L = self.layout
+        picks = self._record_picks(variables)
+        samples = self._merge_inputs(batch)
+        out = {key: np.empty((len(samples), self.n_steps * per_step, g.size)) for g, _, key in picks}
+        for b, sample in enumerate(samples):
+            Zs, GI, _ = self._record_sample(sample, per_step)
+            for g, var, key in picks:
+                d, zoff = GI[g.index, 2], GI[g.index, 3]
+                out[key][b] = Zs[:, zoff + var:zoff + g.size * d:d]
+        return out
+
+    def _record_picks(self, variables: dict) -> list:
         picks = []
         for group, names in variables.items():
             g = self.network.group(group)
             if g.is_input:
                 raise NetworkError(f"'{group}' is an input and has no state to record")
-            states = L.adjoints[g.index].system.state_names
+            states = self.layout.adjoints[g.index].system.state_names
             for name in [names] if isinstance(names, str) else names:
                 if name not in states:
                     raise NetworkError(f"'{name}' is not a variable of '{group}': {states}")
                 picks.append((g, states.index(name), f"{group}.{name}"))
-        samples = self._merge_inputs(batch)
+        return picks
+
+    def _record_sample(self, sample, per_step: int = 1):
+        """Run one merged sample on the generic kernels on a grid of dt / per_step, keeping the state at
+        every grid point: (states (steps, ztot), index tables GI, SampleRecord of its event log)."""
+        if isinstance(per_step, bool) or not isinstance(per_step, (int, np.integer)) or per_step < 1:
+            raise ValueError(f"per_step must be a positive integer (grid points per dt), got {per_step!r}")
+        L = self.layout
+        t_in, u_in, g_in, v_in = sample
         GI, PR, W, DL = self._flat_params()
         Z0 = self._initial_state()
         RO, ws, n_out = self._default_readout_cfg()
-        out = {key: np.empty((len(samples), self.n_steps, g.size)) for g, _, key in picks}
-        for b, (t_in, u_in, g_in, v_in) in enumerate(samples):
-            cap = self._first_capacity(len(t_in))
-            while True:
-                Zs = np.empty((self.n_steps, L.ztot), self.dtype)
-                y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
-                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(self.dt), self.n_steps,
-                                           self.h_max, self.tol, t_in, u_in, g_in, v_in, RO, ws,
-                                           np.empty(cap, self.dtype),
-                                           np.empty((cap, 5), np.int64), np.empty((cap, L.dmax), self.dtype), Zs, 1,
-                                           y, first, counts, *self._pending(cap))
-                if status != ERR_CAPACITY:
-                    break
-                cap = self._grown(cap)
-            raise_for_status(status, counts, self.network)
-            for g, var, key in picks:
-                d, zoff = GI[g.index, 2], GI[g.index, 3]
-                out[key][b] = Zs[:, zoff + var:zoff + g.size * d:d]
-        return out
+        n_steps, dt = self.n_steps * int(per_step), self.dt / int(per_step)
+        ws = np.zeros(n_steps, self.dtype) if per_step > 1 else ws  # the readout is not used here
+        cap = self._first_capacity(len(t_in))
+        while True:
+            Zs = np.empty((n_steps, L.ztot), self.dtype)
+            log_t, log_i, sp_x = np.empty(cap, self.dtype), np.empty((cap, 5), np.int64), np.empty((cap, L.dmax),
+                                                                                                  self.dtype)
+            y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
+            status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(dt), n_steps,
+                                       min(self.h_max, dt), self.tol, t_in, u_in, g_in, v_in, RO, ws, log_t, log_i,
+                                       sp_x, Zs, 1, y, first, counts, *self._pending(cap))
+            if status != ERR_CAPACITY:
+                break
+            cap = self._grown(cap)
+        raise_for_status(status, counts, self.network)
+        n = int(counts[0])
+        return Zs, GI, SampleRecord(log_t[:n], log_i[:n], sp_x[:n], n, Zs[:0], first)
 
     def _pending(self, cap: int):
         """The queue of delayed spikes in flight (times, [connection, pre, post, sending event], values): as many
