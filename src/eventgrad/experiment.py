@@ -274,7 +274,7 @@ def plot_run(folder: str, sample: int = 0) -> list[str]:
 
     Traces come from the exact trajectory (``eventgrad.engine.trajectory``): a fine grid plus the states
     just before and after each spike; a hidden layer shows its most active neurons, the output layer
-    every class."""
+    every class. A BPTT run gets no traces (that simulator records spikes only)."""
     from eventgrad.engine.trajectory import state_trace
     from eventgrad.plots import MAX_TRACES, plot_learning_curves, plot_raster, plot_traces
 
@@ -287,6 +287,8 @@ def plot_run(folder: str, sample: int = 0) -> list[str]:
                    if not g.is_input and g.neuron.threshold is not None})
     title = f"test sample {sample}, label {labels[0]}, predicted {int(np.argmax(res.readout[0]))}"
     paths.append(plot_raster(spikes, os.path.join(folder, "raster.png"), title=title, duration=sim.duration))
+    if not hasattr(sim, "record"):  # a BPTT run: its states live on the grid, and it does not record them
+        return [str(p) for p in paths]
     for g in (g for g in sim.network.groups if not g.is_input):
         trace = state_trace(sim, batch, g.name)
         if g.name == sim.readout.group:

@@ -153,7 +153,8 @@ def plot_learning_curves(log, path: str | os.PathLike) -> Path:
             ax.legend()
     from matplotlib.ticker import MaxNLocator
 
-    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # epochs are whole numbers
+    axes[-1].set_xlim(np.nanmin(epoch) - 0.5, np.nanmax(epoch) + 0.5)  # room for an integer tick, even for one
     axes[-1].set_xlabel("epoch")
     return _save(fig, path)
 

@@ -40,6 +40,9 @@ class StateTrace:
 def state_trace(sim, batch, group: str, var: str | None = None, sample: int = 0, per_step: int = 20) -> StateTrace:
     """The trace of ``group.var`` (default: the neuron's output variable) in sample ``sample`` of
     ``batch``, on a grid of dt / per_step, with the states at its spikes. Runs the generic kernels."""
+    if not hasattr(sim, "_record_sample"):
+        raise TypeError(f"{type(sim).__name__} does not record states; state traces come from the EventProp "
+                        "simulator (eg.Simulator(..., method='eventprop'))")
     g = sim.network.group(group)
     if g.is_input:
         raise NetworkError(f"'{group}' is an input and has no state to trace")
