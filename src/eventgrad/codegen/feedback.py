@@ -45,6 +45,7 @@ class _KernelCompile(event.Listener):
         self.started: float | None = None
         self.functions = 0
         self.done = threading.Event()
+        self.lock = threading.Lock()  # no progress line after the closing one
 
     def _ours(self, ev) -> bool:
         func = getattr(ev.data.get("dispatcher"), "py_func", None)
@@ -68,15 +69,18 @@ class _KernelCompile(event.Listener):
         if not self._ours(ev):
             return
         self.functions += 1
-        if getattr(ev.data.get("dispatcher"), "py_func", None) is not None and \
-                ev.data["dispatcher"].py_func.__name__ == self.name:
-            self.done.set()
-            _say(f"compiled {self._which()}: {self.functions} functions in {time.perf_counter() - self.started:.0f} s")
+        if ev.data["dispatcher"].py_func.__name__ == self.name:  # the entry point itself: the kernel is done
+            with self.lock:
+                self.done.set()
+                _say(f"compiled {self._which()}: {self.functions} functions in "
+                     f"{time.perf_counter() - self.started:.0f} s")
 
     def _heartbeat(self):
         while not self.done.wait(HEARTBEAT_S):
-            _say(f"  compiling {self._which()}: {self.functions} functions so far, "
-                 f"{time.perf_counter() - self.started:.0f} s")
+            with self.lock:
+                if not self.done.is_set():
+                    _say(f"  compiling {self._which()}: {self.functions} functions so far, "
+                         f"{time.perf_counter() - self.started:.0f} s")
 
 
 @contextlib.contextmanager
