@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 
 import numpy as np
@@ -253,7 +254,7 @@ def _interrupted_message(cfg: dict, trainer: Trainer, counter: _BatchCounter) ->
         return f"{where}; no epoch finished, so there is nothing to resume: start the run again"
     saved = f"epochs 1-{done} are" if done > 1 else "epoch 1 is"
     return (f"{where}; {saved} saved in {folder} (last.npz); "
-            f"continue with: eventgrad train --resume {folder}")
+            f"continue with: eventgrad train --resume {shlex.quote(folder)}")
 
 
 def load_run(folder: str, checkpoint: str = "best.npz"):

@@ -34,6 +34,11 @@ KERNELS = ("auto", "generic", "step")  # Simulator(kernels=...)
 EXCURSIONS = ("exact", "step_end")  # Simulator(excursions=...)
 
 
+def _check_per_step(per_step) -> None:
+    if isinstance(per_step, bool) or not isinstance(per_step, (int, np.integer)) or per_step < 1:
+        raise ValueError(f"per_step must be a positive integer (grid points per dt), got {per_step!r}")
+
+
 class Simulator:
     """Simulate a network on a batch of input spikes and differentiate a loss with EventProp.
 
@@ -337,9 +342,12 @@ class Simulator:
 
         ``variables`` maps population names to variable names (e.g. ``{"h": ["v"]}``). Runs the generic
         kernels with a state snapshot every (sub)step (memory B x steps x per_step x all state), so keep
-        batches small. Spike times do not depend on ``per_step`` (they are exact); only where the
-        trajectory is sampled does (``eventgrad.engine.trajectory`` adds the states at the spikes).
+        batches small. Spike times are exact on any grid; a finer one (``per_step`` > 1) samples the trajectory
+        between the grid points, and can only find more of the brief excursions above threshold that the
+        generic kernels miss between their checks (``eventgrad.engine.trajectory`` adds the states at the
+        spikes).
         """
+        _check_per_step(per_step)
         picks = self._record_picks(variables)
         samples = self._merge_inputs(batch)
         out = {key: np.empty((len(samples), self.n_steps * per_step, g.size)) for g, _, key in picks}
@@ -366,8 +374,7 @@ class Simulator:
     def _record_sample(self, sample, per_step: int = 1):
         """Run one merged sample on the generic kernels on a grid of dt / per_step, keeping the state at
         every grid point: (states (steps, ztot), index tables GI, SampleRecord of its event log)."""
-        if isinstance(per_step, bool) or not isinstance(per_step, (int, np.integer)) or per_step < 1:
-            raise ValueError(f"per_step must be a positive integer (grid points per dt), got {per_step!r}")
+        _check_per_step(per_step)
         L = self.layout
         t_in, u_in, g_in, v_in = sample
         GI, PR, W, DL = self._flat_params()

@@ -5,7 +5,8 @@ reaches threshold. Here the state is sampled on a finer grid (``per_step`` point
 spike, the variable's value just before it (where the trajectory crosses the threshold) and just after
 the reset are added at the spike's exact time. Both come from the simulation itself: the kernels log
 each spiking neuron's state before its reset, and the reset map of the model's equations gives the state
-after it. The spike times do not depend on ``per_step``.
+after it. Spike times are exact on any grid (a finer one can only catch more of the brief excursions
+above threshold that the generic kernels miss between their checks).
 """
 
 from __future__ import annotations
