@@ -38,7 +38,7 @@ def test_compiling_is_announced_with_progress_and_a_cached_kernel_is_silent(tmp_
     assert kernels.forward_fast(np.ones(3)) == 6.0
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == (f"eventgrad: compiling the kernels of this network's models and structure (once: they are "
-                        f"cached in {tmp_path} for next time; 20-40 s per kernel)"), lines
+                        f"cached in {tmp_path} for next time)"), lines
     assert lines[-1].startswith("eventgrad: compiled kernel 1/2 (forward_fast): 2 functions in "), lines
     assert any(line.startswith("eventgrad:   compiling kernel 1/2 (forward_fast): ") for line in lines[1:-1]), lines
     kernels.forward_fast(np.ones(3))

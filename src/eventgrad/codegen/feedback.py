@@ -62,7 +62,7 @@ class _KernelCompile(event.Listener):
         if self.module not in _announced:
             _announced.add(self.module)
             _say(f"compiling the kernels of this network's models and structure (once: they are cached in "
-                 f"{self.cache} for next time; 20-40 s per kernel)")
+                 f"{self.cache} for next time)")
         threading.Thread(target=self._heartbeat, daemon=True).start()
 
     def on_end(self, ev):
