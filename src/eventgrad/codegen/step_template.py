@@ -449,20 +449,21 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
 
 
 @leaf
-def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, EVO, n_ev, PEX,
-                    PAF, SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch):
-    """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the row arrivals
-    ev_* in the order ev_order, and its own single-synapse arrivals, threaded from head[a] through sy_next
-    and sorted here), from its modes at t0: every crossing is located, logged and reset, and the exact end
+def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, n_ev, PIECES,
+                    SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch):
+    """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the n_ev row
+    arrivals as piece_tables lists them, and its own single-synapse arrivals, threaded from head[a] through
+    sy_next and sorted here), from its modes at t0: every crossing is located, logged and reset, and the exact end
     state goes into Zend. A piece between row arrivals (or the step's ends) that no own arrival or spike cuts
-    takes its flow from the tables PEX, PAF that every walk of the step shares; exponentials are computed
+    takes its flow from the tables PEX, PAF that every walk of the step shares (PIECES, from piece_tables,
+    with each row arrival's time, weight row and jump per unit weight in time order); exponentials are computed
     only for other pieces and where the bound leaves a crossing possible. After its first spike, where
     ubuf[m] (step_candidates' bound on the superposed trajectory over the step) plus the reset's share stays
     below 0, no second crossing can follow, and the end state is the superposed one plus the reset's jump
     carried to t1: the rest of the step is not walked. Inlined into its caller, the arrays grouped in tuples
-    (EVO: the row arrivals and their order, SYO: the single ones and a list, WT: the tables, LOG: the spike log,
-    scratch): a call passes every array on the stack, and one with more than 30 arguments cannot be inlined."""
-    ev_t, ev_i, ev_v, ev_order = EVO
+    (SYO: the single arrivals and a list, WT: the tables, LOG: the spike log, scratch): a call passes every
+    array on the stack, and one with more than 30 arguments cannot be inlined."""
+    PEX, PAF, PT, PWO, PJ = PIECES
     sy_t, sy_i, sy_v, sy_own = SYO
     SMU, SBM, SCK, STH, SPB, SV, SVI = WT
     log_t, log_i, sp_x = LOG
@@ -502,7 +503,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
             te = t1
             which = 0
             if a_row < n_ev:
-                te = ev_t[ev_order[a_row]]
+                te = PT[a_row]
                 which = 1
             if a_own < n_own and (which == 0 or sy_t[sy_own[a_own]] < te):
                 te = sy_t[sy_own[a_own]]
@@ -564,17 +565,17 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
             if which == 0:
                 break
             if which == 1:
-                r = ev_order[a_row]
-                c = ev_i[r, 0]
-                w = W[CI[c, WOFF] + ev_i[r, 1] * CI[c, NPOST] + m] * ev_v[r]
+                w = W[PWO[a_row] + m]
+                for k in range(d):
+                    y[k] += w * PJ[a_row, k]
                 a_row += 1
             else:
                 r = sy_own[a_own]
                 c = sy_i[r, 0]
                 w = sy_v[r]  # the weight times the event's value
                 a_own += 1
-            for k in range(d):
-                y[k] += w * SPB[c, k]
+                for k in range(d):
+                    y[k] += w * SPB[c, k]
         if not superposed:
             for k in range(d):
                 Zend[zo + k * ng + m] = y[k]
@@ -631,12 +632,21 @@ def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, 
 
 
 @leaf
-def piece_tables(g, d, t0, t1, ev_t, ev_order, n_ev, SMU, SBM, PEX, PAF):
-    """The flow over each piece between the step's sorted row arrivals (and its ends), shared by the walks:
-    y_end = PEX[a] y + PAF[a] over piece a."""
+def piece_tables(g, d, t0, t1, CI, ev_t, ev_i, ev_v, ev_order, n_ev, SMU, SBM, SPB, PIECES):
+    """What the walks of the step share: the flow over each piece between the step's sorted row arrivals (and
+    its ends), y_end = PEX[a] y + PAF[a] over piece a; and row arrival a's time PT[a], where its weight row
+    starts (PWO[a]) and its jump per unit weight (PJ[a] = value V^-1 beta), in time order."""
+    PEX, PAF, PT, PWO, PJ = PIECES
+    for a in range(n_ev):
+        r = ev_order[a]
+        c = ev_i[r, 0]
+        PT[a] = ev_t[r]
+        PWO[a] = CI[c, WOFF] + ev_i[r, 1] * CI[c, NPOST]
+        for k in range(d):
+            PJ[a, k] = ev_v[r] * SPB[c, k]
     t = t0
     for a in range(n_ev + 1):
-        te = t1 if a == n_ev else ev_t[ev_order[a]]
+        te = t1 if a == n_ev else PT[a]
         s = te - t
         for k in range(d):
             mu = SMU[g, k]
@@ -718,7 +728,8 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.float64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
-            np.empty((cap + 1, dmax), np.float64), np.empty((cap + 1, dmax), np.float64))
+            np.empty((cap + 1, dmax), np.float64), np.empty((cap + 1, dmax), np.float64), np.empty(cap, np.float64),
+            np.empty(cap, np.int64), np.empty((cap, dmax), np.float64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, in_time, in_value, RO,
                               ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
                               counts, CUR, sp_first, work)
@@ -730,12 +741,12 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                        sp_first, work):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
-     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF) = work
+     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ) = work
     # the arrays that inlined helpers take in groups (see deliver_arrivals)
     ARR = (SMU, SPB, SPQ)
     EV = (ev_t, ev_i, ev_v)
     SY = (sy_t, sy_i, sy_v)
-    EVO = (ev_t, ev_i, ev_v, ev_order)
+    PIECES = (PEX, PAF, PT, PWO, PJ)
     SYO = (sy_t, sy_i, sy_v, sy_own)
     WT = (SMU, SBM, SCK, STH, SPB, SV, SVI)
     LOG = (log_t, log_i, sp_x)
@@ -785,15 +796,15 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                 counts[4] += n_cand
                 if n_cand > 0:
                     sort_by_time(ev_t, ev_order, n_ev)
-                    piece_tables(g, d, t0, t1, ev_t, ev_order, n_ev, SMU, SBM, PEX, PAF)
+                    piece_tables(g, d, t0, t1, CI, ev_t, ev_i, ev_v, ev_order, n_ev, SMU, SBM, SPB, PIECES)
                     if n_sy > 0:
                         for a in range(n_cand):
                             cslot[cand[a]] = a
                             head[a] = -1
                         own_arrivals(sy_i, n_sy, cslot, head, sy_next)
                     status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
-                                             sy_next, EVO, n_ev, PEX, PAF, SYO, n_sy, WT, LOG, counts, RO, y_out,
-                                             first, scratch)
+                                             sy_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
+                                             scratch)
                     if status != OK:
                         return status
             for k in range(d):
