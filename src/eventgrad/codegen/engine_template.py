@@ -20,7 +20,7 @@ IS_INPUT, SIZE, DIM, ZOFF, POFF, NPAR, LINEAR, SHARED, SPIKING, OUT_START, OUT_C
 # for one delay per synapse ([pre, post], like the weights), 0 for one delay for the whole connection
 PRE, POST, WOFF, NPOST, DOFF, DPER = range(6)
 # statuses
-OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
+OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE, ERR_BUDGET = range(6)
 # kinds of logged events. A spike or input logs [group, unit, kind, -1, -1]; the arrival of a delayed spike
 # logs [connection, presynaptic unit, KIND_ARRIVAL, target (-1: every target), log index of the spike sent]
 KIND_CROSSING, KIND_TRIGGERED, KIND_INPUT, KIND_ARRIVAL = range(4)
@@ -503,9 +503,10 @@ def sample_readout(GI, RO, ws, Z, n, y, first, soa):
 
 
 @jit
-def forward(GI, CI, OC, PR, W, DL, Z0, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
-            log_t, log_i, sp_x, Zs, every, y, first, counts, pq_t, pq_i, pq_v):
-    """Simulate one sample; returns a status. counts = [events logged, -, error group, error unit].
+def forward(GI, CI, OC, PR, W, DL, Z0, dt, n_steps, h_max, tol, budget, in_time, in_unit, in_group, in_value, RO,
+            ws, log_t, log_i, sp_x, Zs, every, y, first, counts, pq_t, pq_i, pq_v):
+    """Simulate one sample; returns a status. counts = [events logged, step at fault, error group, error unit].
+    budget: the most spikes one step may hold (ERR_BUDGET past it: a runaway network stops within a few steps).
     pq_t, pq_i, pq_v: the queue of delayed spikes in flight (see deliver), empty without delays."""
     dmax = sp_x.shape[1]
     Z = Z0.copy()
@@ -519,15 +520,15 @@ def forward(GI, CI, OC, PR, W, DL, Z0, dt, n_steps, h_max, tol, in_time, in_unit
     no_pi, no_pib = np.zeros((0, 0, 0, 0)), np.zeros((0, 0, 0))
     pending = (pq_t, pq_i, pq_v, np.zeros(1, np.int64))
     arrival = np.empty(4, np.int64)
-    return forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO,
-                         ws, log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu,
+    return forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, budget, in_time, in_unit, in_group, in_value,
+                         RO, ws, log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu,
                          no_p, no_aff, no_pi, no_pib, pending, arrival)
 
 
 @flat_jit
-def forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, in_time, in_unit, in_group, in_value, RO, ws,
-                  log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu, no_p, no_aff,
-                  no_pi, no_pib, pending, arrival):
+def forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, budget, in_time, in_unit, in_group, in_value, RO,
+                  ws, log_t, log_i, sp_x, Zs, every, y, first, counts, Z, Zn, xs, tmp, W3, K, queue, no_mu, no_p,
+                  no_aff, no_pi, no_pib, pending, arrival):
     """forward's steps, in the work arrays it allocated: compiled without numba's runtime (no allocation
     here), so the per-piece calls and slices cost no reference counting. Pieces end at the step's end, an
     input, an arrival of a delayed spike (inputs first at equal times) or a threshold crossing."""
@@ -542,7 +543,15 @@ def forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, in_time, in_un
             copy_into(Zs[n // every], Z)
         t = n * dt
         t_end = (n + 1) * dt
+        # spikes of this step: the events logged in it less its inputs and arrivals (each fire() logs one of
+        # those, and any spikes of its cascade)
+        n_not_spikes = counts[0]
         while True:
+            if counts[0] - n_not_spikes > budget:
+                counts[1] = n
+                counts[2] = log_i[counts[0] - 1, 0]
+                counts[3] = log_i[counts[0] - 1, 1]
+                return ERR_BUDGET
             te = t_end
             piece = 0  # 0: to the end of the step, 1: to an input spike, 2: to an RK4 sub-step boundary, 3: to an
             # arrival of a delayed spike
@@ -577,12 +586,14 @@ def forward_steps(GI, CI, OC, PR, W, DL, dt, n_steps, h_max, tol, in_time, in_un
             if piece == 2:
                 continue
             if piece == 3:
+                n_not_spikes += 1
                 value = pending_pop(pq_t, pq_i, pq_v, pq_n, arrival)[1]
                 status = fire(GI, CI, OC, PR, W, DL, Z, t, arrival[PQ_CONN], arrival[PQ_PRE], np.int64(KIND_ARRIVAL),
                               value, log_t, log_i, sp_x, counts, tmp, queue, RO, y, first, pending, horizon, arrival)
                 if status != OK:
                     return status
                 continue
+            n_not_spikes += 1
             status = fire(GI, CI, OC, PR, W, DL, Z, t, in_group[ip], in_unit[ip], np.int64(KIND_INPUT),
                           np.float64(in_value[ip]), log_t, log_i, sp_x, counts, tmp, queue, RO, y, first, pending,
                           horizon, arrival)

@@ -570,8 +570,8 @@ def insert_event(ev_t, ev_v, ev_i, n_ev, t, g, j, kind, spike):
 
 
 @jit
-def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_unit, in_group, in_value, RO, ws, MU, PI,
-                 PIB, PB, TH, BETA, log_t, log_i, sp_x, y, first, counts):
+def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, budget, in_time, in_unit, in_group, in_value, RO, ws,
+                 MU, PI, PIB, PB, TH, BETA, log_t, log_i, sp_x, y, first, counts):
     """forward() for networks of linear populations with additive synapses (see the module docstring).
 
     Per step: free evolution to t1, the step's inputs logged and delivered, then the spike searches. Each
@@ -579,7 +579,8 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
     walks them through the step's events in lockstep, piece by piece (a piece ends at an event), and
     locates the crossing in the first piece where any of them reaches threshold (at its end, or at a
     maximum inside it; exact: a boolean, excursions="exact"); the earliest
-    is emitted (logged, reset, delivered by superposition) and the search repeats. Piece propagators are
+    is emitted (logged, reset, delivered by superposition) and the search repeats; a step that would hold more
+    than ``budget`` spikes stops the run (ERR_BUDGET, with the step in counts[1]). Piece propagators are
     shared within a population. Thresholds are affine (TH) and jumps additive (BETA) here, so the loops
     read tables instead of calling model functions; and the whole step runs in this function, because a
     call that binds arrays costs atomic reference counting (see the module docstring)."""
@@ -662,13 +663,13 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, in_time, in_uni
             rs_x, spiked, known_t, known_x, reached, ev_t, ev_v, ev_i, step_x, cand_i, cand_t, cand_x, cand_f, pool,
             watch, probe_t, quiet, prev_t, prev_e, prev_x, PG_, AG_, SG_, Pdt, Adt, FA, FB, RHO, CV, CB, CR, CT, EG_,
             r_w, R_w, M_w, Zs_w, nz_w)
-    return forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_unit, in_group, in_value, RO, ws,
-                              MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work)
+    return forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_time, in_unit, in_group, in_value,
+                              RO, ws, MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work)
 
 
 @flat_jit
-def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_unit, in_group, in_value, RO, ws, MU,
-                       PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work):
+def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_time, in_unit, in_group, in_value, RO,
+                       ws, MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work):
     """forward_fast's steps, in the work arrays it allocated (``work``, unpacked below): compiled without
     numba's runtime (no allocation here), so the views, calls and inlined model functions of the per-event
     loops cost no reference counting."""
@@ -833,7 +834,12 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_u
                 for g in range(GI.shape[0]):
                     SG_[g] = -1.0
                 found = False
-                for e in range(n_ev + 1):
+                # from the earliest event a candidate has not applied: starting at the step's first event would
+                # cost O(events of the step) per search, O(spikes^2) in a step where neurons fire many times
+                e_walk = n_ev
+                for c in range(n_cand):
+                    e_walk = min(e_walk, cand_i[c, 2])
+                for e in range(e_walk, n_ev + 1):
                     te = t1 if e == n_ev else ev_t[e]
                     for c in range(n_cand):
                         if cand_i[c, 2] > e:
@@ -1098,6 +1104,11 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_u
                 # emit it: log, reset (superposed onto the end-of-step state), deliver
                 g = cand_i[best, 0]
                 j = cand_i[best, 1]
+                if n_spiked >= budget:  # a runaway: the step's work grows with its spikes (see Simulator)
+                    counts[1] = n
+                    counts[2] = g
+                    counts[3] = j
+                    return ERR_BUDGET
                 kind = KIND_TRIGGERED if cand_i[best, 3] == 2 else KIND_CROSSING
                 if cand_i[best, 3] == 3:
                     counts[11] += 1  # an excursion that the end of its piece did not show
@@ -1120,8 +1131,8 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, in_time, in_u
                     for q in range(d):
                         acc += P[i, q] * (xs[q] - best_x[q])
                     Zend[z + i * n_g] += acc
-                for e2 in range(n_spiked):  # an earlier spike inserted out of order shifts later ones' indices
-                    if spiked[e2] >= 0 and rs_e[spiked[e2]] >= pos:
+                for e2 in range(n_spiked if pos < n_ev - 1 else 0):  # a spike inserted before the step's last
+                    if spiked[e2] >= 0 and rs_e[spiked[e2]] >= pos:  # event shifts later ones' indices
                         rs_e[spiked[e2]] += 1
                 spiked[n_spiked] = z if rs_e[z] < 0 else -1
                 n_spiked += 1

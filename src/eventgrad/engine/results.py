@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from eventgrad.engine.simulator import Simulator
 
-OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE = range(5)
+OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE, ERR_BUDGET = range(6)
 KIND_INPUT = 2  # kinds below it are spikes; inputs and arrivals of delayed spikes are logged too
 
 
@@ -63,10 +63,19 @@ def _spikes_of(rec: SampleRecord, group: int) -> np.ndarray:
     return (log_i[:, 0] == group) & (log_i[:, 2] < KIND_INPUT)
 
 
-def raise_for_status(status, counts, network) -> None:
-    """Turn a kernel's status into the error it stands for (``counts[2:4]``: the group and unit at fault)."""
+def raise_for_status(status, counts, sim: Simulator) -> None:
+    """Turn a kernel's status into the error it stands for (``counts[1:4]``: the step, group and unit at fault)."""
     if status == OK:
         return
+    network = sim.network
+    if status == ERR_BUDGET:
+        g = network.groups[int(counts[2])]
+        t0 = int(counts[1]) * sim.dt
+        raise SimulationError(f"population '{g.name}' (neuron {counts[3]}) fires at a runaway rate: the step "
+                              f"[{t0:g}, {t0 + sim.dt:g}) ms holds more than max_spikes_per_step="
+                              f"{sim.max_spikes_per_step} spikes. Check its weights, time constants and threshold "
+                              "(a time constant near zero or huge input weights make a neuron fire ever faster), or "
+                              "pass a larger max_spikes_per_step to Simulator if that many are expected")
     if status == ERR_RESET:
         g = network.groups[int(counts[2])]
         raise SimulationError(f"neuron {counts[3]} of '{g.name}' is still above threshold right after its "

@@ -1,8 +1,9 @@
 """The simulator: runs batches through the generated kernels and turns adjoint results into gradients.
 
-Samples of a batch are independent; they run on a thread pool (the kernels release the GIL) and each
-sample accumulates its own gradient buffers, summed at the end.  Event logs start small and are grown
-(and the sample rerun) whenever a kernel reports that one would overflow: nothing is ever dropped.
+Samples of a batch are independent; they run on a thread pool (the kernels release the GIL); their gradients
+are summed in fixed chunks of samples, in an order that does not depend on the number of threads.  Event logs
+start small and are grown (and the sample rerun) whenever a kernel reports that one would overflow: nothing is
+ever dropped.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from eventgrad.engine import steppath
 from eventgrad.engine.fastpath import modal_tables, static_reason
 from eventgrad.engine.inputs import check_grid, merge_inputs
 from eventgrad.engine.layout import build_layout
-from eventgrad.engine.numeric import check_finite_dynamics
+from eventgrad.engine.numeric import check_finite_dynamics, check_stable_dynamics
 from eventgrad.engine.results import (
+    ERR_BUDGET,
     ERR_CAPACITY,
     Result,
     SampleRecord,
@@ -31,6 +33,22 @@ from eventgrad.network import Network, NetworkError
 from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
 
 KERNELS = ("auto", "generic", "step")  # Simulator(kernels=...)
+SPIKES_PER_NEURON_AND_STEP, SPIKES_PER_NEURON_AND_MS = 64, 10  # the default spike budget (spike_budget)
+GRADIENT_CHUNKS = 32  # a batch's gradient is summed in this many chunks of samples, whatever the thread count
+
+
+def spike_budget(layout, dt: float, asked: int | None) -> int:
+    """The most spikes one step may hold: ``asked``, or by default every spiking neuron firing 64 times in
+    the step, or 10 times per ms of it if that is more (see Simulator's ``max_spikes_per_step``)."""
+    if asked is not None:
+        if isinstance(asked, bool) or not isinstance(asked, (int, np.integer)) or asked < 1:
+            raise ValueError(f"max_spikes_per_step must be a positive integer (spikes in one step of dt, all "
+                             f"populations together), got {asked!r}")
+        return int(asked)
+    n_spiking = sum(g.size for g, adj in zip(layout.network.groups, layout.adjoints)
+                    if adj is not None and adj.system.spiking)
+    per_neuron = max(SPIKES_PER_NEURON_AND_STEP, int(np.ceil(SPIKES_PER_NEURON_AND_MS * dt)))
+    return max(1, n_spiking * per_neuron)
 EXCURSIONS = ("exact", "step_end")  # Simulator(excursions=...)
 
 
@@ -63,6 +81,13 @@ class Simulator:
     ``max_events``: the most events (inputs and spikes) one sample's log may hold. The log starts small
     and doubles when a sample overflows it; past this bound the run stops with an error instead, since
     a sample that needs ever more is almost always a network firing at a runaway rate.
+
+    ``max_spikes_per_step``: the most spikes (all populations together) one step of dt may hold; a step with
+    more stops the run with an error that names a population firing in it. A runaway network (huge weights,
+    a time constant near zero) fires ever faster within one step, and the work of a step grows with its
+    spikes, so without a bound it would run for hours before reaching ``max_events``. The default
+    (``spike_budget``) lets every spiking neuron fire 64 times in each step, or 10 times per ms of the step
+    if that is more: far above what trained networks do (a few spikes per neuron per trial).
     """
 
     def __new__(cls, net=None, *args, method: str = "eventprop", surrogate=None, **kwargs):
@@ -80,7 +105,7 @@ class Simulator:
     def __init__(self, net: Network, dt: float, duration: float, dtype="float32", readout: Readout | None = None,
                  loss=None, substeps: int = 4, threads: int | None = None, jit: bool = True,
                  min_threshold_rate: float = 1e-9, kernels: str = "auto", method: str = "eventprop", surrogate=None,
-                 excursions: str = "exact", max_events: int = 2**24):
+                 excursions: str = "exact", max_events: int = 2**24, max_spikes_per_step: int | None = None):
         if method != "eventprop":
             raise ValueError(f"unknown method {method!r}; known: 'eventprop' (exact gradients, the default) and "
                              "'bptt' (surrogate-gradient backpropagation through time)")
@@ -113,6 +138,7 @@ class Simulator:
             raise ValueError(f"max_events must be a positive integer, got {max_events!r}")
         self.max_events = int(max_events)
         self.layout = build_layout(net, jit)
+        self.max_spikes_per_step = spike_budget(self.layout, self.dt, max_spikes_per_step)
         self._kernels_asked = kernels
         self.fast_reason = static_reason(self.layout) if kernels == "auto" else f"{kernels} kernels requested"
         self.step_reason = steppath.static_reason(self.layout, self.dt) if kernels != "generic" else \
@@ -198,6 +224,7 @@ class Simulator:
             system = L.adjoints[g].system
             values = {p.key: self.params[p.key if "." in p.key else f"{system.name}.{p.key}"] for p in system.params}
             check_finite_dynamics(system, values, GI[g, 1])
+            check_stable_dynamics(system, values, GI[g, 1])
         W = np.concatenate([np.asarray(self.params[f"{c.name}.weight"], self.dtype).ravel()
                             for c in self.network.connections] or [np.zeros(0, self.dtype)])
         for c in self.network.connections:
@@ -287,13 +314,14 @@ class Simulator:
             elif modal is not None:
                 Zs = Zs[:0]
                 status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
-                                                self.tol, self.excursions == "exact", t_in, u_in, g_in, v_in, RO, ws,
-                                                *modal[:4], *modal[5:],
+                                                self.tol, self.excursions == "exact", self.max_spikes_per_step, t_in,
+                                                u_in, g_in, v_in, RO, ws, *modal[:4], *modal[5:],
                                                 log_t, log_i, sp_x, y, first, counts)
             else:
                 status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(self.dt), self.n_steps,
-                                           self.h_max, self.tol, t_in, u_in, g_in, v_in, RO, ws, log_t, log_i,
-                                           sp_x, Zs, self.checkpoint_every, y, first, counts, *self._pending(cap))
+                                           self.h_max, self.tol, self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO,
+                                           ws, log_t, log_i, sp_x, Zs, self.checkpoint_every, y, first, counts,
+                                           *self._pending(cap))
             if status != ERR_CAPACITY:
                 break
             cap = self._grown(cap)
@@ -301,7 +329,7 @@ class Simulator:
             self._capacity = max(self._capacity, cap)
         else:
             self._step_capacity = max(self._step_capacity, cap)
-        raise_for_status(status, counts, self.network)
+        raise_for_status(status, counts, self)
         n = int(counts[0])  # held until the backward pass: only what was logged, not the room left
         record = SampleRecord(log_t[:n].copy(), log_i[:n].copy(), sp_x[:n].copy(), n, Zs, first)
         if step is not None:
@@ -389,12 +417,14 @@ class Simulator:
                                                                                                   self.dtype)
             y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
             status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(dt), n_steps,
-                                       min(self.h_max, dt), self.tol, t_in, u_in, g_in, v_in, RO, ws, log_t, log_i,
-                                       sp_x, Zs, 1, y, first, counts, *self._pending(cap))
+                                       min(self.h_max, dt), self.tol, self.max_spikes_per_step, t_in, u_in, g_in, v_in,
+                                       RO, ws, log_t, log_i, sp_x, Zs, 1, y, first, counts, *self._pending(cap))
             if status != ERR_CAPACITY:
                 break
             cap = self._grown(cap)
-        raise_for_status(status, counts, self.network)
+        if status == ERR_BUDGET:
+            counts[1] //= int(per_step)  # the step of dt that holds the fine step at fault
+        raise_for_status(status, counts, self)
         n = int(counts[0])
         return Zs, GI, SampleRecord(log_t[:n], log_i[:n], sp_x[:n], n, Zs[:0], first)
 
@@ -522,7 +552,7 @@ class Simulator:
         n_pg = int(sum(GI[:, 1] * GI[:, 12]))
 
         def chunk(samples):
-            """Adjoint passes of some samples, accumulated in float64 (one accumulator per worker)."""
+            """Adjoint passes of some samples, accumulated in float64 in sample order (one accumulator per chunk)."""
             GW = np.zeros(W.shape, np.float64)
             GD = np.zeros(DL.shape, np.float64)
             PG = np.zeros(n_pg, np.float64)
@@ -550,12 +580,13 @@ class Simulator:
                                        GD, PG, counts)
             return GW, PG, int(counts[1]), GD
 
+        # The batch is cut into the same chunks whatever the number of threads, each summed in sample order, and the
+        # chunks' sums are added in chunk order: float64 gradients are then bit-identical with any thread count
+        # (a sum split by thread would round differently on a machine with other cores, or with threads=1)
         n = len(res.records)
-        workers = max(1, min(self.threads if self.jit else 1, n))
-        parts = self._map(chunk, [range(k * n // workers, (k + 1) * n // workers) for k in range(workers)])
-        GW = sum(p[0] for p in parts)
-        PG = sum(p[1] for p in parts)
-        GD = sum(p[3] for p in parts)
+        n_chunks = min(n, GRADIENT_CHUNKS)
+        parts = self._map(chunk, [range(k * n // n_chunks, (k + 1) * n // n_chunks) for k in range(n_chunks)])
+        GW, PG, GD = (_ordered_sum([p[i] for p in parts]) for i in (0, 1, 3))
         grads = {}
         woff = 0
         for c in self.network.connections:
@@ -575,3 +606,10 @@ class Simulator:
         check_finite_gradients(grads, self.dtype, "smaller weights, a shorter trial or a larger min_threshold_rate")
         return grads, sum(p[2] for p in parts)
 
+
+def _ordered_sum(arrays: list[np.ndarray]) -> np.ndarray:
+    """arrays[0] + arrays[1] + ..., left to right (the order fixes the rounding)."""
+    total = arrays[0].copy()
+    for a in arrays[1:]:
+        total += a
+    return total
