@@ -10,6 +10,12 @@ compiled function as an index file and a data file, not atomically together, so 
 the same function at once can leave an index that names the other's machine code (numba issue #10128:
 crashes). The entry points therefore compile under a file lock, ``<cache>/k_<hash>.lock``: a second
 process waits, then loads what the first compiled instead of compiling it again.
+
+What the cache holds is checked, never trusted: a ``k_<hash>.py`` is compared with the source it must hold
+and compiled from the text that was checked (a truncated or planted file is rewritten, with a warning
+that names it); numba files that fail to load are deleted and the kernel compiled again, with a warning;
+a read-only cache that holds every kernel works (numba then compiles in memory, where it cannot save), and
+one that lacks a kernel is an error that says so.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import platform
 import sys
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -56,11 +63,13 @@ def load_kernels(source: str) -> ModuleType:
     path = cache_dir() / f"k_{key}.py"
     if not path.exists():
         write_once(path, source)
+    check_entry(path, source)
     name = f"eventgrad_kernels_{key}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    # the text checked above, not the file read again: what runs is what this process wrote or verified
+    exec(compile(source, str(path), "exec"), module.__dict__)
     for entry in ENTRY_POINTS:
         kernel = getattr(module, entry, None)
         if hasattr(kernel, "signatures"):  # compiled by numba (not the plain-Python kernels)
@@ -69,12 +78,56 @@ def load_kernels(source: str) -> ModuleType:
     return module
 
 
+def check_entry(path: Path, source: str) -> None:
+    """Make sure ``path`` holds exactly ``source``: a file that differs (truncated by a crash, edited, or planted
+    under the name) is replaced, with a warning that names it, and numba's files compiled from it deleted."""
+    try:
+        held = path.read_bytes()
+    except OSError as exc:
+        raise CacheError(f"cannot read the kernel cache entry {path}: {exc}") from exc
+    if held == source.encode():
+        return
+    warnings.warn(f"the kernel cache entry {path} does not hold the source it should (truncated, changed or not "
+                  "written by eventgrad); rebuilding it", CacheWarning, stacklevel=3)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(source)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CacheError(f"the kernel cache entry {path} is corrupt and cannot be rewritten ({exc}); delete it or "
+                         "set EVENTGRAD_CACHE_DIR to a writable directory") from exc
+    purge_compiled(path)
+
+
+def purge_compiled(path: Path) -> list[Path]:
+    """Delete numba's cached machine code for the kernel module ``path`` (its index and data files)."""
+    removed = []
+    for f in (path.parent / "__pycache__").glob(f"{path.stem}.*.nb[ic]"):
+        with contextlib.suppress(OSError):
+            f.unlink()
+            removed.append(f)
+    return removed
+
+
+class CacheWarning(UserWarning):
+    """A kernel cache entry was corrupt and is being rebuilt."""
+
+
+class CacheError(OSError):
+    """The kernel cache cannot provide a kernel (read-only and incomplete, unreadable)."""
+
+
 def write_once(path: Path, text: str) -> None:
     """Create ``path`` holding ``text``, whole or not at all, unless it exists already: a file another
     process created first is kept as it is. numba stamps its cache index with the source file's
     modification time, so replacing the file (even with the same text) would make every function that
     process compiled from it look stale, and be compiled again."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    except OSError as exc:
+        raise CacheError(f"the kernel cache {path.parent} is read-only or full ({exc}) and lacks the kernel "
+                         f"{path.name}; set EVENTGRAD_CACHE_DIR to a writable directory") from exc
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
@@ -112,7 +165,21 @@ class LockedFirstCall:
         if kinds in self.seen:
             return self.kernel(*args)
         with self.mutex, file_lock(self.lock_path), compile_feedback(self.kernel, self.lock_path.parent):
-            out = self.kernel(*args)
+            try:
+                out = self.kernel(*args)
+            except Exception as exc:
+                # numba raises what unpickling gave (EOFError, UnpicklingError, ...) for a truncated index or
+                # data file: delete the module's numba files and compile once more; a second failure is real,
+                # and so is one of numba's own errors (a model that does not compile)
+                if isinstance(exc, numba.core.errors.NumbaError):
+                    raise
+                removed = purge_compiled(self.lock_path.with_suffix(".py"))
+                if not removed:
+                    raise
+                warnings.warn(f"numba's cached code for the kernel {self.lock_path.with_suffix('.py')} failed to "
+                              f"load ({type(exc).__name__}: {exc}); deleted {len(removed)} files and compiling "
+                              "again", CacheWarning, stacklevel=2)
+                out = self.kernel(*args)
         self.seen.add(kinds)
         return out
 
@@ -126,9 +193,15 @@ def file_lock(path: Path):
     except ImportError:
         yield
         return
-    with open(path, "a") as fh:
+    try:
+        fh = open(path, "a")
+    except OSError:  # a read-only cache: no process can write numba's files there, so there is no race to guard
+        yield
+        return
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
