@@ -66,8 +66,15 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path, capsys):
     assert part["test_accuracy"] == whole["test_accuracy"] and part["test_loss"] == whole["test_loss"]
     rows = [(tmp_path / d / "log.csv").read_text().splitlines() for d in ("whole", "part")]
     assert [r.split(",")[:5] for r in rows[0]] == [r.split(",")[:5] for r in rows[1]]
+    # log.jsonl keeps the epochs before the resume (it was emptied when the logger was created) ...
+    jsonl = [[json.loads(line) for line in (tmp_path / d / "log.jsonl").read_text().splitlines()]
+             for d in ("whole", "part")]
+    assert [(r["epoch"], r["loss"]) for r in jsonl[0]] == [(r["epoch"], r["loss"]) for r in jsonl[1]]
+    assert len(jsonl[1]) == 2
+    kept = (tmp_path / "part" / "log.jsonl").read_text()
     assert main(["train", "--resume", str(tmp_path / "part")]) == 2
     assert "has done 2 of its 2 epochs" in capsys.readouterr().err
+    assert (tmp_path / "part" / "log.jsonl").read_text() == kept  # ... and a failed resume leaves it alone
     assert main(["train", str(config), "--resume", str(tmp_path / "part")]) == 2
     assert "--resume takes the run folder's own configuration" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "nowhere")]) == 2

@@ -82,11 +82,12 @@ class CSVLogger:
 
 
 class JSONLogger:
-    """One JSON object per line and epoch (JSON lines), appended as each epoch ends."""
+    """One JSON object per line and epoch (JSON lines). Like CSVLogger, the file is rewritten whole from the
+    trainer's history as each epoch ends (atomically): a resumed run keeps the epochs before the checkpoint,
+    and nothing is truncated before the first epoch of a run ends (a resume that fails leaves the log as it was)."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
-        open(self.path, "w").close()
 
     def on_train_begin(self, trainer):
         """A resumed run's trainer starts with the saved epochs' history: write them first."""
@@ -94,8 +95,10 @@ class JSONLogger:
             f.writelines(json.dumps(logs) + "\n" for logs in trainer.history)
 
     def on_epoch_end(self, trainer, epoch, logs):
-        with open(self.path, "a") as f:
-            f.write(json.dumps(logs) + "\n")
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in trainer.history)
+        os.replace(tmp, self.path)
 
 
 class Checkpoint:
