@@ -7,7 +7,9 @@ symbols instead of colliding with sympy's own objects.
 """
 
 import ast
+import math
 import numbers
+import warnings
 from typing import NoReturn
 
 import numpy as np
@@ -112,13 +114,34 @@ def parse_expression(text: str | float, *, where: str, allow_comparison: bool = 
     if not source:
         raise ModelError(f"{where} is an empty string; write an expression such as 'v - 1.0'")
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # Python warns about escapes such as '\+' in what it will refuse anyway
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source, mode="eval")
     except SyntaxError as err:
         raise ModelError(_syntax_message(source, where, err)) from err
-    expr = _Builder(source, where, allow_comparison).build(tree)
+    except (RecursionError, MemoryError) as err:
+        raise ModelError(f"cannot parse {where}, '{_shortened(source)}': it is nested too deeply") from err
+    try:
+        expr = _Builder(source, where, allow_comparison).build(tree)
+    except ZeroDivisionError as err:
+        raise ModelError(f"cannot parse {where}, '{_shortened(source)}': it divides by zero") from err
+    except OverflowError as err:
+        raise ModelError(f"cannot parse {where}, '{_shortened(source)}': a constant in it overflows") from err
+    except RecursionError as err:
+        raise ModelError(f"cannot parse {where}, '{_shortened(source)}': it is nested too deeply") from err
     if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         raise ModelError(f"cannot parse {where}, '{source}': it evaluates to an infinite or undefined value")
+    if any(not math.isfinite(float(a)) for a in expr.atoms(sympy.Number)):
+        raise ModelError(f"cannot parse {where}, '{_shortened(source)}': a constant in it overflows float64")
+    if expr.has(sympy.I):
+        raise ModelError(f"cannot parse {where}, '{source}': it has a complex (not real) value, such as "
+                         "sqrt or log of a negative number")
     return expr
+
+
+def _shortened(source: str, most: int = 200) -> str:
+    """The expression as error messages quote it: long ones cut in the middle."""
+    return source if len(source) <= most else f"{source[:most // 2]} ... {source[-most // 2:]}"
 
 
 def _parse_number(value, where: str) -> sympy.Expr:
@@ -134,6 +157,8 @@ def _parse_number(value, where: str) -> sympy.Expr:
 
 def _syntax_message(source: str, where: str, err: SyntaxError) -> str:
     """A message that shows the offending line with a caret under the column of the error."""
+    if len(source) > 200:  # no caret under a line that long
+        return f"cannot parse {where}, '{_shortened(source)}': {err.msg}"
     lines = source.splitlines() or [source]
     lineno = min(max(err.lineno or 1, 1), len(lines))
     line = lines[lineno - 1]
@@ -203,7 +228,7 @@ class _Builder:
         if isinstance(value, bool) or value is None:
             self._reject(node, f"the constant {value}")
         if isinstance(value, int):
-            return sympy.Integer(value)
+            return self._finite(node, sympy.Integer(value))
         if isinstance(value, float):
             return sympy.Float(value)
         kind = {str: "a string", bytes: "a bytes literal", complex: "a complex number"}.get(
@@ -226,12 +251,28 @@ class _Builder:
         self._reject(node, f"the operator '{_OPERATOR_SYMBOLS.get(type(node.op), '?')}' in")
 
     def _visit_BinOp(self, node: ast.BinOp) -> sympy.Expr:
-        if isinstance(node.op, ast.BitXor):
-            self._reject(node, "the operator '^' in", "use '**' for powers, as in 'v**2'")
-        operator = _BINARY_OPERATORS.get(type(node.op))
-        if operator is None:
-            self._reject(node, f"the operator '{_OPERATOR_SYMBOLS.get(type(node.op), '?')}' in")
-        return operator(self.visit(node.left), self.visit(node.right))
+        # a long sum 'a + b + c + ...' nests to the left, one level per term: walked in a loop, not by recursion
+        # (a 500-term sum would exceed Python's recursion limit)
+        chain = []
+        while isinstance(node, ast.BinOp):
+            chain.append(node)
+            node = node.left
+        value = self.visit(node)
+        for link in reversed(chain):
+            if isinstance(link.op, ast.BitXor):
+                self._reject(link, "the operator '^' in", "use '**' for powers, as in 'v**2'")
+            operator = _BINARY_OPERATORS.get(type(link.op))
+            if operator is None:
+                self._reject(link, f"the operator '{_OPERATOR_SYMBOLS.get(type(link.op), '?')}' in")
+            value = self._finite(link, operator(value, self.visit(link.right)))
+        return value
+
+    def _finite(self, node: ast.AST, value: sympy.Expr) -> sympy.Expr:
+        """``value``, unless it is a number that float64 cannot hold (refused here, at once: sympy would go on
+        computing with it, 'exp(-exp(1e6))' for a minute)."""
+        if value.is_Number and value.is_finite and not math.isfinite(float(value)):
+            self._reject(node, "the constant", "its value overflows float64")
+        return value
 
     def _visit_Call(self, node: ast.Call) -> sympy.Expr:
         name = node.func.id if isinstance(node.func, ast.Name) else None
@@ -246,4 +287,4 @@ class _Builder:
         if count < fewest or (most is not None and count > most):
             wanted = f"{fewest}" if fewest == most else f"at least {fewest}"
             self._reject(node, "the call", f"{name} takes {wanted} argument(s), got {count}")
-        return ALLOWED_FUNCTIONS[name](*(self.visit(arg) for arg in node.args))
+        return self._finite(node, ALLOWED_FUNCTIONS[name](*(self.visit(arg) for arg in node.args)))
