@@ -4,10 +4,12 @@ Each test names what was wrong before. The networks reuse structures compiled by
 (test_bad_input.py, test_fast_kernels.py): weights, sizes and parameter values never recompile a kernel.
 """
 
+import re
 import time
 
 import numpy as np
 import pytest
+import sympy
 
 import eventgrad as eg
 
@@ -121,3 +123,163 @@ def test_float64_gradients_are_bit_identical_with_one_two_and_three_threads():
         assert loss == results[0][0]
         for key in grads:
             np.testing.assert_array_equal(grads[key], results[0][1][key], err_msg=key)
+
+
+# ---- bad input gets a clear error at the door ---------------------------------------------------------------------
+
+
+def tiny_sim(**kwargs):
+    """A plain-Python simulator (jit=False: nothing to compile) of a 2-3-2 network."""
+    rng = np.random.default_rng(5)
+    net = eg.Network()
+    x = net.add_input("x", 2)
+    h = net.add_population("h", 3, eg.neurons.LIF(tau_mem=10.0))
+    o = net.add_population("o", 2, eg.neurons.LI(tau_mem=20.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(1.0, 3.0, (2, 3)), name="xh")
+    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=np.ones((3, 2)), name="ho")
+    options = dict(dt=1.0, duration=5.0, dtype="float64", readout=eg.readouts.SumVar("o"), jit=False)
+    return eg.Simulator(net, **{**options, **kwargs})
+
+
+TINY_BATCH = eg.SpikeBatch([[0.5, 1.0, 2.5]], [[0, 1, 0]])
+
+
+def test_every_symbol_the_adjoint_derivation_introduces_is_a_reserved_name():
+    # Before: a parameter named 'threshold_rate' was accepted and failed at the first run with a NameError.
+    from eventgrad.adjoint import derive
+    from eventgrad.model.identifiers import RESERVED_NAMES
+
+    internal = {v.name for v in vars(derive).values() if isinstance(v, sympy.Symbol)}
+    assert {"threshold_rate", "dloss_dspike_time", "target_shift_sum"} <= internal <= RESERVED_NAMES
+    for name in sorted(internal):
+        with pytest.raises(eg.ModelError, match=rf"the parameter name '{name}' of this neuron is reserved"):
+            eg.UserNeuron(vars={"v": ("(-v + Isyn) / tau", "0.0")}, threshold="v - 1.0", output_var_name="v",
+                          param_vals={"tau": 10.0, name: 1.0})
+
+
+@pytest.mark.parametrize("dt, duration, message", [
+    ("1.0", 5.0, r"dt must be a number \(ms\), got '1.0' \(str\)"),
+    (1.0, None, r"duration must be a number \(ms\), got None"),
+    (1e-9, 50.0, r"duration/dt = 5e\+10 steps is more than 1e\+07.*choose a larger dt"),
+])
+def test_a_grid_given_as_text_or_of_billions_of_steps_is_refused(dt, duration, message):
+    # Before: dt="1.0" was an unclear TypeError from numpy, and dt=1e-9 tried to allocate 373 GiB.
+    with pytest.raises(ValueError, match=message):
+        tiny_sim(dt=dt, duration=duration)
+
+
+def test_complex_weights_are_refused_and_a_list_in_sim_params_works():
+    # Before: complex weights were cut to their real part (a warning at most), and a list written into
+    # sim.params was an AttributeError at the next run.
+    net = eg.Network()
+    x = net.add_input("x", 2)
+    h = net.add_population("h", 3, eg.neurons.LIF(tau_mem=10.0))
+    with pytest.raises(eg.NetworkError, match=r"connection 'xh': weight is complex"):
+        net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=np.ones((2, 3)) * (1 + 1j), name="xh")
+    sim = tiny_sim()
+    expected = sim.run(TINY_BATCH).readout
+    sim.params["xh.weight"] = sim.params["xh.weight"].tolist()
+    np.testing.assert_array_equal(sim.run(TINY_BATCH).readout, expected)
+    sim.params["xh.weight"] = np.asarray(sim.params["xh.weight"]) * (1 + 0.5j)
+    with pytest.raises(ValueError, match=r"sim.params\['xh.weight'\] is complex"):
+        sim.run(TINY_BATCH)
+    sim.params["xh.weight"] = "heavy"
+    with pytest.raises(ValueError, match=r"sim.params\['xh.weight'\] holds <U5 values \(str\)"):
+        sim.run(TINY_BATCH)
+
+
+def test_a_checkpoint_with_a_negative_epoch_or_without_optimiser_buffers_is_refused(tmp_path):
+    # Before: both were accepted, and the optimiser silently started over.
+    from eventgrad.optim import Adam
+    from eventgrad.train import Trainer, TrainingError, load_checkpoint, save_checkpoint
+
+    sim = tiny_sim()
+    trainer = Trainer(sim, Adam(sim.params, lr=0.01, keys=sim.trainable))
+    trainer.epoch = -5
+    trainer.save(tmp_path / "last.npz")
+    fresh = Trainer(sim, Adam(sim.params, lr=0.01, keys=sim.trainable))
+    with pytest.raises(TrainingError, match=r"last.npz: the trainer state's epoch -5 is not a count of epochs"):
+        fresh.resume(tmp_path / "last.npz")
+    stepped = Adam(sim.params, lr=0.01, keys=sim.trainable)
+    stepped.t = 3  # three steps taken, but the moments m and v are gone
+    save_checkpoint(tmp_path / "c.npz", sim.params, stepped)
+    before = {k: np.array(v) for k, v in sim.params.items()}
+    with pytest.raises(ValueError, match=r"c.npz: the optimiser state has taken 3 steps but holds none of its "
+                                         r"buffers \['m', 'v'\]"):
+        load_checkpoint(tmp_path / "c.npz", sim.params, Adam(sim.params, lr=0.01))
+    for key in before:
+        np.testing.assert_array_equal(sim.params[key], before[key])  # refused before anything changed
+
+
+def test_a_damaged_checkpoint_is_an_error_naming_the_file(tmp_path):
+    from eventgrad.train import load_checkpoint
+
+    path = tmp_path / "best.npz"
+    path.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match=r"best.npz is not a readable checkpoint \(damaged or not an .npz file"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("times, units, message", [
+    ([[0.1, float("nan")]], [[1, 2]], r"sample 0 has a NaN or infinite spike time \(spike 1: nan ms\)"),
+    ([[0.1, float("inf")]], [[1, 2]], r"sample 0 has a NaN or infinite spike time"),
+    ([[0.1, 0.2], [0.3]], [[1, 2], [3, 4]], r"sample 1 has 1 spike times but 2 units"),
+])
+def test_shd_files_with_bad_times_or_mismatched_lengths_are_refused(tmp_path, times, units, message):
+    # Before: numpy errors (or NaN spike times handed on to the simulator).
+    from test_encoders_datasets import write_shd
+
+    from eventgrad.data.shd import load_shd
+
+    write_shd(tmp_path / "shd.h5", times, units, [0] * len(times))
+    with pytest.raises(eg.SpikeDataError, match=message):
+        load_shd(tmp_path / "shd.h5")
+
+
+# ---- configuration files ------------------------------------------------------------------------------------------
+
+BILLION_LAUGHS = """training:
+  lr_scale:
+    a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]
+    b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+    c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+    d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+    e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+    f: [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+"""
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("bomb.yaml", BILLION_LAUGHS, r"bomb.yaml': YAML aliases \('\*a', line 4\) are not allowed"),
+    ("deep.json", "[" * 10**5 + "]" * 10**5, r"deep.json': it is nested too deeply"),
+    ("deep.toml", "a = " + "[" * 10**5 + "]" * 10**5, r"deep.toml': it is nested too deeply"),
+    ("deep.yaml", "a: " + "[" * 10**5 + "]" * 10**5, r"deep.yaml': it is nested too deeply"),
+    ("nested.json", '{"training": {"lr_scale": ' + '{"a": ' * 40 + "1" + "}" * 42, r"nested more than 32 levels"),
+    ("big.json", '{"seed": 1' + " " * (1 << 20) + "}", r"has 1048587 bytes, more than 1048576"),
+    ("broken.yaml", "training:\n  lr: [1, 2\n", r"cannot read '.*broken.yaml': ParserError: while parsing"),
+], ids=lambda v: v if isinstance(v, str) and len(v) < 20 else "")
+def test_hostile_configuration_files_are_refused_in_one_line(tmp_path, capsys, name, text, message):
+    # Before: the YAML file wrote 3 GB of config.json or died with a MemoryError; deep nesting was a RecursionError;
+    # YAML syntax errors were raw tracebacks.
+    from eventgrad.cli import main
+
+    (tmp_path / name).write_text(text)
+    assert main(["config", str(tmp_path / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("eventgrad: ConfigError: ") and err.count("\n") == 1, err[:500]
+    assert re.search(message, err), err[:500]
+
+
+def test_the_command_line_shows_a_traceback_only_with_debug(tmp_path, capsys):
+    from eventgrad.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    (run / "log.csv").write_text("epoch,loss\n1,0.5\n")
+    (run / "best.npz").write_bytes(b"PK\x03\x04 broken zip")
+    assert main(["plot", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "best.npz is not a readable checkpoint" in err
+    with pytest.raises(ValueError, match=r"best.npz is not a readable checkpoint"):
+        main(["--debug", "plot", str(run)])

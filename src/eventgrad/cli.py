@@ -115,6 +115,7 @@ def _deploy(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eventgrad", description="Train spiking networks with exact gradients.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train and test a network (default: the built-in Yin-Yang task)",
                            description=__doc__.split("\n\n")[1], epilog=EPILOG,
@@ -153,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run a command; an error is one line on stderr (its type and message, the traceback only with --debug):
+    exit status 2 for a mistake in the input (configuration, model, data, files), 1 for anything else."""
     from eventgrad import ModelError, NetworkError, SimulationError, SpikeDataError
     from eventgrad.kinds import UnsupportedModel
     from eventgrad.train import TrainingError
@@ -163,10 +166,13 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # outside training (compiling, testing): nothing to save, no traceback
         print("eventgrad: interrupted", file=sys.stderr)
         return 130
-    except (ConfigError, ModelError, NetworkError, SimulationError, SpikeDataError, TrainingError,
-            UnsupportedModel) as err:
+    except Exception as err:
+        if args.debug:
+            raise
         print(f"eventgrad: {type(err).__name__}: {err}", file=sys.stderr)
-        return 2
+        known = (ConfigError, ModelError, NetworkError, SimulationError, SpikeDataError, TrainingError,
+                 UnsupportedModel, ValueError, OSError)
+        return 2 if isinstance(err, known) else 1
 
 
 if __name__ == "__main__":

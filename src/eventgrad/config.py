@@ -136,7 +136,30 @@ def _check_type(name: str, default, value):
 
 def resolve(override: dict | None = None) -> dict:
     """The defaults with ``override`` merged in, every key and type checked."""
+    check_shape(override or {}, "the configuration")
     return _merge(DEFAULTS, override or {})
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a configuration file larger than this is refused unread
+MAX_CONFIG_DEPTH = 32  # tables and lists nested deeper than this are refused
+MAX_CONFIG_ITEMS = 100_000  # values in all, counting a value reached twice (a YAML alias) twice
+
+
+def check_shape(config, where: str) -> None:
+    """Refuse a configuration nested deeper than MAX_CONFIG_DEPTH or with more than MAX_CONFIG_ITEMS values.
+    Iterative (no recursion), and it stops at the limit: a structure whose parts are shared many times over (a
+    "billion laughs") is refused after MAX_CONFIG_ITEMS steps, never expanded."""
+    stack = [(config, 1)]
+    items = 0
+    while stack:
+        node, depth = stack.pop()
+        items += 1
+        if items > MAX_CONFIG_ITEMS:
+            raise ConfigError(f"{where} holds more than {MAX_CONFIG_ITEMS} values; a configuration is a few dozen")
+        if isinstance(node, (dict, list)):
+            if depth > MAX_CONFIG_DEPTH:
+                raise ConfigError(f"{where} is nested more than {MAX_CONFIG_DEPTH} levels deep")
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
 
 
 def read_config(path) -> dict:
@@ -145,6 +168,17 @@ def read_config(path) -> dict:
     if not os.path.isfile(path):
         raise ConfigError(f"configuration file '{path}' does not exist")
     ext = os.path.splitext(path)[1].lower()
+    size = os.path.getsize(path)
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"configuration file '{path}' has {size} bytes, more than {MAX_CONFIG_BYTES}; a "
+                          "configuration is a few kilobytes")
+    config = _parse(path, ext)
+    check_shape(config, f"configuration file '{path}'")
+    return config
+
+
+def _parse(path: str, ext: str):
+    """The file's contents as Python objects; any reading or syntax error is a ConfigError naming the file."""
     try:
         if ext == ".toml":
             try:
@@ -162,11 +196,13 @@ def read_config(path) -> dict:
             except ImportError as err:
                 raise ConfigError("YAML configurations need PyYAML: pip install pyyaml (or use TOML)") from err
             with open(path) as f:
-                return yaml.safe_load(f) or {}
-    except (ValueError, OSError) as err:
-        if isinstance(err, ConfigError):
-            raise
-        raise ConfigError(f"cannot read '{path}': {err}") from err
+                return yaml.load(f, Loader=_loader_without_aliases(yaml)) or {}
+    except RecursionError as err:
+        raise ConfigError(f"cannot read '{path}': it is nested too deeply") from err
+    except ConfigError as err:
+        raise ConfigError(f"'{path}': {err}") from err
+    except Exception as err:  # ValueError, OSError, yaml.YAMLError, UnicodeDecodeError: one line naming the file
+        raise ConfigError(f"cannot read '{path}': {type(err).__name__}: {' '.join(str(err).split())}") from err
     raise ConfigError(f"'{path}': unknown configuration format '{ext}'; use .toml, .json, .yaml or .yml")
 
 
@@ -196,3 +232,18 @@ def _deep_update(base: dict, patch: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+def _loader_without_aliases(yaml):
+    """PyYAML's safe loader, refusing aliases (``*name``): a configuration never needs them, and nested ones
+    expand exponentially (a 600-byte file became 3 GB)."""
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.events.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise ConfigError(f"YAML aliases ('*{self.peek_event().anchor}', line {mark.line + 1}) are not "
+                                  "allowed in a configuration; write the value out")
+            return super().compose_node(parent, index)
+
+    return Loader

@@ -105,6 +105,8 @@ class Network:
         if not isinstance(synapse, UserSynapse):
             raise NetworkError(f"connection '{name}' needs a UserSynapse, got {type(synapse).__name__}")
         _check_lengths(f"the synapse of connection '{name}'", synapse, post.size)
+        if np.iscomplexobj(np.asarray(weight)):
+            raise NetworkError(f"connection '{name}': weight is complex; weights must be real numbers")
         w = np.array(weight, dtype=np.float64)
         if w.shape != (pre.size, post.size):
             raise NetworkError(

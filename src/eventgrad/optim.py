@@ -97,10 +97,31 @@ class Optimizer:
         return {"t": self.t, "lr": self.lr, **{name: dict(getattr(self, name)) for name in self._buffers}}
 
     def load_state_dict(self, state: dict) -> None:
-        self.t = int(state["t"])
-        self.lr = float(state["lr"])
-        for name in self._buffers:
-            setattr(self, name, {k: np.array(v, dtype=np.float64) for k, v in state.get(name, {}).items()})
+        """Restore a state_dict(), checked first: a step count that is not a count, a rate that is not positive,
+        buffers of unknown parameters or of the wrong shape, or no buffers at all after steps that keep some
+        (the optimiser would silently start over) are refused, and nothing changes."""
+        t, lr = state.get("t"), state.get("lr")
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"the optimiser state's step count t={t!r} is not a count of steps")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (np.isfinite(lr) and lr > 0):
+            raise ValueError(f"the optimiser state's learning rate lr={lr!r} is not positive and finite")
+        buffers = {name: {k: np.array(v, dtype=np.float64) for k, v in state.get(name, {}).items()}
+                   for name in self._buffers}
+        if t > 0 and self._keeps_buffers() and not any(buffers.values()):
+            raise ValueError(f"the optimiser state has taken {t} steps but holds none of its buffers "
+                             f"{list(self._buffers)}; resuming from it would restart the optimiser")
+        for name, values in buffers.items():
+            for key, value in values.items():
+                if key not in self.params or np.shape(self.params[key]) != value.shape:
+                    raise ValueError(f"the optimiser buffer '{name}/{key}' does not fit the parameters ("
+                                     f"{'no such parameter' if key not in self.params else f'shape {value.shape}'})")
+        self.t, self.lr = int(t), float(lr)
+        for name, values in buffers.items():
+            setattr(self, name, values)
+
+    def _keeps_buffers(self) -> bool:
+        """Whether a step stores buffers (plain SGD keeps none)."""
+        return True
 
 
 class SGD(Optimizer):
@@ -114,6 +135,9 @@ class SGD(Optimizer):
             raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
         self.momentum = float(momentum)
         self.buffers: dict[str, np.ndarray] = {}
+
+    def _keeps_buffers(self) -> bool:
+        return self.momentum != 0.0
 
     def _update(self, key, g):
         if self.momentum == 0.0:

@@ -69,8 +69,13 @@ def load_shd(path, max_samples: int | None = None, n_classes: int = SHD_CLASSES,
     with h5py.File(path, "r") as f:
         times_s, units_list, labels = _read_fields(f, path, max_samples)
     times_list, sorted_units = [], []
-    for t, u in zip(times_s, units_list):
+    for b, (t, u) in enumerate(zip(times_s, units_list)):
         t = np.asarray(t, dtype=np.float64) * 1000.0  # seconds -> ms
+        if np.shape(t) != np.shape(u):
+            raise SpikeDataError(f"{path}: sample {b} has {np.size(t)} spike times but {np.size(u)} units")
+        if not np.all(np.isfinite(t)):
+            bad = int(np.argmin(np.isfinite(t)))
+            raise SpikeDataError(f"{path}: sample {b} has a NaN or infinite spike time (spike {bad}: {t[bad]} ms)")
         order = np.argsort(t, kind="stable")
         times_list.append(t[order])
         sorted_units.append(np.asarray(u)[order])

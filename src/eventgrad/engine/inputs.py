@@ -7,18 +7,29 @@ EventProp simulator and ``eventgrad.bptt``.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from eventgrad.data.spikes import SpikeBatch, SpikeDataError
 from eventgrad.network import Network, NetworkError
+
+MAX_STEPS = 10**7  # steps per trial (duration / dt); more is a dt typed in the wrong unit, not a real need
 
 
 def check_grid(net: Network, dt: float, duration: float, dtype, who: str) -> tuple[int, np.dtype]:
     """(number of steps, dtype) after checking the network, the grid and the floating-point type."""
     if not isinstance(net, Network):
         raise NetworkError(f"{who} needs a Network, got {type(net).__name__}")
+    for name, value in (("dt", dt), ("duration", duration)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name} must be a number (ms), got {value!r} ({type(value).__name__})")
     if not (np.isfinite(dt) and dt > 0 and np.isfinite(duration) and duration > 0):
         raise ValueError(f"dt and duration must be positive and finite, got dt={dt}, duration={duration}")
+    if duration / dt > MAX_STEPS:
+        raise ValueError(f"duration/dt = {duration / dt:.3g} steps is more than {MAX_STEPS:.0e}: the readout and the "
+                         f"kernels' work arrays hold a value per step (dt={dt:g}, duration={duration:g}); dt is the "
+                         "readout grid, and spike times are exact whatever it is, so choose a larger dt")
     n_steps = int(round(duration / dt))
     if abs(n_steps * dt - duration) > 1e-9 * duration:
         raise ValueError(f"duration {duration} is not a whole number of steps dt={dt}")

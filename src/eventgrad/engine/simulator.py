@@ -205,6 +205,8 @@ class Simulator:
         missing = sorted(set(self._param_keys) - set(self.params))
         if missing:
             raise ValueError(f"parameter {missing[0]!r} was removed from sim.params")
+        for key in self._param_keys:  # a list or a number written into sim.params becomes an array; text does not
+            self.params[key] = _real_array(key, self.params[key])
         GI = L.GI.copy()
         PR = np.zeros(int(sum(GI[:, 1] * GI[:, 5])), self.dtype)
         for g in range(GI.shape[0]):
@@ -613,3 +615,15 @@ def _ordered_sum(arrays: list[np.ndarray]) -> np.ndarray:
     for a in arrays[1:]:
         total += a
     return total
+
+
+def _real_array(key: str, value) -> np.ndarray:
+    """``value`` (written into sim.params[key]) as a real array: a list or number is converted, a complex or
+    non-numeric value refused (numpy would cut a complex value to its real part with only a warning)."""
+    array = np.asarray(value)
+    if np.iscomplexobj(array):
+        raise ValueError(f"sim.params['{key}'] is complex; parameters and weights must be real")
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"sim.params['{key}'] holds {array.dtype} values ({type(value).__name__}); it must hold "
+                         "real numbers")
+    return array

@@ -5,7 +5,14 @@ import keyword
 from .errors import ModelError
 from .expressions import ALLOWED_FUNCTIONS
 
-RESERVED_NAMES = frozenset({"t", "dt", "Isyn", "weight"})
+# the symbols the adjoint derivation brings into a model's jump (adjoint/derive.py) are reserved too: a
+# parameter of that name would be the same sympy symbol, and the generated code would not compile
+INTERNAL_SYMBOLS = {
+    "threshold_rate": "the rate of the threshold function at a spike (in the adjoint jump)",
+    "dloss_dspike_time": "the loss's derivative by a spike time (in the adjoint jump)",
+    "target_shift_sum": "the sum over a spike's targets in the adjoint jump",
+}
+RESERVED_NAMES = frozenset({"t", "dt", "Isyn", "weight", *INTERNAL_SYMBOLS})
 
 # Prefix of the adjoint variables (lambda_v is dL/dv), which the adjoint derivation creates.
 ADJOINT_PREFIX = "lambda_"
@@ -15,6 +22,7 @@ _RESERVED_WHY = {
     "dt": "the time step",
     "Isyn": "the summed synaptic input of a neuron",
     "weight": "the synaptic weight",
+    **INTERNAL_SYMBOLS,
 }
 
 

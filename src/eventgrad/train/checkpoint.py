@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -55,21 +56,34 @@ def save_checkpoint(path, params: dict, optimizer=None, meta: dict | None = None
     return path
 
 
+def _read(path: str):
+    """(header, parameters, optimiser arrays, extra arrays) of a checkpoint file."""
+    with np.load(path, allow_pickle=False) as data:
+        if "header" not in data.files:
+            raise ValueError(f"{path} is not an eventgrad checkpoint (no header)")
+        header = json.loads(bytes(data["header"]).decode())
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            found = header.get("format") if isinstance(header, dict) else header
+            raise ValueError(f"{path} has checkpoint format {found!r}; expected {FORMAT!r}")
+        stored = {k[len("param/"):]: data[k] for k in data.files if k.startswith("param/")}
+        opt_arrays = {k: data[k] for k in data.files if k.startswith("opt/")}
+        named = {k[len("extra/"):]: data[k] for k in data.files if k.startswith("extra/")}
+    return header, stored, opt_arrays, named
+
+
 def load_checkpoint(path, params: dict | None = None, optimizer=None) -> dict:
     """Read a checkpoint; copy its values into ``params`` and ``optimizer`` if given (shapes must match).
 
     Returns {"params": {...}, "meta": {...}, "extra": {...}}.
     """
     path = os.fspath(path)
-    with np.load(path, allow_pickle=False) as data:
-        if "header" not in data.files:
-            raise ValueError(f"{path} is not an eventgrad checkpoint (no header)")
-        header = json.loads(bytes(data["header"]).decode())
-        if header.get("format") != FORMAT:
-            raise ValueError(f"{path} has checkpoint format {header.get('format')!r}; expected {FORMAT!r}")
-        stored = {k[len("param/"):]: data[k] for k in data.files if k.startswith("param/")}
-        opt_arrays = {k: data[k] for k in data.files if k.startswith("opt/")}
-        named = {k[len("extra/"):]: data[k] for k in data.files if k.startswith("extra/")}
+    try:
+        header, stored, opt_arrays, named = _read(path)
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError) as err:  # JSONDecodeError, UnicodeDecodeError too
+        if isinstance(err, ValueError) and str(err).startswith(path):  # _read's own, which names the file
+            raise
+        raise ValueError(f"{path} is not a readable checkpoint (damaged or not an .npz file: "
+                         f"{type(err).__name__}: {err})") from err
     opt = header.get("optimizer")
     if optimizer is not None and (opt is None or opt["class"] != type(optimizer).__name__):
         raise ValueError(f"{path} holds no {type(optimizer).__name__} state (found {opt and opt['class']})")
@@ -88,5 +102,8 @@ def load_checkpoint(path, params: dict | None = None, optimizer=None) -> dict:
         for name, arr in opt_arrays.items():
             _, buffer, key = name.split("/", 2)
             state.setdefault(buffer, {})[key] = arr
-        optimizer.load_state_dict(state)
+        try:
+            optimizer.load_state_dict(state)
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(f"{path}: {err}") from err
     return {"params": stored, "meta": header["meta"], "extra": named}

@@ -193,8 +193,13 @@ class Trainer:
         if state is None:
             raise TrainingError(f"{path} holds parameters but no trainer state; write it with Trainer.save or "
                                 "the Checkpoint callback (last.npz)")
+        epoch, history = state.get("epoch"), state.get("history")
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise TrainingError(f"{path}: the trainer state's epoch {epoch!r} is not a count of epochs")
+        if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+            raise TrainingError(f"{path}: the trainer state's history is not a list of per-epoch records")
         load_checkpoint(path, self.sim.params, self.optimizer)
-        self.epoch, self.history = int(state["epoch"]), list(state["history"])
+        self.epoch, self.history = epoch, list(history)
         self.best = None
         if state["best"] is not None:
             params = {k[len("best/"):]: v for k, v in data["extra"].items() if k.startswith("best/")}
