@@ -25,7 +25,7 @@ EPILOG = """configuration sections and their defaults (print them with `eventgra
   model         hidden layer sizes, recurrence, neuron/synapse models (built-in names or equation tables),
                 trainable neuron parameters, weight initialisation
   simulation    dt, duration, dtype, method (eventprop | bptt), surrogate, readout, threads, kernels,
-                excursions (exact | step_end), max_events
+                excursions (exact | step_end), max_events, max_spikes_per_step
   training      epochs, batch size, optimiser, learning rate, schedule, per-parameter rates, bounds,
                 clipping, early stopping
   regularizer   spike-count targets (nu_lower, nu_upper), their weights, the silent-neuron push

@@ -64,6 +64,7 @@ DEFAULTS: dict = {
         "kernels": "auto",  # eventprop: auto | step | generic (see eventgrad.Simulator)
         "excursions": "exact",  # eventprop, fast kernels: exact | step_end
         "max_events": 2**24,  # eventprop: the most inputs and spikes one sample's log may hold
+        "max_spikes_per_step": 0,  # eventprop: the most spikes in one step of dt (0: 64 per spiking neuron)
     },
     "training": {
         "epochs": 25,

@@ -143,7 +143,8 @@ def build_simulator(cfg: dict, net: eg.Network):
     if s["method"] == "bptt":
         extra = {"method": "bptt", "surrogate": s["surrogate"]}
     else:
-        extra = {"kernels": s["kernels"], "excursions": s["excursions"], "max_events": s["max_events"]}
+        extra = {"kernels": s["kernels"], "excursions": s["excursions"], "max_events": s["max_events"],
+                 "max_spikes_per_step": s["max_spikes_per_step"] or None}
     return eg.Simulator(net, dt=s["dt"], duration=s["duration"], dtype=s["dtype"], readout=readout,
                         loss=eg.losses.SoftmaxCrossEntropy(), threads=s["threads"] or None, **extra)
 
