@@ -14,8 +14,8 @@ process waits, then loads what the first compiled instead of compiling it again.
 What the cache holds is checked, never trusted: a ``k_<hash>.py`` is compared with the source it must hold
 and compiled from the text that was checked (a truncated or planted file is rewritten, with a warning
 that names it); numba files that fail to load are deleted and the kernel compiled again, with a warning;
-a read-only cache that holds every kernel works (numba then compiles in memory, where it cannot save), and
-one that lacks a kernel is an error that says so.
+a read-only cache that holds every kernel works (numba, which never reads a cache it cannot write, then
+compiles into its user-wide cache), and one that lacks a kernel is an error that says so.
 """
 
 from __future__ import annotations
