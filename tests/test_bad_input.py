@@ -428,7 +428,10 @@ def busy_network(rng):
     net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(0.8, 2.4, (5, 8)), name="xh")
     net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(-0.1, 0.1, (8, 8)), name="hh")
     net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (8, 3)), name="ho")
-    return eg.Simulator(net, dt=1.0, duration=50.0, dtype="float64", readout=eg.readouts.SumVar("o"), jit=True)
+    # driven far past any real rate on purpose (over 64 spikes per neuron in some 1 ms steps): above the default
+    # spike budget, which stops runaway networks (tests/test_hardening.py)
+    return eg.Simulator(net, dt=1.0, duration=50.0, dtype="float64", readout=eg.readouts.SumVar("o"), jit=True,
+                        max_spikes_per_step=1 << 16)
 
 
 def n_inputs_logged(rec):
