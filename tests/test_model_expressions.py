@@ -245,8 +245,8 @@ def test_invalid_names_are_refused_with_the_name_quoted(name, match):
 
 
 def test_reserved_names_are_exactly_the_documented_ones():
-    # The engine relies on this set to name its own inputs.
-    assert RESERVED_NAMES == {"t", "dt", "Isyn", "weight"}
+    # The engine relies on this set to name its own inputs; the adjoint derivation adds its own symbols.
+    assert RESERVED_NAMES == {"t", "dt", "Isyn", "weight", "threshold_rate", "dloss_dspike_time", "target_shift_sum"}
 
 
 def test_non_string_names_are_refused():
