@@ -91,13 +91,15 @@ class JSONLogger:
 
     def on_train_begin(self, trainer):
         """A resumed run's trainer starts with the saved epochs' history: write them first."""
-        with open(self.path, "w") as f:
-            f.writelines(json.dumps(logs) + "\n" for logs in trainer.history)
+        self._write(trainer.history)
 
     def on_epoch_end(self, trainer, epoch, logs):
+        self._write(trainer.history)
+
+    def _write(self, history):
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
-            f.writelines(json.dumps(row) + "\n" for row in trainer.history)
+            f.writelines(json.dumps(row) + "\n" for row in history)
         os.replace(tmp, self.path)
 
 
