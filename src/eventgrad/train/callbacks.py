@@ -82,9 +82,9 @@ class CSVLogger:
 
 
 class JSONLogger:
-    """One JSON object per line and epoch (JSON lines). Like CSVLogger, the file is rewritten whole from the
-    trainer's history as each epoch ends (atomically): a resumed run keeps the epochs before the checkpoint,
-    and nothing is truncated before the first epoch of a run ends (a resume that fails leaves the log as it was)."""
+    """One JSON object per line and epoch (JSON lines). The file is rewritten whole from the trainer's history
+    when training starts and as each epoch ends (atomically): a resumed run keeps the epochs before the
+    checkpoint, and a resume that fails before training starts leaves the log as it was."""
 
     def __init__(self, path):
         self.path = os.fspath(path)
