@@ -66,7 +66,7 @@ def test_resume_continues_an_interrupted_run_exactly(tmp_path, capsys):
     assert part["test_accuracy"] == whole["test_accuracy"] and part["test_loss"] == whole["test_loss"]
     rows = [(tmp_path / d / "log.csv").read_text().splitlines() for d in ("whole", "part")]
     assert [r.split(",")[:5] for r in rows[0]] == [r.split(",")[:5] for r in rows[1]]
-    # log.jsonl keeps the epochs before the resume (it was emptied when the logger was created) ...
+    # log.jsonl keeps the epochs before the resume (it used to be emptied when the logger was created) ...
     jsonl = [[json.loads(line) for line in (tmp_path / d / "log.jsonl").read_text().splitlines()]
              for d in ("whole", "part")]
     assert [(r["epoch"], r["loss"]) for r in jsonl[0]] == [(r["epoch"], r["loss"]) for r in jsonl[1]]
