@@ -116,6 +116,19 @@ def test_step_kernels_agree_with_generic_kernels(hh_delay):
         np.testing.assert_allclose(grads_s[key], g, rtol=1e-8, atol=1e-10 * np.abs(g).max(), err_msg=key)
 
 
+def test_a_runaway_network_on_the_step_kernels_stops_at_the_spike_budget():
+    """Input weights x1e4 make 'h' fire as fast as its reset allows: the step-parallel kernels stop at the
+    first step past the spike budget with an error naming the population, instead of filling the log."""
+    net = linear_net(4, alpha=False)
+    sim = simulator(net, "step")
+    batch, _ = inputs(4)
+    for key in ("xh.weight", "xa.weight"):
+        sim.params[key] = sim.params[key] * 1e4
+    with pytest.raises(eg.SimulationError, match=r"population 'h' \(neuron \d\) fires at a runaway rate: the step "
+                                                 r"\[\d+, \d+\) ms holds more than max_spikes_per_step=384 spikes"):
+        sim.run(batch)
+
+
 @pytest.mark.parametrize("kernels", ["generic", "step"])
 @pytest.mark.parametrize("per_synapse", [False, True])
 def test_a_delayed_input_is_the_input_shifted_in_time(kernels, per_synapse):

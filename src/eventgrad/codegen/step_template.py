@@ -450,7 +450,7 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
 
 @leaf
 def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, n_ev, PIECES,
-                    SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch):
+                    SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch, log_limit):
     """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the n_ev row
     arrivals as piece_tables lists them, and its own single-synapse arrivals, threaded from head[a] through
     sy_next and sorted here), from its modes at t0: every crossing is located, logged and reset, and the exact end
@@ -460,9 +460,10 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
     only for other pieces and where the bound leaves a crossing possible. After its first spike, where
     ubuf[m] (step_candidates' bound on the superposed trajectory over the step) plus the reset's share stays
     below 0, no second crossing can follow, and the end state is the superposed one plus the reset's jump
-    carried to t1: the rest of the step is not walked. Inlined into its caller, the arrays grouped in tuples
-    (SYO: the single arrivals and a list, WT: the tables, LOG: the spike log, scratch): a call passes every
-    array on the stack, and one with more than 30 arguments cannot be inlined."""
+    carried to t1: the rest of the step is not walked. A spike that takes the log past log_limit (the step's
+    spike budget) stops the run with ERR_BUDGET, naming the neuron. Inlined into its caller, the arrays
+    grouped in tuples (SYO: the single arrivals and a list, WT: the tables, LOG: the spike log, scratch): a
+    call passes every array on the stack, and one with more than 30 arguments cannot be inlined."""
     PEX, PAF, PT, PWO, PJ = PIECES
     sy_t, sy_i, sy_v, sy_own = SYO
     SMU, SBM, SCK, STH, SPB, SV, SVI = WT
@@ -545,6 +546,10 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
                                     first)
                 if status != OK:
                     return status
+                if counts[0] > log_limit:  # a runaway network: stop here rather than fill the log
+                    counts[2] = g
+                    counts[3] = m
+                    return ERR_BUDGET
                 if spikes == 0:  # the reset's jump y+ - y- decays mode by mode: its largest share is at one end
                     share = bound
                     for k in range(d):
@@ -691,9 +696,9 @@ def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
 
 
 @jit
-def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, in_time, in_unit, in_group,
-                 in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
-                 counts, CUR, sp_first):
+def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, budget, in_time, in_unit,
+                 in_group, in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
+                 y_out, first, counts, CUR, sp_first):
     """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
     first spike of step n in the log; CUR: per single-synapse-delay connection and source, how many of its
     sorted arrivals have happened (the backward pass reads them). counts[4:7]: neurons walked, pieces that
@@ -730,15 +735,15 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
             np.empty((cap + 1, dmax), np.float64), np.empty((cap + 1, dmax), np.float64), np.empty(cap, np.float64),
             np.empty(cap, np.int64), np.empty((cap, dmax), np.float64))
-    return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, in_time, in_value, RO,
-                              ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
-                              counts, CUR, sp_first, work)
+    return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time,
+                              in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
+                              y_out, first, counts, CUR, sp_first, work)
 
 
 @flat_jit
-def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, in_time, in_value, RO, ws,
-                       SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first, counts, CUR,
-                       sp_first, work):
+def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time, in_value,
+                       RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
+                       counts, CUR, sp_first, work):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
      head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ) = work
@@ -804,7 +809,9 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                         own_arrivals(sy_i, n_sy, cslot, head, sy_next)
                     status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
                                              sy_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
-                                             scratch)
+                                             scratch, sp_first[n] + budget)
+                    if status == ERR_BUDGET:
+                        counts[1] = n
                     if status != OK:
                         return status
             for k in range(d):

@@ -311,8 +311,9 @@ class Simulator:
                 sp_first = np.zeros(self.n_steps + 1, np.int64)
                 status = L.kernels.forward_step(GI, L.CI, step.CS, self._step_order, *step.incoming, PR, W, step.DS,
                                                 step.DP, step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
-                                                t_in, u_in, g_in, v_in, RO, ws, *step.tables, log_t, log_i, sp_x, y,
-                                                first, counts, cursors, sp_first)
+                                                self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO, ws,
+                                                *step.tables, log_t, log_i, sp_x, y, first, counts, cursors,
+                                                sp_first)
             elif modal is not None:
                 Zs = Zs[:0]
                 status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
