@@ -344,17 +344,18 @@ def write_shd(path, times_s, units, labels, skip=()):
 
 def test_shd_round_trip_converts_seconds_to_ms_and_sorts(tmp_path):
     """Times come back in ms (x1000 of the stored float32 seconds, not rounded), sorted with their units
-    following; 700 units; max_samples reads the first samples; the default duration covers the last spike."""
+    following when asked (sort_times=True; unsorted files are refused otherwise, see test_speech.py); 700
+    units; max_samples reads the first samples; the default duration covers the last spike."""
     times = [[0.5, 0.0015, 0.25], [], [1.2345]]
     units = [[3, 699, 0], [], [42]]
     write_shd(tmp_path / "shd.h5", times, units, [19, 0, 7])
-    ds = load_shd(tmp_path / "shd.h5")
+    ds = load_shd(tmp_path / "shd.h5", sort_times=True)
     assert len(ds) == 3 and ds.n_units == 700 and ds.n_classes == 20 and ds.duration == 1235.0
     batch, labels = ds.batch([0, 1, 2])
     assert labels.tolist() == [19, 0, 7]
     np.testing.assert_array_equal(batch.times[0], np.float32([0.0015, 0.25, 0.5]).astype(np.float64) * 1000.0)
     assert batch.units[0].tolist() == [699, 0, 3] and batch.times[1].size == 0
-    first = load_shd(tmp_path / "shd.h5", max_samples=2, duration=1400.0)
+    first = load_shd(tmp_path / "shd.h5", max_samples=2, duration=1400.0, sort_times=True)
     assert len(first) == 2 and first.duration == 1400.0
 
 

@@ -1,10 +1,12 @@
 """The command line: ``eventgrad train [CONFIG]``, ``eventgrad config``, ``eventgrad plot RUN_DIR``,
-``eventgrad deploy RUN_DIR`` (fixed-point accuracy and NIR export of a trained run).
+``eventgrad deploy RUN_DIR`` (fixed-point accuracy and NIR export of a trained run), ``eventgrad recipes``.
 
 ``eventgrad train`` with no file trains the built-in Yin-Yang task with the defaults of
 ``eventgrad.config`` and prints the test accuracy. A file (TOML, JSON or YAML) overrides any of them;
 ``--set section.key=value`` overrides one more. With an output folder (``--out``), the resolved
 configuration, the per-epoch log (CSV and JSON lines), checkpoints and the result are written there,
+``--recipe NAME`` starts from a recipe shipped with the package (``eventgrad recipes`` lists them; a file
+and ``--set`` still override it),
 and ``eventgrad train RUN_DIR/config.json`` repeats the run; ``eventgrad train --resume RUN_DIR``
 continues an interrupted one from its last epoch, with the numbers an uninterrupted run gives.
 """
@@ -16,11 +18,12 @@ import json
 import os
 import sys
 
-from eventgrad.config import DEFAULTS, ConfigError, read_config, resolve, set_value
+from eventgrad.config import DEFAULTS, ConfigError, _deep_update, read_config, recipe_path, recipes, resolve, set_value
 
 EPILOG = """configuration sections and their defaults (print them with `eventgrad config`):
   seed          the seed of weights and shuffling
-  data          name (yinyang | shd | mnist), sizes or file paths, validation split
+  data          name (yinyang | shd | ssc | fsdd | mnist), sizes or file paths, validation split (a fraction or
+                whole speakers), the audio front end (fsdd), augmentation redrawn every epoch, delay lines
   encoding      how values become spikes (latency, threshold_latency), bias spike time
   model         hidden layer sizes, recurrence, neuron/synapse models (built-in names or equation tables),
                 trainable neuron parameters, weight initialisation
@@ -35,14 +38,16 @@ EPILOG = """configuration sections and their defaults (print them with `eventgra
 
 def _config_from_args(args) -> dict:
     if args.resume:
-        if args.config or args.out or args.set or args.seed is not None:
+        if args.config or args.out or args.set or args.seed is not None or args.recipe:
             raise ConfigError("--resume takes the run folder's own configuration; only --epochs (to train "
                               "longer) and --no-progress may change")
         path = os.path.join(args.resume, "config.json")
         if not os.path.isfile(path):
             raise ConfigError(f"'{args.resume}' holds no config.json; train with --out {args.resume} first")
         args.config, args.out = path, args.resume
-    raw = read_config(args.config) if args.config else {}
+    raw = read_config(recipe_path(args.recipe)) if args.recipe else {}
+    if args.config:
+        raw = _deep_update(raw, read_config(args.config))
     if args.resume and args.epochs is not None:
         raw = _keep_schedule(raw, args.epochs)
     for assignment in args.set or []:
@@ -113,6 +118,18 @@ def _deploy(args) -> int:
     return 0
 
 
+def _recipes(args) -> int:
+    if args.name:
+        with open(recipe_path(args.name)) as f:
+            print(f.read(), end="")
+        return 0
+    for name, description in recipes().items():
+        print(f"{name:8s} {description}")
+    print("run one with: eventgrad train --recipe NAME [--set section.key=value ...]; "
+          "eventgrad recipes NAME prints its file")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eventgrad", description="Train spiking networks with exact gradients.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error, not only its message")
@@ -121,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description=__doc__.split("\n\n")[1], epilog=EPILOG,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("config", nargs="?", help="configuration file (.toml, .json, .yaml); default: Yin-Yang")
+    train.add_argument("--recipe", metavar="NAME", help="start from a shipped recipe (see `eventgrad recipes`)")
     train.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                        help="override one setting, e.g. --set training.lr=0.005 (repeatable; JSON values)")
     train.add_argument("--epochs", type=int, help="override training.epochs")
@@ -135,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("config", nargs="?", help="configuration file to resolve against the defaults")
     show.set_defaults(func=lambda a: print(json.dumps(resolve(read_config(a.config)) if a.config else DEFAULTS,
                                                       indent=2)) or 0)
+    listing = sub.add_parser("recipes", help="list the recipes shipped with the package (train --recipe NAME)")
+    listing.add_argument("name", nargs="?", help="print this recipe's file instead")
+    listing.set_defaults(func=_recipes)
     plot = sub.add_parser("plot", help="learning curves, a spike raster and voltage traces (PNG) of a run folder "
                                        "made with --out (the best checkpoint on one test sample)")
     plot.add_argument("run_dir")

@@ -21,14 +21,35 @@ class ConfigError(ValueError):
 DEFAULTS: dict = {
     "seed": 0,
     "data": {
-        "name": "yinyang",  # yinyang | shd | mnist
-        "path": "",  # shd: the HDF5 file of the training set
-        "test_path": "",  # shd: the HDF5 file of the test set
+        "name": "yinyang",  # yinyang | shd | ssc | fsdd | mnist
+        "path": "",  # shd, ssc: the HDF5 file of the training set; fsdd: fsdd.npz or its folder ("": $EVENTGRAD_FSDD)
+        "test_path": "",  # shd, ssc: the HDF5 file of the test set
+        "validation_path": "",  # shd, ssc: an HDF5 file of validation samples (SSC ships one); "": a split
         "train_size": 5000,  # yinyang: the reference sizes and seeds (train 42, validation 41, test 40)
         "validation_size": 1000,
         "test_size": 1000,
         "validation_split": 0.1,  # shd, mnist: the part of the training set held out for validation
         "max_samples": 0,  # shd, mnist: use only the first N samples of each file (0: all)
+        "validation_speakers": 0,  # shd, ssc, fsdd: hold out this many whole speakers for validation instead
+        "split": "takes",  # fsdd: takes (takes 0-4 are the test set) | speakers (test_speakers are)
+        "test_speakers": [],  # fsdd, split = "speakers": the speakers of the test set
+        "takes": [],  # fsdd: use only these takes (0-49; []: all)
+        "audio": {  # fsdd: the front end (eventgrad.data.audio.audio_to_spikes)
+            "n_channels": 64,
+            "f_min": 100.0,
+            "f_max": 0.0,  # 0: 90 % of the Nyquist frequency
+            "scale": "erb",  # erb | mel | linear
+            "compression": 0.3,
+            "threshold": 2.0,
+        },
+        "augment": {  # training set, redrawn every epoch (eventgrad.data.augment.Augment)
+            "shift": 0,  # channels, uniform integer in [-shift, shift]
+            "shift_sd": 0.0,  # channels, Gaussian
+            "blend": 0.0,  # fraction of same-class blends added
+            "stretch": 1.0,  # max time-stretch factor (1: none)
+            "jitter": 0.0,  # ms, Gaussian
+        },
+        "delay_lines": {"copies": 1, "spacing": 0.0},  # every set: copies of the input, spacing ms apart
     },
     "encoding": {
         "kind": "latency",  # yinyang: latency; mnist: latency | threshold_latency
@@ -40,6 +61,9 @@ DEFAULTS: dict = {
         "hidden": [100],  # sizes of the hidden layers, in order
         "recurrent": False,  # recurrent connections within each hidden layer
         "recurrent_delay": 0.0,  # ms, of the recurrent connections (0: none; >= dt: the step-parallel kernels)
+        "learn_recurrent_delay": False,  # learn the recurrent delays (one per synapse, from recurrent_delay)
+        "input_delay": 0.0,  # ms: each input synapse gets a delay uniform in [0, input_delay] (0: none)
+        "learn_input_delay": False,  # learn the input delays
         "neuron": "LIF",  # a built-in name from eventgrad.neurons, or a table of UserNeuron arguments
         "neuron_params": {"tau_mem": 20.0},
         "output_neuron": "LI",
@@ -50,6 +74,7 @@ DEFAULTS: dict = {
         "output_trainable": [],  # output neuron parameters to learn
         "input_weight": [2.0, 1.5],  # mean and standard deviation of the first layer's weights
         "hidden_weight": [0.0, 1.0],  # of later layers, the std divided by sqrt(fan-in)
+        "recurrent_weight": [0.0, 1.0],  # of recurrent connections, the std divided by sqrt(layer size)
         "output_weight": [0.0, 3.0],  # of the output layer, the std divided by sqrt(fan-in)
     },
     "simulation": {
@@ -205,6 +230,28 @@ def _parse(path: str, ext: str):
     except Exception as err:  # ValueError, OSError, yaml.YAMLError, UnicodeDecodeError: one line naming the file
         raise ConfigError(f"cannot read '{path}': {type(err).__name__}: {' '.join(str(err).split())}") from err
     raise ConfigError(f"'{path}': unknown configuration format '{ext}'; use .toml, .json, .yaml or .yml")
+
+
+RECIPES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
+
+
+def recipes() -> dict[str, str]:
+    """{name: one-line description} of the recipes shipped with the package (``eventgrad recipes``)."""
+    out = {}
+    for file in sorted(os.listdir(RECIPES_DIR)):
+        if file.endswith(".toml"):
+            with open(os.path.join(RECIPES_DIR, file)) as f:
+                first = f.readline().strip()
+            out[file[:-len(".toml")]] = first.lstrip("# ")
+    return out
+
+
+def recipe_path(name: str) -> str:
+    """The file of the shipped recipe ``name`` (see :func:`recipes`)."""
+    known = recipes()
+    if name not in known:
+        raise ConfigError(f"no recipe '{name}'; shipped recipes: {', '.join(known)} (eventgrad recipes lists them)")
+    return os.path.join(RECIPES_DIR, f"{name}.toml")
 
 
 def set_value(config: dict, assignment: str) -> dict:

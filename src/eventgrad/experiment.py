@@ -16,6 +16,7 @@ import numpy as np
 import eventgrad as eg
 from eventgrad import neurons, readouts, synapses
 from eventgrad.config import ConfigError
+from eventgrad.data.augment import Augment, choose_speakers, split_by_speaker
 from eventgrad.data.dataset import SpikeDataset
 from eventgrad.data.encoders import latency_encode, threshold_latency_encode
 from eventgrad.data.yinyang import yinyang
@@ -63,14 +64,10 @@ def build_data(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
         parts = [yinyang(data[f"{part}_size"], seed=seed) for part, seed in
                  (("train", 42), ("validation", 41), ("test", 40))]
         return tuple(_dataset(cfg, X, y, 3) for X, y in parts)
-    if name == "shd":
-        from eventgrad.data.shd import load_shd
-        if not data["path"] or not data["test_path"]:
-            raise ConfigError("data 'shd' needs data.path and data.test_path (the HDF5 files)")
-        limit, duration = data["max_samples"] or None, cfg["simulation"]["duration"]
-        train, test = (load_shd(data[key], max_samples=limit, duration=duration) for key in ("path", "test_path"))
-        val, train = train.split(data["validation_split"], seed=cfg["seed"])  # (fraction, rest)
-        return train, val, test
+    if name in ("shd", "ssc"):
+        return _spike_files(cfg)
+    if name == "fsdd":
+        return _fsdd(cfg)
     if name == "mnist":
         from eventgrad.data.mnist import load_mnist
         limit = data["max_samples"] or None
@@ -79,7 +76,60 @@ def build_data(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
         train = _dataset(cfg, X.reshape(len(X), -1), y, 10)
         val, train = train.split(data["validation_split"], seed=cfg["seed"])  # (fraction, rest)
         return train, val, _dataset(cfg, Xt.reshape(len(Xt), -1), yt, 10)
-    raise ConfigError(f"unknown data.name '{name}'; known: yinyang, shd, mnist")
+    raise ConfigError(f"unknown data.name '{name}'; known: yinyang, shd, ssc, fsdd, mnist")
+
+
+def _validation(cfg: dict, train: SpikeDataset) -> tuple[SpikeDataset, SpikeDataset]:
+    """(train, validation): whole speakers held out (data.validation_speakers) or a stratified fraction."""
+    data = cfg["data"]
+    if data["validation_speakers"]:
+        held = choose_speakers(train, data["validation_speakers"], seed=cfg["seed"])
+        return split_by_speaker(train, held)
+    val, train = train.split(data["validation_split"], seed=cfg["seed"])  # (fraction, rest)
+    return train, val
+
+
+def _spike_files(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
+    """SHD (20 classes) or SSC (35) from their HDF5 files; delay lines on validation and test (see build_augment)."""
+    from eventgrad.data.shd import SHD_CLASSES, SSC_CLASSES, load_shd
+
+    data = cfg["data"]
+    if not data["path"] or not data["test_path"]:
+        raise ConfigError(f"data '{data['name']}' needs data.path and data.test_path (the HDF5 files)")
+    n_classes = SHD_CLASSES if data["name"] == "shd" else SSC_CLASSES
+    limit, duration = data["max_samples"] or None, cfg["simulation"]["duration"]
+
+    def load(key):
+        return load_shd(data[key], max_samples=limit, duration=duration, n_classes=n_classes)
+
+    train, test = load("path"), load("test_path")
+    train, val = (train, load("validation_path")) if data["validation_path"] else _validation(cfg, train)
+    inputs = build_augment(cfg).inputs
+    return train, inputs(val), inputs(test)
+
+
+def _fsdd(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
+    """FSDD through the audio front end, in its own split or holding out test_speakers."""
+    from eventgrad.data.fsdd import fsdd
+
+    data, audio = cfg["data"], dict(cfg["data"]["audio"])
+    audio["f_max"] = audio["f_max"] or None
+    try:
+        train, test = fsdd(data["path"] or None, split=data["split"], test_speakers=data["test_speakers"],
+                           takes=data["takes"] or None, duration=cfg["simulation"]["duration"],
+                           progress=cfg["output"]["progress"], **audio)
+    except FileNotFoundError as err:
+        raise ConfigError(str(err)) from err
+    train, val = _validation(cfg, train)
+    inputs = build_augment(cfg).inputs
+    return train, inputs(val), inputs(test)
+
+
+def build_augment(cfg: dict) -> Augment:
+    """The training set's per-epoch augmentation and the delay lines of every set (data.augment, data.delay_lines)."""
+    a, d = cfg["data"]["augment"], cfg["data"]["delay_lines"]
+    return Augment(shift=a["shift"], shift_sd=a["shift_sd"], blend=a["blend"], stretch=a["stretch"],
+                   jitter=a["jitter"], delay_copies=d["copies"], delay_spacing=d["spacing"])
 
 
 # ----------------------------------------------------------------------------------------------- network
@@ -111,10 +161,19 @@ def build_network(cfg: dict, n_inputs: int, n_outputs: int, rng: np.random.Gener
                                                       eg.UserNeuron, "neuron"))
         mean, std = m["input_weight"] if i == 0 else m["hidden_weight"]
         std = std if i == 0 else std / np.sqrt(pre.size)
-        net.connect(pre, layer, _synapse(m), weight=rng.normal(mean, std, (pre.size, size)), name=f"{pre.name}{name}")
+        weight = rng.normal(mean, std, (pre.size, size))
+        if i == 0 and m["input_delay"]:
+            net.connect(pre, layer, _synapse(m), weight=weight, name=f"{pre.name}{name}",
+                        delay=rng.uniform(0.0, m["input_delay"], (pre.size, size)), learn_delay=m["learn_input_delay"])
+        else:
+            net.connect(pre, layer, _synapse(m), weight=weight, name=f"{pre.name}{name}")
         if m["recurrent"]:
-            net.connect(layer, layer, _synapse(m), weight=rng.normal(0.0, 1.0 / np.sqrt(size), (size, size)),
-                        name=f"{name}{name}", delay=m["recurrent_delay"] or None)
+            mean, std = m["recurrent_weight"]
+            delay = m["recurrent_delay"] or None
+            if delay is not None and m["learn_recurrent_delay"]:
+                delay = np.full((size, size), delay)
+            net.connect(layer, layer, _synapse(m), weight=rng.normal(mean, std / np.sqrt(size), (size, size)),
+                        name=f"{name}{name}", delay=delay, learn_delay=m["learn_recurrent_delay"] and delay is not None)
         pre = layer
     output = _model(m["output_neuron"], m["output_params"], m["output_trainable"], neurons, eg.UserNeuron,
                     "output_neuron")
@@ -179,7 +238,8 @@ def run(cfg: dict, out=print, resume: bool = False) -> dict:
     start = time.perf_counter()
     rng = np.random.default_rng(cfg["seed"])
     train, val, test = build_data(cfg)
-    sim = build_simulator(cfg, build_network(cfg, train.n_units, train.n_classes, rng))
+    augment = build_augment(cfg)
+    sim = build_simulator(cfg, build_network(cfg, augment.n_units(train.n_units), train.n_classes, rng))
     folder = cfg["output"]["dir"]
     callbacks = [ProgressBar(cfg["training"]["epochs"], bar=cfg["output"]["progress"])]
     if cfg["training"]["early_stopping"]:
@@ -202,13 +262,14 @@ def run(cfg: dict, out=print, resume: bool = False) -> dict:
             raise ConfigError(f"the run in '{folder}' has done {trainer.epoch} of its {cfg['training']['epochs']} "
                               f"epochs; pass --epochs N with N > {trainer.epoch} to train on")
     out(f"data: {cfg['data']['name']}, {len(train)} training / {len(val)} validation / {len(test)} test samples; "
-        f"network {train.n_units}-{'-'.join(map(str, cfg['model']['hidden']))}-{train.n_classes}, "
+        f"network {augment.n_units(train.n_units)}-{'-'.join(map(str, cfg['model']['hidden']))}-{train.n_classes}, "
         f"method {cfg['simulation']['method']}, kernels {sim.kernels_used if hasattr(sim, 'kernels_used') else '-'}")
     where = _BatchCounter(trainer.epoch)
     trainer.callbacks.append(where)
     try:
         history = trainer.fit(train, epochs=epochs, batch_size=cfg["training"]["batch_size"], validation=val,
-                              seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"])
+                              seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"],
+                              augment=None if augment == Augment() else augment)
     except KeyboardInterrupt:
         callbacks[0].close()  # the progress bar
         raise RunInterrupted(_interrupted_message(cfg, trainer, where)) from None

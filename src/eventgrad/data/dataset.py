@@ -81,7 +81,8 @@ class SpikeDataset:
     takes one array of spike times (ms) and one of units per sample (and, for graded events, one of values).
     Labels are either integer classes (int64; ``n_classes`` defaults to the largest label + 1, or give it so
     that a subset still knows all classes) or real-valued targets (float64, one row per sample, ``n_classes``
-    None). Everything is checked once, here; errors name
+    None). ``speakers`` (optional, one per sample, e.g. SHD's ``extra/speaker``) travels with the samples
+    through subsets and splits, for splits that hold out whole speakers. Everything is checked once, here; errors name
     the sample. The per-sample checks (shapes, integer units, finite and sorted times) are SpikeBatch's, and
     the range checks (units below n_units, times in [0, duration]) are ``SpikeBatch.check``'s.
     """
@@ -94,19 +95,33 @@ class SpikeDataset:
     n_units: int
     duration: float
     n_classes: int | None
+    speakers: np.ndarray | None = None
 
     def __init__(self, times_list, units_list, labels, n_units: int, duration: float, n_classes: int | None = None,
-                 values_list=None):
+                 values_list=None, speakers=None):
         self._fill(SpikeBatch(times=times_list, units=units_list, values=values_list), labels, n_units, duration,
                    n_classes)
+        self._set_speakers(speakers)
 
     @classmethod
     def from_batch(cls, batch: SpikeBatch, labels, n_units: int, duration: float,
-                   n_classes: int | None = None) -> SpikeDataset:
+                   n_classes: int | None = None, speakers=None) -> SpikeDataset:
         """A data set holding the samples of ``batch`` (already checked per sample by SpikeBatch)."""
         self = cls.__new__(cls)
         self._fill(batch, labels, n_units, duration, n_classes)
+        self._set_speakers(speakers)
         return self
+
+    def _set_speakers(self, speakers) -> None:
+        """One speaker (any hashable id: int or str) per sample, or None."""
+        if speakers is None:
+            self.speakers = None
+            return
+        speakers = np.asarray(speakers)
+        if speakers.shape != (len(self),):
+            raise SpikeDataError(f"speakers must give one entry per sample ({len(self)}), got shape {speakers.shape}")
+        speakers.setflags(write=False)
+        self.speakers = speakers
 
     def _fill(self, batch: SpikeBatch, labels, n_units, duration, n_classes) -> None:
         n_units = _check_size("n_units", n_units)
@@ -182,6 +197,7 @@ class SpikeDataset:
         out = SpikeDataset.__new__(SpikeDataset)
         out._set(self.times[positions], self.units[positions], offsets, self.labels[idx], self.n_units,
                  self.duration, self.n_classes, None if self.values is None else self.values[positions])
+        out.speakers = None if self.speakers is None else self.speakers[idx]
         return out
 
     def split(self, fraction: float, seed=0) -> tuple[SpikeDataset, SpikeDataset]:

@@ -48,6 +48,7 @@ class Trainer:
         self.steps_per_epoch: int | None = None  # set by fit()
         self._rng: np.random.Generator | None = None  # the shuffling generator of the current run
         self._resumed_rng: np.random.Generator | None = None  # set by resume(), taken by the next fit()
+        self._augment_seed: int | None = None  # the run's augmentation seed (saved, restored by resume())
         self._input = self._input_group()
         self._groups = [g.name for g in sim.network.groups if not g.is_input]
 
@@ -100,16 +101,23 @@ class Trainer:
         return int((np.argmax(logits, axis=1) == np.asarray(labels)).sum())
 
     def fit(self, train, epochs: int, batch_size: int = 32, validation=None, seed: int = 0,
-            restore_best: bool = True) -> list[dict]:
+            restore_best: bool = True, augment=None) -> list[dict]:
         """Train for ``epochs`` more epochs; returns the history (one dict per epoch, all of the run's).
         With validation data, the parameters of the best validation epoch are restored at the end
         (``restore_best``). After :meth:`resume`, the shuffling continues the saved run's (``seed`` is
-        not used)."""
+        not used). ``augment(train, epoch_seed) -> dataset`` (e.g. ``eventgrad.data.augment.Augment``)
+        makes each epoch's training set; epoch e's seed is drawn from (``seed``, e) alone, so a resumed
+        run augments exactly as an uninterrupted one."""
         if not (isinstance(epochs, int) and epochs >= 1) or not (isinstance(batch_size, int) and batch_size >= 1):
             raise TrainingError(f"epochs and batch_size must be positive integers, got {epochs}, {batch_size}")
-        self.check_dataset(train, "training")
+        if augment is None:
+            self.check_dataset(train, "training")
+        elif not callable(augment):
+            raise TrainingError(f"augment must be a callable (dataset, seed) -> dataset, got {augment!r}")
         if validation is not None:
             self.check_dataset(validation, "validation")
+        if self._resumed_rng is None or self._augment_seed is None:
+            self._augment_seed = int(seed)
         rng = self._resumed_rng if self._resumed_rng is not None else np.random.default_rng(seed)
         self._rng, self._resumed_rng = rng, None
         steps_per_epoch = -(-len(train) // batch_size)
@@ -119,10 +127,15 @@ class Trainer:
         start = time.perf_counter()
         for _ in range(epochs):
             self.epoch += 1
+            data = train
+            if augment is not None:
+                data = augment(train, self.epoch_seed(self.epoch))
+                self.check_dataset(data, f"epoch {self.epoch}'s augmented training")
+            steps_per_epoch = self.steps_per_epoch = -(-len(data) // batch_size)
             self._call("on_epoch_begin", self.epoch)
             totals = {"loss": 0.0, "hits": 0, "n": 0}
             epoch_counts = {name: 0 for name in self._groups}
-            for i, (batch, labels) in enumerate(train.batches(batch_size, shuffle=True, seed=rng)):
+            for i, (batch, labels) in enumerate(data.batches(batch_size, shuffle=True, seed=rng)):
                 self.optimizer.lr = self.base_lr * self.schedule(self.epoch - 1 + i / steps_per_epoch)
                 loss, hits, norm, counts = self._train_step(batch, labels)
                 totals["loss"] += loss * len(labels)
@@ -142,6 +155,10 @@ class Trainer:
                 self.sim.params[key][...] = value
         self._call("on_train_end")
         return self.history
+
+    def epoch_seed(self, epoch: int) -> int:
+        """The augmentation seed of ``epoch`` (1-based): a function of the run's seed and the epoch only."""
+        return int(np.random.SeedSequence([self._augment_seed or 0, epoch]).generate_state(1)[0])
 
     def _epoch_logs(self, totals, epoch_counts, validation, batch_size, start) -> dict:
         logs = {"epoch": self.epoch, "loss": totals["loss"] / totals["n"]}
@@ -173,7 +190,8 @@ class Trainer:
         optimiser state, epoch count, history, the shuffling generator's state and the best-validation
         parameters. Atomic, like every checkpoint; also readable by ``load_checkpoint``."""
         state = {"epoch": self.epoch, "history": self.history,
-                 "rng": None if self._rng is None else self._rng.bit_generator.state, "best": None}
+                 "rng": None if self._rng is None else self._rng.bit_generator.state, "best": None,
+                 "augment_seed": self._augment_seed}
         extra = {}
         if self.best is not None:
             state["best"] = {k: self.best[k] for k in ("epoch", "metric", "value")}
@@ -185,8 +203,8 @@ class Trainer:
         trainer, its simulator and its optimiser; the next ``fit`` continues from the saved epoch with the
         same shuffling, so a run split in two gives the same numbers as one run. Returns the file's meta.
 
-        Callbacks keep their own state (EarlyStopping's patience restarts); data augmentation that draws
-        random numbers must be seeded by epoch (see examples/mnist_wp2021.py) to continue exactly.
+        Callbacks keep their own state (EarlyStopping's patience restarts); augmentation given to
+        ``fit(augment=...)`` continues exactly (its seed is saved and each epoch's is derived from it).
         """
         data = load_checkpoint(path, None, None)
         state = data["meta"].get("trainer")
@@ -200,6 +218,7 @@ class Trainer:
             raise TrainingError(f"{path}: the trainer state's history is not a list of per-epoch records")
         load_checkpoint(path, self.sim.params, self.optimizer)
         self.epoch, self.history = epoch, list(history)
+        self._augment_seed = state.get("augment_seed")
         self.best = None
         if state["best"] is not None:
             params = {k[len("best/"):]: v for k, v in data["extra"].items() if k.startswith("best/")}
