@@ -24,7 +24,7 @@ from eventgrad.data.augment import (
     split_by_speaker,
     stretch_times,
 )
-from eventgrad.data.fsdd import FSDD_ENV, fsdd, fsdd_path
+from eventgrad.data.fsdd import FSDD_ENV, fsdd, fsdd_path, fsdd_to_shd
 from eventgrad.data.shd import load_shd, save_shd
 
 pytest.importorskip("scipy")
@@ -105,13 +105,13 @@ def test_bad_audio_is_refused_with_the_clip_and_the_reason(clips, rate, options,
 
 
 def test_the_front_end_writes_shd_files_that_load_shd_reads_back(tmp_path):
-    """Spikes, labels and speakers survive save_shd -> load_shd exactly (times in seconds, float64)."""
+    """Spikes, labels and speakers survive save_shd -> load_shd (times in seconds, float64: to rounding)."""
     batch, _ = audio_to_spikes([tone(500.0, 8000, 50.0), tone(2000.0, 8000, 80.0)], 8000, n_channels=8)
     ds = SpikeDataset.from_batch(batch, [3, 7], n_units=8, duration=80.0, n_classes=10,
                                  speakers=np.array(["ann", "bob"]))
     save_shd(tmp_path / "tones.h5", ds)
     back = load_shd(tmp_path / "tones.h5", n_units=8, n_classes=10, duration=80.0)
-    np.testing.assert_array_equal(back.times, ds.times)
+    np.testing.assert_allclose(back.times, ds.times, rtol=1e-15, atol=1e-12)
     np.testing.assert_array_equal(back.units, ds.units)
     assert back.labels.tolist() == [3, 7] and back.speakers.tolist() == ["ann", "bob"]
     assert back.subset([1]).speakers.tolist() == ["bob"]
@@ -261,10 +261,17 @@ def test_fsdd_path_errors_name_the_argument_and_the_environment_variable(tmp_pat
 
 
 @needs_fsdd
-def test_fsdd_both_splits_on_the_real_recordings():
+def test_fsdd_both_splits_on_the_real_recordings(tmp_path):
     """Takes 0 and 5 only (120 clips), 8 channels: the dataset's split puts take 0 in the test set and
-    take 5 in training, every digit and speaker on both sides; the speaker split holds whole speakers out."""
+    take 5 in training, every digit and speaker on both sides; the speaker split holds whole speakers out.
+    Written in SHD's layout (fsdd_to_shd), load_shd reads the same spikes, labels and speakers back."""
     train, test = fsdd(FSDD, takes=[0, 5], n_channels=8, duration=600.0)
+    files = fsdd_to_shd(tmp_path, FSDD, takes=[0, 5], n_channels=8, duration=600.0)
+    for ds, file in zip((train, test), files):
+        back = load_shd(file, n_units=8, n_classes=10, duration=600.0)
+        np.testing.assert_allclose(back.times, ds.times, rtol=1e-15, atol=1e-12)
+        np.testing.assert_array_equal(back.units, ds.units)
+        assert back.labels.tolist() == ds.labels.tolist() and back.speakers.tolist() == ds.speakers.tolist()
     assert len(train) == len(test) == 60 and train.n_units == 8 and test.duration == 600.0
     assert sorted(np.bincount(test.labels).tolist()) == [6] * 10 and len(set(test.speakers)) == 6
     assert np.diff(train.offsets).min() > 0 and train.times.max() <= 600.0

@@ -5,10 +5,10 @@
 ``eventgrad.config`` and prints the test accuracy. A file (TOML, JSON or YAML) overrides any of them;
 ``--set section.key=value`` overrides one more. With an output folder (``--out``), the resolved
 configuration, the per-epoch log (CSV and JSON lines), checkpoints and the result are written there,
-``--recipe NAME`` starts from a recipe shipped with the package (``eventgrad recipes`` lists them; a file
-and ``--set`` still override it),
 and ``eventgrad train RUN_DIR/config.json`` repeats the run; ``eventgrad train --resume RUN_DIR``
 continues an interrupted one from its last epoch, with the numbers an uninterrupted run gives.
+``--recipe NAME`` starts from a recipe shipped with the package (``eventgrad recipes`` lists them); a
+file and ``--set`` still override it.
 """
 
 from __future__ import annotations

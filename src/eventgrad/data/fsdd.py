@@ -104,3 +104,15 @@ def fsdd(path=None, split: str = "takes", test_speakers=(), takes=None, duration
         parts.append(SpikeDataset([times[i] for i in k], [units[i] for i in k], raw["labels"][index[k]], n_channels,
                                   duration, n_classes=10, speakers=raw["speakers"][index[k]]))
     return parts[0], parts[1]
+
+
+def fsdd_to_shd(folder, path=None, **options) -> tuple[str, str]:
+    """Convert FSDD once and write ``fsdd_train.h5`` and ``fsdd_test.h5`` in SHD's layout into ``folder``
+    (``options`` as for :func:`fsdd`: split, test_speakers, takes, duration, progress, front end), so that
+    ``load_shd(file, n_units=n_channels, n_classes=10)`` reads them back without the front end."""
+    from eventgrad.data.shd import save_shd
+
+    os.makedirs(folder, exist_ok=True)
+    train, test = fsdd(path, **options)
+    return tuple(save_shd(os.path.join(os.fspath(folder), f"fsdd_{part}.h5"), ds)
+                 for part, ds in (("train", train), ("test", test)))

@@ -144,7 +144,7 @@ def load_shd(path, max_samples: int | None = None, n_classes: int = SHD_CLASSES,
 
 def save_shd(path, dataset: SpikeDataset, speakers=None) -> str:
     """Write ``dataset`` to an HDF5 file in SHD's layout (``spikes/times`` in seconds, kept in float64 so that
-    times come back exactly; ``spikes/units`` uint16; ``labels``; ``extra/speaker``), which :func:`load_shd`
+    times come back to rounding; ``spikes/units`` uint16; ``labels``; ``extra/speaker``), which :func:`load_shd`
     reads back with the same ``n_units``. Speakers default to the data set's own (0 when it has none)."""
     import h5py
 
