@@ -340,3 +340,19 @@ def test_recipes_reach_the_engines_learnable_delays():
     assert np.shape(xh.delay) == (7, 4) and 0 <= np.min(xh.delay) and np.max(xh.delay) <= 20.0 and xh.learn_delay
     assert np.shape(hh.delay) == (4, 4) and np.all(np.asarray(hh.delay) == 1.0) and hh.learn_delay
     assert ho.delay is None and not ho.learn_delay
+
+
+@pytest.mark.parametrize("override, match", [
+    ({"data": {"augment": {"shift": 3}}}, "apply to spike data sets"),
+    ({"data": {"name": "fsdd", "augment": {"stretch": 0.5}}}, "stretch must be a number >= 1.0"),
+    ({"model": {"learn_input_delay": True}}, "learn_input_delay needs a delay to learn"),
+    ({"model": {"recurrent": True, "learn_recurrent_delay": True}}, "set model.recurrent_delay > 0"),
+])
+def test_speech_configurations_are_checked_before_anything_runs(override, match):
+    from eventgrad.config import ConfigError
+    from eventgrad.experiment import build_augment, build_network
+
+    cfg = resolve(override)
+    with pytest.raises(ConfigError, match=match):
+        build_augment(cfg)
+        build_network(cfg, 3, 2, np.random.default_rng(0))

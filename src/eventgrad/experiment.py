@@ -19,6 +19,7 @@ from eventgrad.config import ConfigError
 from eventgrad.data.augment import Augment, choose_speakers, split_by_speaker
 from eventgrad.data.dataset import SpikeDataset
 from eventgrad.data.encoders import latency_encode, threshold_latency_encode
+from eventgrad.data.spikes import SpikeDataError
 from eventgrad.data.yinyang import yinyang
 from eventgrad.engine.simulator import EXCURSIONS, KERNELS
 from eventgrad.optim import SGD, Adam
@@ -128,8 +129,15 @@ def _fsdd(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
 def build_augment(cfg: dict) -> Augment:
     """The training set's per-epoch augmentation and the delay lines of every set (data.augment, data.delay_lines)."""
     a, d = cfg["data"]["augment"], cfg["data"]["delay_lines"]
-    return Augment(shift=a["shift"], shift_sd=a["shift_sd"], blend=a["blend"], stretch=a["stretch"],
-                   jitter=a["jitter"], delay_copies=d["copies"], delay_spacing=d["spacing"])
+    try:
+        augment = Augment(shift=a["shift"], shift_sd=a["shift_sd"], blend=a["blend"], stretch=a["stretch"],
+                          jitter=a["jitter"], delay_copies=d["copies"], delay_spacing=d["spacing"])
+    except SpikeDataError as err:
+        raise ConfigError(f"data.augment / data.delay_lines: {err}") from err
+    if augment != Augment() and cfg["data"]["name"] not in ("shd", "ssc", "fsdd"):
+        raise ConfigError(f"data.augment and data.delay_lines apply to spike data sets (shd, ssc, fsdd), not to "
+                          f"'{cfg['data']['name']}'")
+    return augment
 
 
 # ----------------------------------------------------------------------------------------------- network
@@ -162,6 +170,9 @@ def build_network(cfg: dict, n_inputs: int, n_outputs: int, rng: np.random.Gener
         mean, std = m["input_weight"] if i == 0 else m["hidden_weight"]
         std = std if i == 0 else std / np.sqrt(pre.size)
         weight = rng.normal(mean, std, (pre.size, size))
+        for key, delay in (("learn_input_delay", "input_delay"), ("learn_recurrent_delay", "recurrent_delay")):
+            if m[key] and not m[delay] > 0:
+                raise ConfigError(f"model.{key} needs a delay to learn: set model.{delay} > 0 ms")
         if i == 0 and m["input_delay"]:
             net.connect(pre, layer, _synapse(m), weight=weight, name=f"{pre.name}{name}",
                         delay=rng.uniform(0.0, m["input_delay"], (pre.size, size)), learn_delay=m["learn_input_delay"])

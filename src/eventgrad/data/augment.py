@@ -175,6 +175,18 @@ class Augment:
     delay_copies: int = 1
     delay_spacing: float = 0.0
 
+    def __post_init__(self):
+        """Refuse settings the functions would refuse, at once rather than at the first epoch."""
+        if isinstance(self.shift, bool) or not isinstance(self.shift, (int, np.integer)) or self.shift < 0:
+            raise SpikeDataError(f"shift must be a whole number of channels >= 0, got {self.shift!r}")
+        if isinstance(self.delay_copies, bool) or not isinstance(self.delay_copies, (int, np.integer)) \
+                or self.delay_copies < 1:
+            raise SpikeDataError(f"delay_copies must be a positive integer, got {self.delay_copies!r}")
+        for name, low in (("shift_sd", 0.0), ("blend", 0.0), ("stretch", 1.0), ("jitter", 0.0), ("delay_spacing", 0.0)):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= low):
+                raise SpikeDataError(f"{name} must be a number >= {low}, got {value!r}")
+
     def __call__(self, ds: SpikeDataset, seed) -> SpikeDataset:
         seeds = np.random.SeedSequence(seed).spawn(4)
         if self.blend:
