@@ -55,7 +55,7 @@ def accuracy(W: np.ndarray, X: np.ndarray, y: np.ndarray) -> float:
 
 
 def main(argv=None) -> None:
-    from eventgrad.data.fsdd import fsdd
+    from eventgrad.data.spoken_digits import fsdd
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--path", default=None, help="fsdd.npz or its folder (default: $EVENTGRAD_FSDD)")

@@ -24,8 +24,8 @@ from eventgrad.data.augment import (
     split_by_speaker,
     stretch_times,
 )
-from eventgrad.data.fsdd import FSDD_ENV, fsdd, fsdd_path, fsdd_to_shd
 from eventgrad.data.shd import load_shd, save_shd
+from eventgrad.data.spoken_digits import FSDD_ENV, fsdd, fsdd_path, fsdd_to_shd
 
 pytest.importorskip("scipy")
 

@@ -111,7 +111,7 @@ def _spike_files(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
 
 def _fsdd(cfg: dict) -> tuple[SpikeDataset, SpikeDataset, SpikeDataset]:
     """FSDD through the audio front end, in its own split or holding out test_speakers."""
-    from eventgrad.data.fsdd import fsdd
+    from eventgrad.data.spoken_digits import fsdd
 
     data, audio = cfg["data"], dict(cfg["data"]["audio"])
     audio["f_max"] = audio["f_max"] or None
