@@ -123,8 +123,10 @@ def test_load_shd_keeps_the_speaker_and_refuses_bad_files_naming_file_and_field(
     assert load_shd(tmp_path / "ok.h5").speakers.tolist() == [0, 0]
     cases = [([[0.2, 0.1]], [[1, 2]], r"unsorted.h5: 'spikes/times' of sample 0 are not sorted"),
              ([[0.1]], [[700]], r"units.h5: 'spikes/units' of sample 0 holds unit 700, outside the 700 channels"),
-             ([[0.1, np.nan]], [[1, 2]], r"nan.h5: 'spikes/times' of sample 0 holds nan"),
-             ([[0.1, 0.2]], [[1]], r"lengths.h5: sample 0 has 2 entries in 'spikes/times' but 1 in 'spikes/units'")]
+             ([[0.1, np.nan]], [[1, 2]], (r"nan.h5: sample 0 has a NaN or infinite spike time "
+                                          r"\(spike 1: nan ms\) in 'spikes/times'")),
+             ([[0.1, 0.2]], [[1]], (r"lengths.h5: sample 0 has 2 spike times but 1 units "
+                                      r"\('spikes/times' and 'spikes/units'\)"))]
     for times, units, match in cases:
         name = match.split(".h5")[0] + ".h5"
         write_shd(tmp_path / name, times, units, [0])
