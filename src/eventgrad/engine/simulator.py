@@ -34,7 +34,7 @@ from eventgrad.readouts import FIRST_SPIKE, SPIKE_COUNT, Readout
 
 KERNELS = ("auto", "generic", "step")  # Simulator(kernels=...)
 SPIKES_PER_NEURON_AND_STEP, SPIKES_PER_NEURON_AND_MS = 64, 10  # the default spike budget (spike_budget)
-GRADIENT_CHUNKS = 32  # a batch's gradient is summed in this many chunks of samples, whatever the thread count
+GRADIENT_CHUNKS = 8  # a batch's gradient is summed in this many chunks of samples, whatever the thread count
 
 
 def spike_budget(layout, dt: float, asked: int | None) -> int:
