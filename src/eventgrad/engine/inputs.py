@@ -8,6 +8,7 @@ EventProp simulator and ``eventgrad.bptt``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,9 +42,10 @@ def check_grid(net: Network, dt: float, duration: float, dtype, who: str) -> tup
     return n_steps, dtype
 
 
-def merge_inputs(network: Network, batch, duration: float, dtype) -> list[tuple[np.ndarray, ...]]:
+def merge_inputs(network: Network, batch, duration: float, dtype) -> MergedInputs:
     """Per sample, (times as ``dtype``, units, input group index, values as ``dtype``) of all inputs, sorted
-    by time (stable); values are 1 for inputs whose batch carries none."""
+    by time (stable); values are 1 for inputs whose batch carries none. The batch is checked here, whole;
+    each sample's arrays are made when it is read (``MergedInputs``)."""
     inputs = [g for g in network.groups if g.is_input]
     if isinstance(batch, SpikeBatch):
         if len(inputs) != 1:
@@ -57,23 +59,41 @@ def merge_inputs(network: Network, batch, duration: float, dtype) -> list[tuple[
         raise SpikeDataError(f"every input needs the same, non-zero number of samples, got {sorted(sizes)}")
     for g in inputs:
         batch[g.name].check(g.size, duration, g.name)
+    return MergedInputs(inputs, batch, sizes.pop(), np.dtype(dtype))
 
-    def values(g, b):
-        sb = batch[g.name]
-        return sb.values[b] if sb.graded else np.ones(len(sb.times[b]))
 
-    merged = []
-    for b in range(sizes.pop()):
+class MergedInputs(Sequence):
+    """A checked batch's samples as the kernels read them, each merged when it is read and not kept: a
+    batch of long trials holds its spikes once (in the batch), not twice (the merged copies of every
+    sample at once), and a sample read again (the backward pass) is merged again, which costs little
+    beside simulating it."""
+
+    def __init__(self, inputs, batch: dict, n: int, dtype: np.dtype):
+        self._inputs, self._batch, self._n, self._dtype = inputs, batch, n, dtype
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, b):
+        if isinstance(b, slice):
+            return [self[i] for i in range(*b.indices(self._n))]
+        if not -self._n <= b < self._n:
+            raise IndexError(f"sample {b} of a batch of {self._n}")
+        b %= self._n
+        batch, inputs, dtype = self._batch, self._inputs, self._dtype
+
+        def values(g):
+            sb = batch[g.name]
+            return sb.values[b] if sb.graded else np.ones(len(sb.times[b]))
+
         g = inputs[0]
         t = batch[g.name].times[b]
         if len(inputs) == 1 and not np.any(t[1:] < t[:-1]):  # one input, already in time order: nothing to merge
-            merged.append((t.astype(dtype), np.asarray(batch[g.name].units[b], np.int64),
-                           np.full(len(t), g.index, np.int64), np.asarray(values(g, b), dtype)))
-            continue
+            return (t.astype(dtype), np.asarray(batch[g.name].units[b], np.int64),
+                    np.full(len(t), g.index, np.int64), np.asarray(values(g), dtype))
         t = np.concatenate([batch[g.name].times[b] for g in inputs])
         u = np.concatenate([batch[g.name].units[b] for g in inputs])
         gi = np.concatenate([np.full(len(batch[g.name].times[b]), g.index, np.int64) for g in inputs])
-        v = np.concatenate([values(g, b) for g in inputs])
+        v = np.concatenate([values(g) for g in inputs])
         order = np.argsort(t, kind="stable")
-        merged.append((t[order].astype(dtype), u[order], gi[order], v[order].astype(dtype)))
-    return merged
+        return t[order].astype(dtype), u[order], gi[order], v[order].astype(dtype)

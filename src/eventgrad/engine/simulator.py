@@ -16,7 +16,7 @@ import numpy as np
 
 from eventgrad.engine import steppath
 from eventgrad.engine.fastpath import modal_tables, static_reason
-from eventgrad.engine.inputs import check_grid, merge_inputs
+from eventgrad.engine.inputs import MergedInputs, check_grid, merge_inputs
 from eventgrad.engine.layout import build_layout
 from eventgrad.engine.numeric import check_finite_dynamics, check_stable_dynamics
 from eventgrad.engine.results import (
@@ -264,7 +264,7 @@ class Simulator:
                 block[:, i] = value
         return Z0
 
-    def _merge_inputs(self, batch) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def _merge_inputs(self, batch) -> MergedInputs:
         return merge_inputs(self.network, batch, self.duration, self.dtype)
 
     # ---------------------------------------------------------------------------------------- running
@@ -336,7 +336,7 @@ class Simulator:
         n = int(counts[0])  # held until the backward pass: only what was logged, not the room left
         record = SampleRecord(log_t[:n].copy(), log_i[:n].copy(), sp_x[:n].copy(), n, Zs, first)
         if step is not None:
-            record.cursors, record.sp_first, record.inputs = cursors, sp_first, sample
+            record.cursors, record.sp_first = cursors, sp_first
         # searches, pieces walked, candidates, late spikes, crossings located, root-finder iterations, steps
         # simulated again for a crossing found late
         record.search_stats = counts[4:12].copy()
@@ -357,7 +357,9 @@ class Simulator:
         modal = self._modal_tables(tables) if step is None else None
         Z0 = self._initial_state()
         RO, ws, n_out = self._default_readout_cfg()
-        out = self._map(lambda s: self._forward_sample(tables, modal, Z0, RO, ws, n_out, s, step), samples)
+        # by index: each worker merges its sample's inputs when it starts it (MergedInputs)
+        out = self._map(lambda b: self._forward_sample(tables, modal, Z0, RO, ws, n_out, samples[b], step),
+                        range(len(samples)))
         records = [r for r, _ in out]
         readout = np.stack([y for _, y in out]).astype(np.float64)
         result = Result(self, records, readout)
@@ -366,6 +368,7 @@ class Simulator:
         result.tables = tables
         result.modal = modal
         result.step = step
+        result.samples = samples  # the step-parallel backward pass reads each sample's inputs again
         return result
 
     def record(self, batch, variables: dict, per_step: int = 1) -> dict:
@@ -564,7 +567,7 @@ class Simulator:
                 rec = res.records[b]
                 if res.step is not None:
                     st = res.step
-                    t_in, u_in, g_in, v_in = rec.inputs
+                    t_in, u_in, g_in, v_in = res.samples[b]  # merged again: not kept since the forward pass
                     L.kernels.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.DP, st.EM,
                                             self.dtype.type(self.dt), self.n_steps, self.min_threshold_rate, RO, ws,
                                             dLdy[b], spike_dldt[b], t_in, u_in, g_in, v_in, rec.log_t, rec.log_i,
