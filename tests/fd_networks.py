@@ -56,3 +56,18 @@ def inputs(seed: int, n_samples=2, n_in=4, n_spikes=24, duration=40.0):
         units.append(rng.integers(0, n_in, n_spikes))
     labels = rng.integers(0, 3, n_samples)
     return eg.SpikeBatch(times, units), labels
+
+
+def recurrent_lif(rng, scale=1.0, delay=None):
+    """x (5) -> recurrent LIF h (8) -> LI o (3), exponential synapses: the network several test files drive
+    (bad input, hardening, NIR, deployment), built once so that they share one compiled module. ``scale``
+    multiplies the input weights, ``delay`` is the recurrent connection's."""
+    net = eg.Network()
+    x = net.add_input("x", 5)
+    h = net.add_population("h", 8, eg.neurons.LIF(tau_mem=10.0, v_thresh=1.0, v_reset=0.0))
+    o = net.add_population("o", 3, eg.neurons.LI(tau_mem=20.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=scale * rng.uniform(0.8, 2.4, (5, 8)), name="xh")
+    net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(-0.1, 0.1, (8, 8)), name="hh",
+                delay=delay)
+    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (8, 3)), name="ho")
+    return net

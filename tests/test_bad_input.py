@@ -13,6 +13,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from fd_networks import recurrent_lif
 
 import eventgrad as eg
 from eventgrad.losses import LossError
@@ -420,14 +421,8 @@ def test_check_gradients_refuses_a_float32_simulator():
 
 
 def busy_network(rng):
-    """Same structure as in test_reference_spike_times.py (shared kernel), driven hard: many hidden spikes."""
-    net = eg.Network()
-    x = net.add_input("x", 5)
-    h = net.add_population("h", 8, eg.neurons.LIF(tau_mem=10.0, v_thresh=1.0, v_reset=0.0))
-    o = net.add_population("o", 3, eg.neurons.LI(tau_mem=20.0))
-    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(0.8, 2.4, (5, 8)), name="xh")
-    net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(-0.1, 0.1, (8, 8)), name="hh")
-    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (8, 3)), name="ho")
+    """fd_networks.recurrent_lif (kernels shared with other tests), driven hard: many hidden spikes."""
+    net = recurrent_lif(rng)
     # driven far past any real rate on purpose (over 64 spikes per neuron in some 1 ms steps): above the default
     # spike budget, which stops runaway networks (tests/test_hardening.py)
     return eg.Simulator(net, dt=1.0, duration=50.0, dtype="float64", readout=eg.readouts.SumVar("o"), jit=True,

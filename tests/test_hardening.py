@@ -10,20 +10,14 @@ import time
 import numpy as np
 import pytest
 import sympy
+from fd_networks import recurrent_lif
 
 import eventgrad as eg
 
 
 def recurrent_network(rng, scale=1.0):
-    """x -> LIF h (recurrent) -> LI o, exponential synapses: the structure of test_bad_input's busy_network."""
-    net = eg.Network()
-    x = net.add_input("x", 5)
-    h = net.add_population("h", 8, eg.neurons.LIF(tau_mem=10.0, v_thresh=1.0, v_reset=0.0))
-    o = net.add_population("o", 3, eg.neurons.LI(tau_mem=20.0))
-    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=scale * rng.uniform(0.8, 2.4, (5, 8)), name="xh")
-    net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(-0.1, 0.1, (8, 8)), name="hh")
-    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (8, 3)), name="ho")
-    return net
+    """x -> LIF h (recurrent) -> LI o, exponential synapses (fd_networks.recurrent_lif)."""
+    return recurrent_lif(rng, scale)
 
 
 def random_batch(rng, n_samples, n_spikes=40):

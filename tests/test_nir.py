@@ -5,6 +5,7 @@ simulators use; what NIR cannot express is refused by name."""
 import nir
 import numpy as np
 import pytest
+from fd_networks import recurrent_lif
 
 import eventgrad as eg
 from eventgrad.kinds import synapse_kind
@@ -12,15 +13,8 @@ from eventgrad.nir import NIRConversionError, from_nir, to_nir, write
 
 
 def busy_network(rng, delay=None):
-    """The structure of test_bad_input.busy_network (shared kernels): a recurrent LIF layer and an LI readout."""
-    net = eg.Network()
-    x = net.add_input("x", 5)
-    h = net.add_population("h", 8, eg.neurons.LIF(tau_mem=10.0, v_thresh=1.0, v_reset=0.0))
-    o = net.add_population("o", 3, eg.neurons.LI(tau_mem=20.0))
-    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(0.8, 2.4, (5, 8)), name="xh")
-    net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.uniform(-0.1, 0.1, (8, 8)), name="hh", delay=delay)
-    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (8, 3)), name="ho")
-    return net
+    """A recurrent LIF layer and an LI readout (fd_networks.recurrent_lif: kernels shared with other tests)."""
+    return recurrent_lif(rng, delay=delay)
 
 
 def simulator(net):
