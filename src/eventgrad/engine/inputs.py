@@ -75,8 +75,6 @@ class MergedInputs(Sequence):
         return self._n
 
     def __getitem__(self, b):
-        if isinstance(b, slice):
-            return [self[i] for i in range(*b.indices(self._n))]
         if not -self._n <= b < self._n:
             raise IndexError(f"sample {b} of a batch of {self._n}")
         b %= self._n
