@@ -2,8 +2,14 @@
 run, and most of the test suite's duration.
 
 Each row runs in fresh processes with an empty kernel cache (a temporary directory): the first process
-compiles, a second one loads what the first left on disk. The network is the SHD benchmark's, small
-(70 inputs, 25 recurrent LIF, 20 LI outputs, 100 ms): compile time does not depend on the sizes.
+compiles, a second one loads what the first left on disk, and a third builds another network (adaptive
+LIF hidden neurons and alpha synapses instead of LIF and exponential ones: other models, so other
+generated code) on the cache the first two left. The network is the SHD benchmark's, small (70 inputs, 25
+recurrent LIF, 20 LI outputs, 100 ms): compile time does not depend on the sizes.
+
+The fast and step-parallel engines are the same code for every network and are compiled once per machine
+(the first process's time); a new network compiles only its spike functions (the third process's time).
+The generic kernels are generated per network: the third process compiles them all again.
 
     python benchmarks/compile_time.py
     python benchmarks/compile_time.py --kernels generic --dtypes float32
@@ -32,17 +38,31 @@ import time
 from pathlib import Path
 
 
-def measure(kernels: str, dtype: str) -> dict:
-    """One process: the first forward pass and the first loss_and_grad (on top of it), timed."""
+def measure(kernels: str, dtype: str, other: bool = False) -> dict:
+    """One process: the first forward pass and the first loss_and_grad (on top of it), timed. ``other``: the
+    network with other models (see the module docstring)."""
     import numpy as np
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import shd_synthetic
 
+    import eventgrad as eg
+
     cpu = time.process_time()
     rng = np.random.default_rng(0)
     delay = 1.0 if kernels == "step" else None  # the step-parallel kernels need a delay on the recurrent loop
-    sim = shd_synthetic.build(rng, 70, 25, 20, dtype, 100.0, kernels=kernels, recurrent_delay=delay)
+    if other:
+        net = eg.Network()
+        x = net.add_input("x", 70)
+        h = net.add_population("h", 25, eg.neurons.AdaptiveLIF(tau_mem=20.0))
+        o = net.add_population("o", 20, eg.neurons.LI(tau_mem=20.0))
+        net.connect(x, h, eg.synapses.Alpha(tau=5.0), weight=rng.normal(0.04, 0.02, (70, 25)), name="xh")
+        net.connect(h, h, eg.synapses.Alpha(tau=5.0), weight=rng.normal(0.0, 0.02, (25, 25)), name="hh", delay=delay)
+        net.connect(h, o, eg.synapses.Alpha(tau=5.0), weight=rng.normal(0.0, 0.03, (25, 20)), name="ho")
+        sim = eg.Simulator(net, dt=1.0, duration=100.0, dtype=dtype, readout=eg.readouts.SumVar("o"),
+                           loss=eg.losses.SoftmaxCrossEntropy(), kernels=kernels)
+    else:
+        sim = shd_synthetic.build(rng, 70, 25, 20, dtype, 100.0, kernels=kernels, recurrent_delay=delay)
     batch, labels = shd_synthetic.make_batch(rng, 2, 70, 100.0, 1000.0)
     t0 = time.perf_counter()
     sim.run(batch)
@@ -52,7 +72,8 @@ def measure(kernels: str, dtype: str) -> dict:
     sim.loss_and_grad(batch, labels)  # compiled now: what the first call spent beyond this was compiling
     t3 = time.perf_counter()
     return {"forward": t1 - t0, "backward": (t2 - t1) - (t3 - t2), "cpu": time.process_time() - cpu,
-            "path": sim.kernels_used, "twice": compiled_twice(sim.layout.kernels)}
+            "path": sim.kernels_used,
+            "twice": compiled_twice(sim.layout.kernels if kernels == "generic" else sim.layout.engine)}
 
 
 def compiled_twice(module) -> str:
@@ -77,10 +98,11 @@ def compiled_twice(module) -> str:
     return "; ".join(found) or "none"
 
 
-def run_children(kernels: str, dtype: str, cache: str, n: int) -> list[dict]:
+def run_children(kernels: str, dtype: str, cache: str, n: int, other: bool = False) -> list[dict]:
     """n processes started together on ``cache``; their measurements."""
     env = dict(os.environ, EVENTGRAD_CACHE_DIR=cache)
-    procs = [subprocess.Popen([sys.executable, __file__, "--child", kernels, dtype], env=env,
+    child = ["--child", kernels, dtype] + (["--other"] if other else [])
+    procs = [subprocess.Popen([sys.executable, __file__, *child], env=env,
                               stdout=subprocess.PIPE, text=True) for _ in range(n)]
     outs = [p.communicate()[0] for p in procs]
     if any(p.returncode for p in procs):
@@ -94,21 +116,24 @@ def main() -> None:
     ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
     ap.add_argument("--concurrent", type=int, default=1, help="processes started at once on the empty cache")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--other", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(measure(*args.child)))
+        print(json.dumps(measure(*args.child, other=args.other)))
         return
     print("| kernels | dtype | process | forward, compiled [s] | backward, compiled [s] | CPU [s] | "
-          "both, loaded from the cache [s] | compiled twice |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+          "both, loaded from the cache [s] | another network: forward + backward [s] | compiled twice |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for kernels in args.kernels:
         for dtype in args.dtypes:
             with tempfile.TemporaryDirectory() as cache:
                 cold = run_children(kernels, dtype, cache, args.concurrent)
                 warm = run_children(kernels, dtype, cache, 1)[0]
+                other = run_children(kernels, dtype, cache, 1, other=True)[0]
             for k, c in enumerate(cold):
                 print(f"| {c['path']} | {dtype} | {k + 1} | {c['forward']:.1f} | {c['backward']:.1f} | "
-                      f"{c['cpu']:.1f} | {warm['forward'] + warm['backward']:.1f} | {c['twice']} |", flush=True)
+                      f"{c['cpu']:.1f} | {warm['forward'] + warm['backward']:.1f} | "
+                      f"{other['forward'] + other['backward']:.1f} | {c['twice']} |", flush=True)
 
 
 if __name__ == "__main__":

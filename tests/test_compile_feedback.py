@@ -4,6 +4,7 @@ messages depend only on numba's compile events, not on what the kernel computes.
 
 import sys
 
+import numba
 import numpy as np
 
 from eventgrad.codegen import cache, feedback
@@ -51,3 +52,38 @@ def test_compiling_is_announced_with_progress_and_a_cached_kernel_is_silent(tmp_
     monkeypatch.setenv("EVENTGRAD_COMPILE_MESSAGES", "0")
     quiet = _fresh_load(source + "# quiet\n")
     assert quiet.forward_fast(np.ones(3)) == 6.0 and capsys.readouterr().err == ""
+
+
+@numba.njit
+def _call_through(f, g, x, p):
+    return f(g, x, p)
+
+
+def test_a_new_networks_spike_functions_compile_in_seconds_with_one_line_and_load_silently(tmp_path, monkeypatch,
+                                                                                             capsys):
+    """The shared engines take a network's spike functions as C callbacks: a network never seen compiles
+    only those (one line says so), and the next process loads them from the cache without a word."""
+    import eventgrad as eg
+    from eventgrad.engine.layout import build_layout
+
+    monkeypatch.setenv("EVENTGRAD_CACHE_DIR", str(tmp_path))
+    net = eg.Network()
+    x = net.add_input("x", 2)
+    h = net.add_population("h", 3, eg.neurons.LIF(tau_mem=12.0))
+    net.connect(x, h, eg.synapses.Alpha(tau=3.0), weight=np.ones((2, 3)), name="xh")
+    layout = build_layout(net, jit=True)
+    callbacks = layout.spike_callbacks("fast", np.dtype(np.float64))
+    assert len(callbacks) == 5 and all(cb.cache_hits == 0 for cb in callbacks)
+    d, n_par = layout.GI[1, 2], layout.GI[1, 5]
+    state, p = np.linspace(0.5, 1.5, d), np.linspace(1.0, 2.0, n_par)
+    # the compiled threshold function, called as the engines call it, is the model's
+    assert _call_through(callbacks[0], 1, state, p) == layout.kernels.mf_thr(1, state, p) != 0.0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("eventgrad: compiled this network's spike functions for the fast "
+                                               "engine in "), err
+    name = layout.kernels.__name__
+    cache._LOADED.pop(name.removeprefix("eventgrad_kernels_"), None)
+    sys.modules.pop(name, None)
+    again = build_layout(net, jit=True).spike_callbacks("fast", np.dtype(np.float64))
+    assert all(cb.cache_hits == 1 for cb in again)
+    assert capsys.readouterr().err == ""

@@ -354,7 +354,7 @@ def test_the_zeros_of_a_sum_of_exponentials_are_all_found():
     """The fast kernels' search for critical points (exp_sum_zeros) against a fine grid: sums of two to
     four exponentials built to have up to three zeros in the interval, and random ones."""
     sim = sim_for(build("LIF", 0))
-    zeros_of = sim.layout.kernels.exp_sum_zeros
+    zeros_of = sim.layout.engine.exp_sum_zeros
     rng = np.random.default_rng(3)
     grid = np.linspace(0.0, 2.0, 200001)
     found_some = 0

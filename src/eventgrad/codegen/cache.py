@@ -55,8 +55,9 @@ def source_key(source: str) -> str:
     return hashlib.sha256((versions + "\n" + source).encode()).hexdigest()[:32]
 
 
-def load_kernels(source: str) -> ModuleType:
-    """Import the module for ``source``, writing it into the cache first if it is not there."""
+def load_kernels(source: str, what: str = "the kernels of this network's models and structure") -> ModuleType:
+    """Import the module for ``source``, writing it into the cache first if it is not there; ``what`` names it
+    in the lines printed while it compiles."""
     key = source_key(source)
     if key in _LOADED:
         return _LOADED[key]
@@ -73,7 +74,7 @@ def load_kernels(source: str) -> ModuleType:
     for entry in ENTRY_POINTS:
         kernel = getattr(module, entry, None)
         if hasattr(kernel, "signatures"):  # compiled by numba (not the plain-Python kernels)
-            setattr(module, entry, LockedFirstCall(kernel, path.with_suffix(".lock")))
+            setattr(module, entry, LockedFirstCall(kernel, path.with_suffix(".lock"), what))
     _LOADED[key] = module
     return module
 
@@ -154,8 +155,9 @@ class LockedFirstCall:
     fixed number of dimensions). Computing it costs a few microseconds per call (arrays' flags would
     triple that), small against a sample's simulation."""
 
-    def __init__(self, kernel, lock_path: Path):
+    def __init__(self, kernel, lock_path: Path, what: str = "the kernels of this network's models and structure"):
         self.kernel = kernel
+        self.what = what
         self.lock_path = lock_path
         self.seen: set[tuple] = set()
         self.mutex = threading.Lock()
@@ -164,7 +166,7 @@ class LockedFirstCall:
         kinds = tuple([a.dtype.char if type(a) is np.ndarray else type(a) for a in args])
         if kinds in self.seen:
             return self.kernel(*args)
-        with self.mutex, file_lock(self.lock_path), compile_feedback(self.kernel, self.lock_path.parent):
+        with self.mutex, file_lock(self.lock_path), compile_feedback(self.kernel, self.lock_path.parent, self.what):
             try:
                 out = self.kernel(*args)
             except Exception as exc:

@@ -26,6 +26,9 @@ OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE, ERR_BUDGET = range(6)
 KIND_CROSSING, KIND_TRIGGERED, KIND_INPUT, KIND_ARRIVAL = range(4)
 # columns of a pending arrival in the queue PQ_I (its time in PQ_T, the event's value in PQ_V)
 PQ_CONN, PQ_PRE, PQ_POST, PQ_SOURCE = range(4)
+# positions in MF, the tuple of a network's spike functions that the fast and step-parallel engines take as an
+# argument (compiled per network as C callbacks, so that these engines compile once for every network)
+MF_THR, MF_THRDOT, MF_RESET, MF_SPIKEADJ, MF_FIXEDADJ = range(5)
 GAUSS_NODES = (0.04691007703066800, 0.23076534494715845, 0.5, 0.76923465505284155, 0.95308992296933200)
 GAUSS_WEIGHTS = (0.11846344252809454, 0.23931433524968324, 0.28444444444444444, 0.23931433524968324,
                  0.11846344252809454)
@@ -136,6 +139,32 @@ def expm_small(M, m, E, T1, T2):
         for i in range(m):
             for j in range(m):
                 E[i, j] = T2[i, j]
+
+
+# propagators from a population's modal decomposition (tables MU, PI, PIB: see engine/fastpath.py)
+@leaf
+def modal_matrix(g, s, MU, PI, d, out):
+    """out[:d,:d] = P(s) = sum_k exp(mu_k s) Pi_k."""
+    for i in range(d):
+        for j in range(d):
+            out[i, j] = 0.0
+    for k in range(d):
+        e = math.exp(MU[g, k] * s)
+        for i in range(d):
+            for j in range(d):
+                out[i, j] += e * PI[g, k, i, j]
+
+
+@leaf
+def modal_affine(g, s, MU, PIB, d, out):
+    """out[:d] = integral_0^s P(u) b du = sum_k phi(mu_k, s) Pi_k b, phi = (exp(mu s) - 1) / mu."""
+    for i in range(d):
+        out[i] = 0.0
+    for k in range(d):
+        mu = MU[g, k]
+        phi = s if mu == 0.0 else math.expm1(mu * s) / mu
+        for i in range(d):
+            out[i] += phi * PIB[g, k, i]
 
 
 @flat_jit

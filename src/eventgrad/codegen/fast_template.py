@@ -43,31 +43,6 @@ EPS64 = 2.220446049250313e-16  # float64's machine epsilon: the root finder's st
 MAX_RESTARTS = 4  # attempts at a step after crossings found late (see forward_fast)
 
 
-@leaf
-def modal_matrix(g, s, MU, PI, d, out):
-    """out[:d,:d] = P(s) = sum_k exp(mu_k s) Pi_k."""
-    for i in range(d):
-        for j in range(d):
-            out[i, j] = 0.0
-    for k in range(d):
-        e = math.exp(MU[g, k] * s)
-        for i in range(d):
-            for j in range(d):
-                out[i, j] += e * PI[g, k, i, j]
-
-
-@leaf
-def modal_affine(g, s, MU, PIB, d, out):
-    """out[:d] = integral_0^s P(u) b du = sum_k phi(mu_k, s) Pi_k b, phi = (exp(mu s) - 1) / mu."""
-    for i in range(d):
-        out[i] = 0.0
-    for k in range(d):
-        mu = MU[g, k]
-        phi = s if mu == 0.0 else math.expm1(mu * s) / mu
-        for i in range(d):
-            out[i] += phi * PIB[g, k, i]
-
-
 @flat_jit
 def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, CT, RP, room_mode, col):
     """Add the effect at t1 of the step's events e_from..e_to-1 (state [var, neuron]): a unit-weight jump of
@@ -571,7 +546,7 @@ def insert_event(ev_t, ev_v, ev_i, n_ev, t, g, j, kind, spike):
 
 @jit
 def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, budget, in_time, in_unit, in_group, in_value, RO, ws,
-                 MU, PI, PIB, PB, TH, BETA, log_t, log_i, sp_x, y, first, counts):
+                 MU, PI, PIB, PB, TH, BETA, log_t, log_i, sp_x, y, first, counts, MF):
     """forward() for networks of linear populations with additive synapses (see the module docstring).
 
     Per step: free evolution to t1, the step's inputs logged and delivered, then the spike searches. Each
@@ -664,12 +639,12 @@ def forward_fast(GI, CI, OC, PR, W, Z0, dt, n_steps, tol, exact, budget, in_time
             watch, probe_t, quiet, prev_t, prev_e, prev_x, PG_, AG_, SG_, Pdt, Adt, FA, FB, RHO, CV, CB, CR, CT, EG_,
             r_w, R_w, M_w, Zs_w, nz_w)
     return forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_time, in_unit, in_group, in_value,
-                              RO, ws, MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work)
+                              RO, ws, MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work, MF)
 
 
 @flat_jit
 def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_time, in_unit, in_group, in_value, RO,
-                       ws, MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work):
+                       ws, MU, PI, PIB, TH, BETA, log_t, log_i, sp_x, y, first, counts, work, MF):
     """forward_fast's steps, in the work arrays it allocated (``work``, unpacked below): compiled without
     numba's runtime (no allocation here), so the views, calls and inlined model functions of the per-event
     loops cost no reference counting."""
@@ -677,6 +652,7 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_ti
      spiked, known_t, known_x, reached, ev_t, ev_v, ev_i, step_x, cand_i, cand_t, cand_x, cand_f, pool, watch,
      probe_t, quiet, prev_t, prev_e, prev_x, PG_, AG_, SG_, Pdt, Adt, FA, FB, RHO, CV, CB, CR, CT, EG_, r_w,
      R_w, M_w, Zs_w, nz_w) = work
+    thr, reset = MF[MF_THR], MF[MF_RESET]  # the model's spike functions (see model_functions)
     dmax = sp_x.shape[1]
     ztot = Z.shape[0]
     G = GI.shape[0]
@@ -1232,7 +1208,7 @@ def modal_transpose_apply(g, s, MU, PI, d, lam, out):
 
 @jit
 def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x, ztot,
-                  first, MU, PI, PIB, PB, PT, GW, PG, counts):
+                  first, MU, PI, PIB, PB, PT, GW, PG, counts, MF):
     """backward() for the event-accumulating engine. lam ([variable, neuron] per population) holds each
     neuron's adjoint as its end-of-step equivalent: lambda(t) = P(t1 - t)^T lam after its last jump so far."""
     dmax = sp_x.shape[1]
@@ -1248,15 +1224,16 @@ def backward_fast(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, l
     Pdt = step_flow(GI, dt, MU, PI, PIB, dmax)[0]  # the adjoint needs P(dt) only
     return backward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events,
                                sp_x, ztot, first, MU, PI, PB, PT, GW, PG, counts, lam, lam_next, col, col2, lam_j,
-                               lam_plus, lam_minus, diff, tmp, Pdt)
+                               lam_plus, lam_minus, diff, tmp, Pdt, MF)
 
 
 @flat_jit
 def backward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, log_t, log_i, n_events, sp_x,
                         ztot, first, MU, PI, PB, PT, GW, PG, counts, lam, lam_next, col, col2, lam_j, lam_plus,
-                        lam_minus, diff, tmp, Pdt):
+                        lam_minus, diff, tmp, Pdt, MF):
     """backward_fast's steps, in work arrays it allocated: compiled without numba's runtime (no allocation
     here), so the views and inlined model functions of the per-event loop cost no reference counting."""
+    thrdot, spikeadj, fixedadj = MF[MF_THRDOT], MF[MF_SPIKEADJ], MF[MF_FIXEDADJ]
     e = n_events - 1
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt

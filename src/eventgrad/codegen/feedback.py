@@ -29,6 +29,13 @@ FAMILIES.update({pair[1]: pair for pair in list(FAMILIES.values())})
 _announced: set[str] = set()  # kernel modules whose first compile in this process has been announced
 
 
+def say(text: str) -> None:
+    """One line on stderr (unless ``EVENTGRAD_COMPILE_MESSAGES=0``), through tqdm so that a bar stays intact."""
+    if os.environ.get("EVENTGRAD_COMPILE_MESSAGES", "1") == "0":
+        return
+    _say(text)
+
+
 def _say(text: str) -> None:
     from tqdm import tqdm
 
@@ -38,7 +45,8 @@ def _say(text: str) -> None:
 class _KernelCompile(event.Listener):
     """Counts the functions numba compiles for one entry point of one kernel module, and reports."""
 
-    def __init__(self, kernel, cache: Path):
+    def __init__(self, kernel, cache: Path, what: str):
+        self.what = what
         self.module = kernel.py_func.__module__
         self.name = kernel.py_func.__name__
         self.cache = cache
@@ -61,8 +69,7 @@ class _KernelCompile(event.Listener):
         self.started = time.perf_counter()
         if self.module not in _announced:
             _announced.add(self.module)
-            _say(f"compiling the kernels of this network's models and structure (once: they are cached in "
-                 f"{self.cache} for next time)")
+            _say(f"compiling {self.what} (once: they are cached in {self.cache} for next time)")
         threading.Thread(target=self._heartbeat, daemon=True).start()
 
     def on_end(self, ev):
@@ -84,12 +91,13 @@ class _KernelCompile(event.Listener):
 
 
 @contextlib.contextmanager
-def compile_feedback(kernel, cache: Path):
-    """Report, while the block runs, any compiling numba does for ``kernel`` (a numba dispatcher)."""
+def compile_feedback(kernel, cache: Path, what: str = "the kernels of this network's models and structure"):
+    """Report, while the block runs, any compiling numba does for ``kernel`` (a numba dispatcher), ``what``
+    naming the module it belongs to."""
     if os.environ.get("EVENTGRAD_COMPILE_MESSAGES", "1") == "0" or not hasattr(kernel, "py_func"):
         yield
         return
-    listener = _KernelCompile(kernel, cache)
+    listener = _KernelCompile(kernel, cache, what)
     try:
         with event.install_listener("numba:compile", listener):
             yield

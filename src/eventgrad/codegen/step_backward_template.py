@@ -29,7 +29,7 @@ def equivalent_at(GI, g, m, ta, ETA, run_lo, run_hi, seg, log_t, eta):
 
 @leaf
 def spike_adjoints(GI, PR, PG, g, n, dt, lo_e, hi_e, log_t, log_i, sp_x, ETA, seg, shift, run_lo, run_hi, spk,
-                   SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot, counts, eta, lam, out):
+                   SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot, counts, eta, lam, out, MF):
     """The adjoint jumps at the spikes of g in step n (log entries lo_e..hi_e-1, by neuron in time order),
     last first: seg[e] gets the end-of-step equivalent valid before spike e. Returns how many neurons
     spiked (listed in spk, with their log ranges in run_lo, run_hi)."""
@@ -65,12 +65,12 @@ def spike_adjoints(GI, PR, PG, g, n, dt, lo_e, hi_e, log_t, log_i, sp_x, ETA, se
                     acc += SVI[g, k, i] * eta[k]
                 lam[i] = acc
             x_minus = sp_x[q, :d]
-            gdot = thrdot(g, x_minus, p)
+            gdot = MF[MF_THRDOT](g, x_minus, p)
             if gdot < min_gdot:
                 counts[1] += 1
                 gdot = min_gdot
             dldt = SDT[zo + m] + (dLdy[m] if (RO[2] == 2 and g == RO[0] and first[m] == q) else 0.0)
-            spikeadj(g, x_minus, p, lam[:d], shift[q], dldt, gdot, out, PG[GI[g, PGOFF] + m * nt:GI[g, PGOFF] +
+            MF[MF_SPIKEADJ](g, x_minus, p, lam[:d], shift[q], dldt, gdot, out, PG[GI[g, PGOFF] + m * nt:GI[g, PGOFF] +
                                                                         (m + 1) * nt])
             for k in range(d):  # eta(t_q-) = V^T lambda(t_q-), back to its end-of-step equivalent
                 acc = 0.0
@@ -312,7 +312,7 @@ def readout_adjoint_modes(GI, RO, ws, dLdy, first, n, ETA, SV):
 @jit
 def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, in_time,
                   in_unit, in_group, in_value, log_t, log_i, n_events, sp_x, first, SMU, SV, SVI, SED, SPB, CUR,
-                  sp_first, GW, GD, PG, counts):
+                  sp_first, GW, GD, PG, counts, MF):
     """Adjoint pass of one sample on the step-parallel engine: dL/dW into GW, dL/d delay into GD (laid out
     like DL), dL/dp per neuron into PG. CUR: the forward pass's cursors (copied: they are moved back)."""
     dmax = sp_x.shape[1]
@@ -335,13 +335,13 @@ def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, m
             np.empty(n_rows, np.int64), np.empty(max(n_events, 1), np.int64))
     return backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy,
                                SDT, in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW,
-                               GD, PG, counts, work)
+                               GD, PG, counts, work, MF)
 
 
 @flat_jit
 def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT,
                         in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW, GD, PG,
-                        counts, work):
+                        counts, work, MF):
     """backward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, CUR, eta, lam, out, cb, e_src, bw_t, bw_i,
      bw_v, bw_order, sp_order) = work
@@ -357,7 +357,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
             if GI[g, SPIKING] == 1:
                 n_spk = spike_adjoints(GI, PR, PG, g, n, dt, sp_first[n], sp_first[n + 1], log_t, log_i, sp_x, ETA,
                                        seg, shift, run_lo, run_hi, spk, SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot,
-                                       counts, eta, lam, out)
+                                       counts, eta, lam, out, MF)
             n_bw = np.int64(0)
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]

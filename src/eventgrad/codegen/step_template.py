@@ -427,7 +427,7 @@ def sort_by_time(times, order, n):
 
 
 @leaf
-def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first):
+def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first, MF):
     """Log the spike of neuron m of g at t (modes y just before), reset it, and return the status."""
     modes_to_state(g, d, y, SV, x)
     e = log_event(log_t, log_i, counts, t, g, m, np.int64(KIND_CROSSING), np.int64(-1), np.int64(-1))
@@ -439,8 +439,8 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
         first[m] = e
         y_out[m] = t
     p = params_of(GI, PR, g, 0)
-    reset(g, x[:d], p, tmp)
-    if thr(g, tmp[:d], p) >= 0.0:
+    MF[MF_RESET](g, x[:d], p, tmp)
+    if MF[MF_THR](g, tmp[:d], p) >= 0.0:
         counts[2] = g
         counts[3] = m
         return ERR_RESET
@@ -450,7 +450,7 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
 
 @leaf
 def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, n_ev, PIECES,
-                    SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch, log_limit):
+                    SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch, log_limit, MF):
     """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the n_ev row
     arrivals as piece_tables lists them, and its own single-synapse arrivals, threaded from head[a] through
     sy_next and sorted here), from its modes at t0: every crossing is located, logged and reset, and the exact end
@@ -543,7 +543,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
                 for k in range(d):
                     dy[k] = y[k]
                 status = emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out,
-                                    first)
+                                    first, MF)
                 if status != OK:
                     return status
                 if counts[0] > log_limit:  # a runaway network: stop here rather than fill the log
@@ -698,7 +698,7 @@ def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
 @jit
 def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, budget, in_time, in_unit,
                  in_group, in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
-                 y_out, first, counts, CUR, sp_first):
+                 y_out, first, counts, CUR, sp_first, MF):
     """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
     first spike of step n in the log; CUR: per single-synapse-delay connection and source, how many of its
     sorted arrivals have happened (the backward pass reads them). counts[4:7]: neurons walked, pieces that
@@ -737,13 +737,13 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty(cap, np.int64), np.empty((cap, dmax), np.float64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
-                              y_out, first, counts, CUR, sp_first, work)
+                              y_out, first, counts, CUR, sp_first, work, MF)
 
 
 @flat_jit
 def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time, in_value,
                        RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
-                       counts, CUR, sp_first, work):
+                       counts, CUR, sp_first, work, MF):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
      head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ) = work
@@ -809,7 +809,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                         own_arrivals(sy_i, n_sy, cslot, head, sy_next)
                     status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
                                              sy_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
-                                             scratch, sp_first[n] + budget)
+                                             scratch, sp_first[n] + budget, MF)
                     if status == ERR_BUDGET:
                         counts[1] = n
                     if status != OK:

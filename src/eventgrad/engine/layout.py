@@ -6,14 +6,16 @@ where each piece lives (columns as in ``codegen/engine_template.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from eventgrad.adjoint.derive import AdjointSystem, derive_adjoint
 from eventgrad.adjoint.system import build_population_system
 from eventgrad.codegen.cache import load_kernels
-from eventgrad.codegen.generate import ConnectionSite, generate_source, needs_trajectory_state
+from eventgrad.codegen.callbacks import spike_callbacks
+from eventgrad.codegen.generate import ConnectionSite, engine_source, generate_source, needs_trajectory_state
 from eventgrad.network import Network
 
 N_GROUP_COLUMNS = 13
@@ -44,6 +46,21 @@ class Layout:
     n_delays: int  # length of the flat delay array DL (CI[:, DOFF] indexes it)
     needs_state: bool
     z0_parts: list[tuple[int, int, int, tuple]]  # (group, zoff, size, initial values per variable)
+    jit: bool = True
+    _engine: object = field(default=None, repr=False)
+
+    @property
+    def engine(self):
+        """The fast and step-parallel engines: one module for every network (compiled once per machine)."""
+        if self._engine is None:
+            what = "eventgrad's fast and step-parallel engines, shared by every network"
+            self._engine = load_kernels(engine_source(self.jit), what)
+        return self._engine
+
+    def spike_callbacks(self, family: str, dtype) -> tuple:
+        """This network's spike functions, as the shared engines of ``family`` ("fast", "step") take them."""
+        path = getattr(self.kernels, "__file__", None)
+        return spike_callbacks(self.kernels, Path(path).with_suffix(".lock"), family, dtype)
 
 
 def build_layout(net: Network, jit: bool) -> Layout:
@@ -102,4 +119,4 @@ def build_layout(net: Network, jit: bool) -> Layout:
             per_synapse = c.delay.ndim == 2
             CI[c.index, 4:6] = doff, int(per_synapse)
             doff += c.delay.size
-    return Layout(net, adjoints, kernels, GI, CI, OC, slots, zoff, dmax, doff, needs_state, z0_parts)
+    return Layout(net, adjoints, kernels, GI, CI, OC, slots, zoff, dmax, doff, needs_state, z0_parts, jit)

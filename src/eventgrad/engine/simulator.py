@@ -309,17 +309,18 @@ class Simulator:
                 Zs = Zs[:0]
                 cursors = np.zeros((max(step.n_cursors, 1), max(len(t_in), cap) if step.n_cursors else 1), np.int64)
                 sp_first = np.zeros(self.n_steps + 1, np.int64)
-                status = L.kernels.forward_step(GI, L.CI, step.CS, self._step_order, *step.incoming, PR, W, step.DS,
-                                                step.DP, step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
-                                                self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO, ws,
-                                                *step.tables, log_t, log_i, sp_x, y, first, counts, cursors,
-                                                sp_first)
+                status = L.engine.forward_step(GI, L.CI, step.CS, self._step_order, *step.incoming, PR, W, step.DS,
+                                               step.DP, step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
+                                               self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO, ws,
+                                               *step.tables, log_t, log_i, sp_x, y, first, counts, cursors,
+                                               sp_first, L.spike_callbacks("step", self.dtype))
             elif modal is not None:
                 Zs = Zs[:0]
-                status = L.kernels.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
-                                                self.tol, self.excursions == "exact", self.max_spikes_per_step, t_in,
-                                                u_in, g_in, v_in, RO, ws, *modal[:4], *modal[5:],
-                                                log_t, log_i, sp_x, y, first, counts)
+                status = L.engine.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
+                                               self.tol, self.excursions == "exact", self.max_spikes_per_step, t_in,
+                                               u_in, g_in, v_in, RO, ws, *modal[:4], *modal[5:],
+                                               log_t, log_i, sp_x, y, first, counts,
+                                               L.spike_callbacks("fast", self.dtype))
             else:
                 status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(self.dt), self.n_steps,
                                            self.h_max, self.tol, self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO,
@@ -568,17 +569,17 @@ class Simulator:
                 if res.step is not None:
                     st = res.step
                     t_in, u_in, g_in, v_in = res.samples[b]  # merged again: not kept since the forward pass
-                    L.kernels.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.DP, st.EM,
-                                            self.dtype.type(self.dt), self.n_steps, self.min_threshold_rate, RO, ws,
-                                            dLdy[b], spike_dldt[b], t_in, u_in, g_in, v_in, rec.log_t, rec.log_i,
-                                            rec.n_events, rec.sp_x, rec.first, *st.backward_tables, rec.cursors,
-                                            rec.sp_first, GW, GD, PG, counts)
+                    L.engine.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.DP, st.EM,
+                                           self.dtype.type(self.dt), self.n_steps, self.min_threshold_rate, RO, ws,
+                                           dLdy[b], spike_dldt[b], t_in, u_in, g_in, v_in, rec.log_t, rec.log_i,
+                                           rec.n_events, rec.sp_x, rec.first, *st.backward_tables, rec.cursors,
+                                           rec.sp_first, GW, GD, PG, counts, L.spike_callbacks("step", self.dtype))
                 elif res.modal is not None:
                     MU, PI, PIB, PB, PT, _, _ = res.modal
-                    L.kernels.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
-                                            self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t,
-                                            rec.log_i, rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PIB, PB, PT,
-                                            GW, PG, counts)
+                    L.engine.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
+                                           self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t,
+                                           rec.log_i, rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PIB, PB, PT,
+                                           GW, PG, counts, L.spike_callbacks("fast", self.dtype))
                 else:
                     L.kernels.backward(GI, L.CI, L.OC, PR, W, DL, self.dtype.type(self.dt), self.n_steps, self.h_max,
                                        self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
