@@ -62,7 +62,9 @@ def spike_callbacks(module, lock_path: Path, family: str, dtype: np.dtype) -> tu
         if key in held:
             return held[key]
         t0 = time.perf_counter()
-        made = tuple(numba.cfunc(sigs[role], cache=True, nopython=True)(f) for role, f in zip(SPIKE_ROLES, funcs))
+        # numpy's error model, as the engines': a division by zero gives inf or nan, never an exception
+        made = tuple(numba.cfunc(sigs[role], cache=True, nopython=True, error_model="numpy")(f)
+                     for role, f in zip(SPIKE_ROLES, funcs))
         if not all(cb.cache_hits for cb in made):
             say(f"compiled this network's spike functions for the {family} engine in "
                 f"{time.perf_counter() - t0:.1f} s (they are cached in {lock_path.parent} for next time)")
