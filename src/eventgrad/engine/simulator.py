@@ -113,6 +113,11 @@ class Simulator:
             raise ValueError(f"surrogate={surrogate!r} applies only to method='bptt'; EventProp computes exact "
                              "gradients and uses no surrogate")
         n_steps, self.dtype = check_grid(net, dt, duration, dtype, "Simulator")
+        # what rebuilds this simulator in another process (pickling: Ray workers, multiprocessing)
+        self._options = {"dt": dt, "duration": duration, "dtype": dtype, "readout": readout, "loss": loss,
+                         "substeps": substeps, "threads": threads, "jit": jit, "min_threshold_rate": min_threshold_rate,
+                         "kernels": kernels, "excursions": excursions, "max_events": max_events,
+                         "max_spikes_per_step": max_spikes_per_step}
         self.network = net
         self.dt, self.duration, self.n_steps = float(dt), float(duration), n_steps
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps < 1:
@@ -172,6 +177,12 @@ class Simulator:
 
     # help(eg.Simulator) and editors show __init__'s parameters, not those of the dispatching __new__
     __signature__ = inspect.Signature(list(inspect.signature(__init__).parameters.values())[1:])
+
+    def __reduce__(self):
+        """Pickled as its network, constructor options and current parameters: the copy is built again (its
+        kernels load from the on-disk cache) and takes the parameters; compiled kernels never travel."""
+        params = {key: np.array(value, copy=True) for key, value in self.params.items()}
+        return _rebuild_simulator, (self.network, self._options, params)
 
     # ------------------------------------------------------------------------------------------ setup
     def _model_value(self, key: str):
@@ -513,24 +524,51 @@ class Simulator:
         dL/dt_k per neuron and sample, which enter the adjoint jumps at every spike. The returned loss
         includes it; ``last_result`` keeps the forward result (spike counts for the caller).
         """
+        self._check_differentiable()
+        res = self.run(batch)
+        self.last_result = res
+        loss, dLdy = self.readout_cotangent(res.readout, labels)
+        spike_terms = None
+        if regularizer is not None:
+            value, spike_terms = regularizer.spike_terms(res, self.duration)
+            loss += value
+        return loss, self.backward(res, dLdy, spike_terms)
+
+    def _check_differentiable(self):
         self._require_readout()
         if self.readout.kind == SPIKE_COUNT:
             raise NetworkError("EventProp cannot differentiate a spike count: it is piecewise constant in every "
                                "parameter, so its exact gradient is zero almost everywhere. Train on a voltage "
                                "readout (MeanVar, ExpWeightedMeanVar, MaxVar) or first spike times, or use "
                                "method='bptt' with a surrogate; SpikeCount works with run() for evaluation.")
-        res = self.run(batch)
-        self.last_result = res
-        logits, dlogits_dy = self.readout.logits(res.readout)
+
+    def readout_cotangent(self, readout: np.ndarray, labels) -> tuple[float, np.ndarray]:
+        """(mean loss over the batch, dL/dreadout (B, outputs)) of this simulator's loss on a readout that
+        ``run`` returned; what :meth:`backward` takes."""
+        self._require_readout()
+        logits, dlogits_dy = self.readout.logits(readout)
         loss, dL_dlogits = self.loss_fn.value_and_grad(logits, labels)
-        dLdy = (dL_dlogits * dlogits_dy).astype(self.dtype)
+        return loss, dL_dlogits * dlogits_dy
+
+    def backward(self, result: Result, dL_dreadout, spike_terms: dict | None = None) -> dict:
+        """The gradients (dict like ``sim.params``' trainable entries) of any loss L whose derivative with
+        respect to the readout of ``result`` (from :meth:`run`) is ``dL_dreadout`` (B, outputs): the
+        vector-Jacobian product of the whole network, by EventProp. ``spike_terms``: {population: dL/dt_k
+        (B, size)}, a loss term linear in each neuron's spike times (what a regulariser's ``spike_terms``
+        gives). ``loss_and_grad`` is ``run``, ``readout_cotangent`` and this."""
+        self._check_differentiable()
+        n = len(result.records)
+        dLdy = np.asarray(dL_dreadout, dtype=np.float64)
+        if dLdy.shape != result.readout.shape:
+            raise ValueError(f"dL_dreadout has shape {dLdy.shape}; the readout has {result.readout.shape} "
+                             "(batch, outputs)")
+        if not np.all(np.isfinite(dLdy)):
+            raise ValueError("dL_dreadout contains NaN or infinite values")
         spike_dldt = None
-        if regularizer is not None:
-            value, per_group = regularizer.spike_terms(res, self.duration)
-            loss += value
-            spike_dldt = self._spike_dldt(per_group, len(res.records), res.modal is not None or res.step is not None)
-        grads, self.last_grazing = self._backward(res, dLdy, spike_dldt)
-        return loss, grads
+        if spike_terms:
+            spike_dldt = self._spike_dldt(spike_terms, n, result.modal is not None or result.step is not None)
+        grads, self.last_grazing = self._backward(result, dLdy.astype(self.dtype), spike_dldt)
+        return grads
 
     def _spike_dldt(self, per_group: dict, n_samples: int, soa: bool) -> np.ndarray:
         """(B, ztot) array with dL/dt_k of neuron j of group g at the index of its first state variable."""
@@ -632,3 +670,10 @@ def _real_array(key: str, value) -> np.ndarray:
         raise ValueError(f"sim.params['{key}'] holds {array.dtype} values ({type(value).__name__}); it must hold "
                          "real numbers")
     return array
+
+
+def _rebuild_simulator(network, options: dict, params: dict) -> Simulator:
+    sim = Simulator(network, **options)
+    for key, value in params.items():  # copies: what unpickling gives may be read-only (Ray's object store)
+        sim.params[key] = np.array(value, copy=True)
+    return sim

@@ -67,7 +67,10 @@ class SpikeCountRegularizer:
 
     def spike_terms(self, result, duration: float) -> tuple[float, dict[str, np.ndarray]]:
         """For EventProp: (penalty, dL/dt_k per sample and neuron) from the forward result's counts."""
-        counts = {name: result.spike_counts(name) for name in self.groups}
+        return self.spike_terms_of_counts({name: result.spike_counts(name) for name in self.groups}, duration)
+
+    def spike_terms_of_counts(self, counts: dict[str, np.ndarray], duration: float) -> tuple[float, dict]:
+        """``spike_terms`` from the counts (B, size) of the whole batch, wherever its samples ran."""
         value, dP_dN = self.penalty(counts)
         return value, {name: -g / duration for name, g in dP_dN.items()}
 

@@ -14,6 +14,7 @@ import numpy as np
 from eventgrad.losses import SoftmaxCrossEntropy
 from eventgrad.schedules import Constant, Schedule
 from eventgrad.train.checkpoint import load_checkpoint, save_checkpoint
+from eventgrad.train.distributed import check_workers, import_ray
 from eventgrad.train.regularizer import SpikeCountRegularizer, silent_counts
 
 
@@ -27,10 +28,24 @@ class Trainer:
     sim: an ``eg.Simulator`` with a readout and a loss. optimizer: from ``eventgrad.optim`` built on
     ``sim.params``. schedule: learning-rate factor by epoch progress. regularizer: a
     ``SpikeCountRegularizer`` (spike-count penalty and silent-neuron push) or None.
+
+    ``workers`` > 1 computes each batch's gradient on that many Ray workers (``eventgrad.train.distributed``:
+    the same numbers as one process, up to the order of summation), on the cluster at ``ray_address`` or a
+    local one; ``worker_threads``: threads per worker (default: the cluster's CPUs shared out). The workers
+    are started by the first ``fit`` and kept until :meth:`close` (or ``with Trainer(...) as trainer``).
     """
 
     def __init__(self, sim, optimizer, schedule: Schedule | None = None,
-                 regularizer: SpikeCountRegularizer | None = None, callbacks=()):
+                 regularizer: SpikeCountRegularizer | None = None, callbacks=(), workers: int = 1,
+                 ray_address: str | None = None, worker_threads: int | None = None):
+        self.workers = check_workers(workers)
+        if self.workers > 1:
+            import_ray()  # fail now, with the install command, not at the first batch
+            if not hasattr(sim, "backward"):
+                raise TrainingError(f"workers > 1 splits batches for the EventProp simulator; {type(sim).__name__} "
+                                    "trains in one process (workers=1)")
+        self.ray_address, self.worker_threads = ray_address, worker_threads
+        self._pool = None  # the Ray workers, built by the first fit() and kept until close()
         if getattr(sim, "readout", None) is None:
             raise TrainingError("the simulator has no readout; pass readout=eg.readouts.MeanVar('out'), ...")
         if optimizer.params is not sim.params:
@@ -82,17 +97,46 @@ class Trainer:
     # -------------------------------------------------------------------------------------- training
     def _train_step(self, batch, labels):
         reg = self.regularizer
-        loss, grads = self.sim.loss_and_grad(batch, labels, regularizer=reg)
-        res = self.sim.last_result
-        counts = {name: res.spike_counts(name) for name in self._groups}
+        if self._pool is None:
+            loss, grads = self.sim.loss_and_grad(batch, labels, regularizer=reg)
+            res = self.sim.last_result
+            readout, counts = res.readout, {name: res.spike_counts(name) for name in self._groups}
+        else:  # the same quantities, from the workers' shares of the batch (see eventgrad.train.distributed)
+            readout, counts = self._pool.forward(self.sim, batch, keep=True)
+            loss, dL_dreadout = self.sim.readout_cotangent(readout, labels)
+            terms = None
+            if reg is not None:
+                value, terms = reg.spike_terms_of_counts({g: counts[g] for g in reg.groups}, self.sim.duration)
+                loss += value
+            grads = self._pool.backward(dL_dreadout, terms)
         if reg is not None and reg.silent_push:
             input_counts = {self._input.name: np.stack([np.bincount(u, minlength=self._input.size)
                                                         for u in batch.units])}
             for key, g in reg.silent_grads(self.sim.network, counts, input_counts).items():
                 grads[key] = grads[key] + g
         norm = self.optimizer.step(grads)
-        hits = self._hits(res.readout, labels)
+        hits = self._hits(readout, labels)
         return loss, hits, norm, counts
+
+    def start_workers(self):
+        """Start the Ray workers (``workers`` > 1) unless they run already; ``fit`` calls it."""
+        if self.workers > 1 and self._pool is None:
+            from eventgrad.train.distributed import RayWorkers
+
+            self._pool = RayWorkers(self.sim, self.workers, address=self.ray_address, threads=self.worker_threads)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the Ray workers (and a Ray cluster this trainer started); a later ``fit`` starts new ones."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def _hits(self, readout, labels) -> int:
         if not self._classifies():
@@ -123,6 +167,7 @@ class Trainer:
         steps_per_epoch = -(-len(train) // batch_size)
         self.steps_per_epoch = steps_per_epoch  # batches per epoch, for callbacks (the progress bar's total)
         self.stop_training = False
+        self.start_workers()
         self._call("on_train_begin")
         start = time.perf_counter()
         for _ in range(epochs):
@@ -241,7 +286,7 @@ class Trainer:
         out = []
         for start in range(0, len(data), batch_size):
             batch, _ = data.batch(np.arange(start, min(start + batch_size, len(data))))
-            out.append(self.sim.run(batch).readout)
+            out.append(self.sim.run(batch).readout if self._pool is None else self._pool.forward(self.sim, batch)[0])
         return np.concatenate(out)
 
     def evaluate(self, data, batch_size: int = 256) -> dict:
