@@ -1,5 +1,6 @@
-"""The command line: ``eventgrad train [CONFIG]``, ``eventgrad config``, ``eventgrad plot RUN_DIR``,
-``eventgrad deploy RUN_DIR`` (fixed-point accuracy and NIR export of a trained run), ``eventgrad recipes``.
+"""The command line: ``eventgrad train [CONFIG]``, ``eventgrad sweep CONFIG --grid ...`` (``eventgrad.sweep``),
+``eventgrad config``, ``eventgrad plot RUN_DIR``, ``eventgrad deploy RUN_DIR`` (fixed-point accuracy and NIR
+export of a trained run), ``eventgrad recipes``.
 
 ``eventgrad train`` with no file trains the built-in Yin-Yang task with the defaults of
 ``eventgrad.config`` and prints the test accuracy. A file (TOML, JSON or YAML) overrides any of them;
@@ -40,7 +41,7 @@ def _config_from_args(args) -> dict:
     if args.resume:
         if args.config or args.out or args.set or args.seed is not None or args.recipe:
             raise ConfigError("--resume takes the run folder's own configuration; only --epochs (to train "
-                              "longer) and --no-progress may change")
+                              "longer), --workers, --ray-address and --no-progress may change")
         path = os.path.join(args.resume, "config.json")
         if not os.path.isfile(path):
             raise ConfigError(f"'{args.resume}' holds no config.json; train with --out {args.resume} first")
@@ -52,7 +53,8 @@ def _config_from_args(args) -> dict:
         raw = _keep_schedule(raw, args.epochs)
     for assignment in args.set or []:
         raw = set_value(raw, assignment)
-    for key, value in (("training.epochs", args.epochs), ("seed", args.seed), ("output.dir", args.out)):
+    for key, value in (("training.epochs", args.epochs), ("seed", args.seed), ("output.dir", args.out),
+                       ("training.workers", args.workers), ("training.ray_address", args.ray_address)):
         if value is not None:
             raw = set_value(raw, f"{key}={json.dumps(value)}")
     if args.no_progress:
@@ -93,6 +95,32 @@ def _train(args) -> int:
     best = f" (parameters of epoch {result['best_epoch']}, best validation)" if result["best_epoch"] else ""
     line = f"test accuracy {acc:.4f}" if acc is not None else f"test loss {result['test_loss']:.4f}"
     print(f"{line}{best}; {result['seconds']:.1f} s")
+    return 0
+
+
+def _sweep_doc() -> str:
+    from eventgrad import sweep
+
+    return sweep.__doc__.split("\n\n", 1)[1]
+
+
+def _sweep(args) -> int:
+    from eventgrad.sweep import parse_grid, run_sweep
+
+    grid = parse_grid(args.grid)
+    raw = read_config(recipe_path(args.recipe)) if args.recipe else {}
+    if args.config:
+        raw = _deep_update(raw, read_config(args.config))
+    for assignment in args.set or []:
+        raw = set_value(raw, assignment)
+    if args.epochs is not None:
+        raw = set_value(raw, f"training.epochs={args.epochs}")
+    rows = run_sweep(raw, grid, args.seeds, args.out, address=args.ray_address, cpus_per_run=args.cpus_per_run)
+    failed = [row["run"] for row in rows if row["status"].startswith("failed")]
+    if failed:
+        print(f"eventgrad: {len(failed)} of {len(rows)} runs failed ({', '.join(failed)}); run the same command "
+              "again to retry them", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -148,7 +176,27 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run in RUN_DIR (made with --out) from its last epoch, to training.epochs "
                             "(or --epochs) epochs in all; the learning-rate schedule stays the original run's")
     train.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch stays)")
+    train.add_argument("--workers", type=int, metavar="N",
+                       help="compute each batch's gradient on N Ray workers (override training.workers; needs "
+                            "pip install 'eventgrad[ray]'); the result equals one process's up to rounding")
+    train.add_argument("--ray-address", metavar="ADDRESS",
+                       help="the Ray cluster for --workers (override training.ray_address; default: a local one)")
     train.set_defaults(func=_train)
+    sweep = sub.add_parser("sweep", help="train every point of a grid of settings and seeds in parallel on Ray; "
+                                         "one table of the results (resumable)",
+                           description=_sweep_doc(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("config", nargs="?", help="base configuration file (.toml, .json, .yaml); default: Yin-Yang")
+    sweep.add_argument("--recipe", metavar="NAME", help="start from a shipped recipe (see `eventgrad recipes`)")
+    sweep.add_argument("--grid", action="append", metavar="SECTION.KEY=V1,V2",
+                       help="values of one setting, e.g. --grid training.lr=0.01,0.02 or --grid model.hidden=[50],[100]"
+                            " (repeatable: the sweep runs the product)")
+    sweep.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one setting of every run")
+    sweep.add_argument("--seeds", type=int, default=1, help="runs per point, seeds seed+0, seed+1, ... (default 1)")
+    sweep.add_argument("--epochs", type=int, help="override training.epochs")
+    sweep.add_argument("--out", required=True, help="folder of the runs (one subfolder per run) and sweep.csv")
+    sweep.add_argument("--cpus-per-run", type=int, default=1, help="CPUs (threads) of each run (default 1)")
+    sweep.add_argument("--ray-address", metavar="ADDRESS", help="an existing Ray cluster (default: a local one)")
+    sweep.set_defaults(func=_sweep)
     show = sub.add_parser("config", help="print the default configuration (or a file's, resolved) as JSON")
     show.add_argument("config", nargs="?", help="configuration file to resolve against the defaults")
     show.set_defaults(func=lambda a: print(json.dumps(resolve(read_config(a.config)) if a.config else DEFAULTS,

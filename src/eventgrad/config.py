@@ -103,6 +103,8 @@ DEFAULTS: dict = {
         "clip_norm": 0.0,  # 0: no clipping
         "restore_best": True,
         "early_stopping": 0,  # patience in epochs (0: off), on the validation accuracy
+        "workers": 1,  # > 1: each batch's gradient on this many Ray workers (pip install 'eventgrad[ray]')
+        "ray_address": "",  # the Ray cluster for workers > 1 ("": a local one, or the one this process started)
     },
     "regularizer": {
         "nu_upper": 1e9,

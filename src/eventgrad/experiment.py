@@ -237,7 +237,10 @@ def build_trainer(cfg: dict, sim, callbacks=()) -> Trainer:
     schedule = dict(t["schedule"])
     if schedule.get("kind") == "cosine":
         schedule.setdefault("epochs", t["epochs"])
-    return Trainer(sim, opt, schedule=make_schedule(schedule), regularizer=reg, callbacks=callbacks)
+    if isinstance(t["workers"], bool) or t["workers"] < 1:
+        raise ConfigError(f"training.workers must be a positive integer (1: one process), got {t['workers']}")
+    return Trainer(sim, opt, schedule=make_schedule(schedule), regularizer=reg, callbacks=callbacks,
+                   workers=t["workers"], ray_address=t["ray_address"] or None)
 
 
 # ------------------------------------------------------------------------------------------------- a run
@@ -278,13 +281,16 @@ def run(cfg: dict, out=print, resume: bool = False) -> dict:
     where = _BatchCounter(trainer.epoch)
     trainer.callbacks.append(where)
     try:
-        history = trainer.fit(train, epochs=epochs, batch_size=cfg["training"]["batch_size"], validation=val,
-                              seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"],
-                              augment=None if augment == Augment() else augment)
-    except KeyboardInterrupt:
-        callbacks[0].close()  # the progress bar
-        raise RunInterrupted(_interrupted_message(cfg, trainer, where)) from None
-    metrics = trainer.evaluate(test)
+        try:
+            history = trainer.fit(train, epochs=epochs, batch_size=cfg["training"]["batch_size"], validation=val,
+                                  seed=int(rng.integers(2**31)), restore_best=cfg["training"]["restore_best"],
+                                  augment=None if augment == Augment() else augment)
+        except KeyboardInterrupt:
+            callbacks[0].close()  # the progress bar
+            raise RunInterrupted(_interrupted_message(cfg, trainer, where)) from None
+        metrics = trainer.evaluate(test)
+    finally:
+        trainer.close()  # the Ray workers, if any
     result = {"test_accuracy": metrics.get("accuracy"), "test_loss": metrics["loss"], "history": history,
               "seconds": time.perf_counter() - start,
               "best_epoch": trainer.best["epoch"] if trainer.best else None}
