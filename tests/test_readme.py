@@ -29,3 +29,5 @@ def test_readme_python_blocks_run_each_on_its_own():
     assert sim.kernels_used == "step" and len(delays["delay_history"]) == 2
     trained = sim.params["xh.delay"]
     assert trained.min() >= 0.0 and trained.max() <= 10.0 and np.ptp(trained - delays["xh_initial"]) > 0
+    losses = block_defining("losses")["losses"]  # the torch front end and the spiking layer learn together
+    assert losses[-1] < 0.75 * np.log(3) < losses[0], losses
