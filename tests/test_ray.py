@@ -125,6 +125,15 @@ def test_bad_worker_counts_are_refused(workers):
         _trainer(workers)
 
 
+def test_the_command_line_refuses_bad_worker_counts_before_anything_runs(capsys):
+    from eventgrad.cli import main
+
+    assert main(["train", "--workers", "0", "--no-progress"]) == 2
+    assert "training.workers must be a positive integer (1: one process), got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: not an integer
+        main(["train", "--workers", "2.5"])
+
+
 def test_more_workers_than_cpus_is_refused(cluster):
     with pytest.raises(ValueError, match="has 2 CPUs; 3 workers need one each"):
         _trainer(3).start_workers()

@@ -237,19 +237,29 @@ def build_trainer(cfg: dict, sim, callbacks=()) -> Trainer:
     schedule = dict(t["schedule"])
     if schedule.get("kind") == "cosine":
         schedule.setdefault("epochs", t["epochs"])
-    if isinstance(t["workers"], bool) or t["workers"] < 1:
-        raise ConfigError(f"training.workers must be a positive integer (1: one process), got {t['workers']}")
+    _check_workers(cfg)
     return Trainer(sim, opt, schedule=make_schedule(schedule), regularizer=reg, callbacks=callbacks,
                    workers=t["workers"], ray_address=t["ray_address"] or None)
 
 
 # ------------------------------------------------------------------------------------------------- a run
+def _check_workers(cfg: dict) -> None:
+    workers = cfg["training"]["workers"]
+    if workers < 1:
+        raise ConfigError(f"training.workers must be a positive integer (1: one process), got {workers}")
+    if workers > 1:
+        from eventgrad.train.distributed import import_ray
+
+        import_ray()
+
+
 def run(cfg: dict, out=print, resume: bool = False) -> dict:
     """Train and test as ``cfg`` says; returns {"test_accuracy", "test_loss", "history", "seconds"}.
 
     ``resume``: continue the run whose ``last.npz`` is in ``cfg["output"]["dir"]`` up to
     ``training.epochs`` epochs in all, with the numbers an uninterrupted run would have given."""
     start = time.perf_counter()
+    _check_workers(cfg)  # before the data and the kernels, which take a while
     rng = np.random.default_rng(cfg["seed"])
     train, val, test = build_data(cfg)
     augment = build_augment(cfg)

@@ -1,0 +1,160 @@
+"""Data-parallel training on Ray: time per epoch of the SHD-shaped task in one process and on Ray workers, the
+overhead of a worker step over a local step, and what N machines would give (Amdahl, with the measured serial
+part).
+
+The task is ``shd_synthetic.py``'s: 700 Poisson inputs (about 10,000 spikes per sample and second), 256
+recurrent LIF neurons, 20 LI outputs, exponential synapses, dt = 1 ms, float32; here ``--samples`` samples of
+``--duration`` ms with random labels, trained with Adam in batches of ``--batch``.
+
+Rows, each timed over ``--epochs`` epochs (the best kept; the first epoch also loads the kernels in the workers,
+so use at least 2):
+
+- "local": ``Trainer(workers=1)``, the simulator's own threads (1, and all cores);
+- "ray": ``Trainer(workers=N)`` on a local Ray cluster with every core, the cores shared out between the N
+  workers (1 worker with all of them, then one core each).
+
+Per step, "compute" is the simulator's forward and backward pass of the whole batch in this process with all
+cores (``loss_and_grad``), and "step" a trainer step (that, the regulariser-free bookkeeping and the optimiser
+locally; on Ray also shipping the parameters and the batch out, two round trips and the reduction).
+
+    python benchmarks/ray_scaling.py                       # 256 samples of 1 s, batch 32, 2 epochs
+    python benchmarks/ray_scaling.py --samples 64 --duration 200 --hidden 64 --epochs 2     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from shd_synthetic import build_network, make_batch  # noqa: E402
+
+
+class EpochTimer:
+    """Seconds of each epoch and of each step (a trainer callback)."""
+
+    def __init__(self):
+        self.epochs, self.steps = [], []
+
+    def on_epoch_begin(self, trainer, epoch):
+        self.start = self.last = time.perf_counter()
+
+    def on_batch_end(self, trainer, i, logs):
+        now = time.perf_counter()
+        self.steps.append(now - self.last)
+        self.last = now
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        self.epochs.append(time.perf_counter() - self.start)
+
+
+def dataset(args):
+    from eventgrad.data import SpikeDataset
+
+    rng = np.random.default_rng(args.seed)
+    batch, labels = make_batch(rng, args.samples, 700, args.duration, args.rate)
+    return SpikeDataset.from_batch(batch, labels, n_units=700, duration=args.duration, n_classes=20)
+
+
+def simulator(args, threads):
+    import eventgrad as eg
+
+    net = build_network(np.random.default_rng(args.seed + 1), 700, args.hidden, 20)
+    return eg.Simulator(net, dt=1.0, duration=args.duration, dtype="float32", readout=eg.readouts.SumVar("o"),
+                        loss=eg.losses.SoftmaxCrossEntropy(), threads=threads)
+
+
+def train(args, data, threads, workers, worker_threads=None):
+    """(best epoch seconds, median step seconds, parameters after training) of one configuration."""
+    from eventgrad.optim import Adam
+    from eventgrad.train import Trainer
+
+    sim = simulator(args, threads)
+    timer = EpochTimer()
+    with Trainer(sim, Adam(sim.params, lr=1e-3, keys=sim.trainable), callbacks=[timer], workers=workers,
+                 worker_threads=worker_threads) as trainer:
+        trainer.fit(data, epochs=args.epochs, batch_size=args.batch, seed=0)
+    steps_per_epoch = -(-len(data) // args.batch)
+    last_epoch_steps = timer.steps[-steps_per_epoch:]
+    return min(timer.epochs), float(np.median(last_epoch_steps)), sim.params
+
+
+def compute_seconds(args, data, threads) -> float:
+    """Median seconds of ``loss_and_grad`` on one full batch, in this process."""
+    sim = simulator(args, threads)
+    batch, labels = data.batch(np.arange(min(args.batch, len(data))))
+    sim.loss_and_grad(batch, labels)  # load the kernels
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        sim.loss_and_grad(batch, labels)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--samples", type=int, default=256)
+    p.add_argument("--duration", type=float, default=1000.0, help="trial length [ms]")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--rate", type=float, default=10000.0, help="input spikes per sample per second")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores of the Ray cluster and threads")
+    args = p.parse_args()
+    import ray
+
+    data = dataset(args)
+    cores = args.cores
+    rows = []
+    compute = compute_seconds(args, data, cores)
+    ref = None
+    for label, threads, workers in (("local, 1 thread", 1, 1), (f"local, {cores} threads", cores, 1)):
+        epoch, step, params = train(args, data, threads, workers)
+        ref = ref if ref is not None else params
+        rows.append((label, epoch, step, max(float(np.abs(params[k] - ref[k]).max()) for k in ref)))
+    local_step = rows[-1][2]
+    ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
+    try:
+        for workers in sorted({1, cores}):
+            epoch, step, params = train(args, data, cores, workers, worker_threads=cores // workers)
+            differ = max(float(np.abs(params[k] - ref[k]).max()) for k in ref)
+            rows.append((f"ray, {workers} worker{'s' if workers > 1 else ''} x {cores // workers} thread"
+                         f"{'s' if cores // workers > 1 else ''}", epoch, step, differ))
+            if workers == 1:
+                ray_step = step
+    finally:
+        ray.shutdown()
+    n_batches = -(-args.samples // args.batch)
+    print(f"SHD-shaped task: {args.samples} samples of {args.duration:g} ms, batch {args.batch}, "
+          f"{n_batches} steps per epoch, hidden {args.hidden}; {cores} cores")
+    print("| configuration | epoch [s] | step [ms] | max |parameter - local, 1 thread's| |")
+    print("|---|---:|---:|---:|")
+    for label, epoch, step, differ in rows:
+        print(f"| {label} | {epoch:.2f} | {1000 * step:.1f} | {differ:.1e} |")
+    overhead = ray_step - local_step
+    serial = ray_step - compute  # what N machines do not share out: driver, transfers, round trips
+    print(f"\ncompute (forward + backward of one batch, {cores} threads, this process): {1000 * compute:.1f} ms")
+    print(f"worker step over local step (both {cores} threads): {1000 * ray_step:.1f} - {1000 * local_step:.1f} = "
+          f"{1000 * overhead:.1f} ms per step ({100 * overhead / local_step:.1f} %)")
+    print(f"serial part s = worker step - compute = {1000 * serial:.1f} ms "
+          f"({100 * serial / ray_step:.1f} % of a 1-worker step)")
+    print("\nN machines like this one, one worker each (Amdahl: step = s + compute / N, batch split N ways):")
+    print("| N | step [ms] | speed-up over one local process |")
+    print("|---:|---:|---:|")
+    for n in (1, 2, 4, 8, 16, 32):
+        if n > args.batch:
+            break
+        t = serial + compute / n
+        print(f"| {n} | {1000 * t:.1f} | {local_step / t:.2f} |")
+    print(f"limit (N -> infinity): {local_step / serial:.1f}x" if serial > 0 else "")
+
+
+if __name__ == "__main__":
+    main()
