@@ -101,6 +101,8 @@ def test_a_worker_lost_mid_epoch_applies_no_partial_gradient(cluster):
             np.testing.assert_array_equal(trainer.sim.params[key], value, err_msg=key)
         with pytest.raises(WorkerError, match="unusable since worker 1 died"):
             trainer.predict(_data())
+        trainer.start_workers()  # a fresh set: the run can go on (after resume, or from here)
+        assert not trainer._pool.broken and trainer.predict(_data()).shape == (11, 3)
     finally:
         trainer.close()
 

@@ -115,7 +115,12 @@ def _sweep(args) -> int:
         raw = set_value(raw, assignment)
     if args.epochs is not None:
         raw = set_value(raw, f"training.epochs={args.epochs}")
-    rows = run_sweep(raw, grid, args.seeds, args.out, address=args.ray_address, cpus_per_run=args.cpus_per_run)
+    try:
+        rows = run_sweep(raw, grid, args.seeds, args.out, address=args.ray_address, cpus_per_run=args.cpus_per_run)
+    except KeyboardInterrupt:
+        print("eventgrad: sweep interrupted; the same command continues it (finished runs are skipped, interrupted "
+              "ones resume from their last finished epoch)", file=sys.stderr)
+        return 130
     failed = [row["run"] for row in rows if row["status"].startswith("failed")]
     if failed:
         print(f"eventgrad: {len(failed)} of {len(rows)} runs failed ({', '.join(failed)}); run the same command "

@@ -137,11 +137,17 @@ class RayWorkers:
         self._gather([a.ready.remote() for a in self.actors], "starting", timeout=start_timeout)
         self.start_seconds = time.perf_counter() - start
 
+    @property
+    def broken(self) -> bool:
+        """Whether a worker died or failed: the pool cannot take another batch."""
+        return self._broken is not None
+
     # ------------------------------------------------------------------------------------------ steps
     def forward(self, sim, batch, keep: bool = False):
         """(readout (B, outputs), {population: counts (B, size)}) of ``batch`` at ``sim.params``."""
         if self._broken:
-            raise WorkerError(f"the Ray workers are unusable since {self._broken}; build a new trainer")
+            raise WorkerError(f"the Ray workers are unusable since {self._broken}; the trainer's next fit (or "
+                              "start_workers) starts new ones")
         params = self._ray.put({k: np.asarray(v) for k, v in sim.params.items()})
         self._parts = shares(batch_size(batch), self.workers)
         refs = [a.forward.remote(params, rows_of(batch, part), self._groups, keep)

@@ -120,6 +120,8 @@ class Trainer:
 
     def start_workers(self):
         """Start the Ray workers (``workers`` > 1) unless they run already; ``fit`` calls it."""
+        if self._pool is not None and self._pool.broken:  # a worker was lost: start afresh
+            self.close()
         if self.workers > 1 and self._pool is None:
             from eventgrad.train.distributed import RayWorkers
 
