@@ -49,9 +49,8 @@ class SpikingLayer(torch.nn.Module):
         self.sim = sim
         self.keys = list(sim.trainable)
         self.weights = torch.nn.ParameterDict({_name(k): torch.nn.Parameter(self._shared(k)) for k in self.keys})
-        self.input_times = None
-        if any(g.is_input for g in sim.network.groups) and len([g for g in sim.network.groups if g.is_input]) == 1:
-            self.input_times = graded.event_times(sim, input_times)
+        n_inputs = sum(g.is_input for g in sim.network.groups)
+        self.input_times = graded.event_times(sim, input_times) if n_inputs == 1 else None  # graded values
         self.last_result = None
 
     def parameter(self, key: str) -> torch.nn.Parameter:
