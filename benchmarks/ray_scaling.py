@@ -13,11 +13,13 @@ so use at least 2):
 - "ray": ``Trainer(workers=N)`` on a local Ray cluster with every core, the cores shared out between the N
   workers (1 worker with all of them, then one core each).
 
-Per step, "compute" is the simulator's forward and backward pass of the whole batch in this process with all
-cores (``loss_and_grad``), and "step" a trainer step (that, the regulariser-free bookkeeping and the optimiser
-locally; on Ray also shipping the parameters and the batch out, two round trips and the reduction).
+Per step (medians over the epochs after the first), "compute" is the simulator's forward and backward pass of
+the whole batch with all cores (``loss_and_grad``, timed inside the local run's steps), and "step" a trainer
+step: that, the bookkeeping and the optimiser locally; on Ray also shipping the parameters and the batch out,
+two round trips and the reduction. The serial part s (what N machines would not share out) is a 1-worker
+step less the compute.
 
-    python benchmarks/ray_scaling.py                       # 256 samples of 1 s, batch 32, 2 epochs
+    python benchmarks/ray_scaling.py                       # 256 samples of 1 s, batch 32, 3 epochs
     python benchmarks/ray_scaling.py --samples 64 --duration 200 --hidden 64 --epochs 2     # a quick look
 """
 
@@ -70,31 +72,33 @@ def simulator(args, threads):
 
 
 def train(args, data, threads, workers, worker_threads=None):
-    """(best epoch seconds, median step seconds, parameters after training) of one configuration."""
+    """(best epoch seconds, median step seconds, parameters after training, median seconds of a step besides
+    the simulation (the simulator's loss_and_grad in this process; on Ray, the slowest worker's forward and
+    backward passes)) of one configuration."""
     from eventgrad.optim import Adam
     from eventgrad.train import Trainer
 
     sim = simulator(args, threads)
     timer = EpochTimer()
+    compute = []
+    loss_and_grad = sim.loss_and_grad
+
+    def timed(*a, **kw):
+        t0 = time.perf_counter()
+        out = loss_and_grad(*a, **kw)
+        compute.append(time.perf_counter() - t0)
+        return out
+
+    sim.loss_and_grad = timed
     with Trainer(sim, Adam(sim.params, lr=1e-3, keys=sim.trainable), callbacks=[timer], workers=workers,
                  worker_threads=worker_threads) as trainer:
         trainer.fit(data, epochs=args.epochs, batch_size=args.batch, seed=0)
+        if trainer._pool is not None:
+            compute = trainer._pool.compute_seconds  # the slowest worker's, step by step
     steps_per_epoch = -(-len(data) // args.batch)
-    last_epoch_steps = timer.steps[-steps_per_epoch:]
-    return min(timer.epochs), float(np.median(last_epoch_steps)), sim.params
-
-
-def compute_seconds(args, data, threads) -> float:
-    """Median seconds of ``loss_and_grad`` on one full batch, in this process."""
-    sim = simulator(args, threads)
-    batch, labels = data.batch(np.arange(min(args.batch, len(data))))
-    sim.loss_and_grad(batch, labels)  # load the kernels
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        sim.loss_and_grad(batch, labels)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    later = slice(steps_per_epoch, None)  # after the first epoch (which loads the kernels)
+    rest = np.array(timer.steps[later]) - np.array(compute[later])  # what a step costs besides the simulation
+    return min(timer.epochs), float(np.median(timer.steps[later])), sim.params, float(np.median(rest))
 
 
 def main():
@@ -104,7 +108,7 @@ def main():
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--rate", type=float, default=10000.0, help="input spikes per sample per second")
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores of the Ray cluster and threads")
     args = p.parse_args()
@@ -113,48 +117,47 @@ def main():
     data = dataset(args)
     cores = args.cores
     rows = []
-    compute = compute_seconds(args, data, cores)
+    simulator(args, 1).loss_and_grad(*data.batch(np.arange(2)))  # compile or load the kernels once, untimed
     ref = None
-    for label, threads, workers in (("local, 1 thread", 1, 1), (f"local, {cores} threads", cores, 1)):
-        epoch, step, params = train(args, data, threads, workers)
+    for label, threads in (("local, 1 thread", 1), (f"local, {cores} threads", cores)):
+        epoch, step, params, rest = train(args, data, threads, 1)
         ref = ref if ref is not None else params
-        rows.append((label, epoch, step, max(float(np.abs(params[k] - ref[k]).max()) for k in ref)))
-    local_step = rows[-1][2]
+        rows.append((label, epoch, step, rest, max(float(np.abs(params[k] - ref[k]).max()) for k in ref)))
     ray.init(num_cpus=cores, include_dashboard=False, log_to_driver=False)
     try:
         for workers in sorted({1, cores}):
-            epoch, step, params = train(args, data, cores, workers, worker_threads=cores // workers)
+            epoch, step, params, rest = train(args, data, cores, workers, worker_threads=cores // workers)
             differ = max(float(np.abs(params[k] - ref[k]).max()) for k in ref)
-            rows.append((f"ray, {workers} worker{'s' if workers > 1 else ''} x {cores // workers} thread"
-                         f"{'s' if cores // workers > 1 else ''}", epoch, step, differ))
-            if workers == 1:
-                ray_step = step
+            threads = cores // workers
+            rows.append((f"ray, {workers} worker{'s' if workers > 1 else ''} x {threads} thread"
+                         f"{'s' if threads > 1 else ''}", epoch, step, rest, differ))
     finally:
         ray.shutdown()
-    n_batches = -(-args.samples // args.batch)
     print(f"SHD-shaped task: {args.samples} samples of {args.duration:g} ms, batch {args.batch}, "
-          f"{n_batches} steps per epoch, hidden {args.hidden}; {cores} cores")
-    print("| configuration | epoch [s] | step [ms] | max |parameter - local, 1 thread's| |")
-    print("|---|---:|---:|---:|")
-    for label, epoch, step, differ in rows:
-        print(f"| {label} | {epoch:.2f} | {1000 * step:.1f} | {differ:.1e} |")
-    overhead = ray_step - local_step
-    serial = ray_step - compute  # what N machines do not share out: driver, transfers, round trips
-    print(f"\ncompute (forward + backward of one batch, {cores} threads, this process): {1000 * compute:.1f} ms")
-    print(f"worker step over local step (both {cores} threads): {1000 * ray_step:.1f} - {1000 * local_step:.1f} = "
-          f"{1000 * overhead:.1f} ms per step ({100 * overhead / local_step:.1f} %)")
-    print(f"serial part s = worker step - compute = {1000 * serial:.1f} ms "
-          f"({100 * serial / ray_step:.1f} % of a 1-worker step)")
-    print("\nN machines like this one, one worker each (Amdahl: step = s + compute / N, batch split N ways):")
+          f"{-(-args.samples // args.batch)} steps per epoch, hidden {args.hidden}; {cores} cores")
+    print("| configuration | epoch [s] | step [ms] | step besides the simulation [ms] | max abs parameter "
+          "difference to local, 1 thread |")
+    print("|---|---:|---:|---:|---:|")
+    for label, epoch, step, rest, differ in rows:
+        print(f"| {label} | {epoch:.2f} | {1000 * step:.1f} | {1000 * rest:.1f} | {differ:.1e} |")
+    _, _, local_step, local_rest, _ = rows[1]
+    _, _, ray_step, ray_rest, _ = rows[2]
+    overhead = ray_rest - local_rest  # shipping parameters and batch, two round trips, the reduction
+    compute = ray_step - ray_rest  # the simulation, which N workers share out
+    print(f"\noverhead of a worker step over a local step (both {cores} threads; each step less its own simulation "
+          f"time): {1000 * ray_rest:.1f} - {1000 * local_rest:.1f} = {1000 * overhead:.1f} ms per step, "
+          f"{100 * overhead / local_step:.1f} % of a local step")
+    print(f"serial part s (a 1-worker step less the worker's simulation) = {1000 * ray_rest:.1f} ms, "
+          f"{100 * ray_rest / ray_step:.1f} % of the step; the simulation {1000 * compute:.1f} ms")
+    print("\nN machines like this one, one worker each (Amdahl: step = s + simulation / N, the batch split N ways):")
     print("| N | step [ms] | speed-up over one local process |")
     print("|---:|---:|---:|")
     for n in (1, 2, 4, 8, 16, 32):
         if n > args.batch:
             break
-        t = serial + compute / n
+        t = ray_rest + compute / n
         print(f"| {n} | {1000 * t:.1f} | {local_step / t:.2f} |")
-    print(f"limit (N -> infinity): {local_step / serial:.1f}x" if serial > 0 else "")
-
+    print(f"limit (N -> infinity): {local_step / ray_rest:.1f}x")
 
 if __name__ == "__main__":
     main()

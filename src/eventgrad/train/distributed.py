@@ -91,17 +91,20 @@ class _Worker:
         self.calls += 1
         if self.exit_on_call == self.calls:
             os._exit(1)
+        start = time.perf_counter()
         for key, value in params.items():
             self.sim.params[key][...] = value
         res = self.sim.run(batch)
         self.result = res if keep else None
-        return res.readout, {name: res.spike_counts(name) for name in groups}
+        counts = {name: res.spike_counts(name) for name in groups}
+        return res.readout, counts, time.perf_counter() - start
 
     def backward(self, dL_dreadout, spike_terms):
+        start = time.perf_counter()
         res, self.result = self.result, None
         if res is None:
             raise RuntimeError("backward without a forward pass kept on this worker")
-        return self.sim.backward(res, dL_dreadout, spike_terms)
+        return self.sim.backward(res, dL_dreadout, spike_terms), time.perf_counter() - start
 
 
 class RayWorkers:
@@ -133,6 +136,7 @@ class RayWorkers:
         self.actors = [actor.remote(sim_ref, self.threads) for _ in range(self.workers)]
         self._groups = [g.name for g in sim.network.groups if not g.is_input]
         self._broken: str | None = None
+        self.compute_seconds: list[float] = []  # per training step, the slowest worker's forward + backward
         start = time.perf_counter()
         self._gather([a.ready.remote() for a in self.actors], "starting", timeout=start_timeout)
         self.start_seconds = time.perf_counter() - start
@@ -153,8 +157,9 @@ class RayWorkers:
         refs = [a.forward.remote(params, rows_of(batch, part), self._groups, keep)
                 for a, part in zip(self.actors, self._parts)]
         out = self._gather(refs, "the forward pass")
-        readout = np.concatenate([r for r, _ in out])
-        counts = {name: np.concatenate([c[name] for _, c in out]) for name in self._groups}
+        readout = np.concatenate([r for r, _, _ in out])
+        counts = {name: np.concatenate([c[name] for _, c, _ in out]) for name in self._groups}
+        self._forward_seconds = [t for _, _, t in out]
         return readout, counts
 
     def backward(self, dL_dreadout: np.ndarray, spike_terms: dict | None) -> dict:
@@ -164,7 +169,10 @@ class RayWorkers:
             rows = slice(part.start, part.stop)
             terms = {k: v[rows] for k, v in spike_terms.items()} if spike_terms else None
             refs.append(actor.backward.remote(dL_dreadout[rows], terms))
-        parts = self._gather(refs, "the backward pass")
+        out = self._gather(refs, "the backward pass")
+        parts = [g for g, _ in out]
+        # the slowest worker's simulation time: the rest of a step is the overhead (see benchmarks/ray_scaling.py)
+        self.compute_seconds.append(max(f + b for f, (_, b) in zip(self._forward_seconds, out)))
         return {key: _ordered_sum([p[key] for p in parts]) for key in parts[0]}
 
     def _gather(self, refs, what: str, timeout: float | None = None) -> list:
