@@ -94,7 +94,7 @@ def train(args, data, threads, workers, worker_threads=None):
                  worker_threads=worker_threads) as trainer:
         trainer.fit(data, epochs=args.epochs, batch_size=args.batch, seed=0)
         if trainer._pool is not None:
-            compute = trainer._pool.compute_seconds  # the slowest worker's, step by step
+            compute = trainer._pool.compute_seconds  # the slowest workers', step by step
     steps_per_epoch = -(-len(data) // args.batch)
     later = slice(steps_per_epoch, None)  # after the first epoch (which loads the kernels)
     rest = np.array(timer.steps[later]) - np.array(compute[later])  # what a step costs besides the simulation
@@ -144,9 +144,11 @@ def main():
     _, _, ray_step, ray_rest, _ = rows[2]
     overhead = ray_rest - local_rest  # shipping parameters and batch, two round trips, the reduction
     compute = ray_step - ray_rest  # the simulation, which N workers share out
-    print(f"\noverhead of a worker step over a local step (both {cores} threads; each step less its own simulation "
-          f"time): {1000 * ray_rest:.1f} - {1000 * local_rest:.1f} = {1000 * overhead:.1f} ms per step, "
-          f"{100 * overhead / local_step:.1f} % of a local step")
+    extra = ray_step - local_step
+    print(f"\na worker step over a local step (both {cores} threads): {1000 * ray_step:.1f} - {1000 * local_step:.1f} "
+          f"= {1000 * extra:.1f} ms ({100 * extra / local_step:.1f} %), of which shipping, round trips and reduction "
+          f"(each step less its own simulation time): {1000 * ray_rest:.1f} - {1000 * local_rest:.1f} = "
+          f"{1000 * overhead:.1f} ms, and the simulation in the worker: {1000 * (extra - overhead):.1f} ms")
     print(f"serial part s (a 1-worker step less the worker's simulation) = {1000 * ray_rest:.1f} ms, "
           f"{100 * ray_rest / ray_step:.1f} % of the step; the simulation {1000 * compute:.1f} ms")
     print("\nN machines like this one, one worker each (Amdahl: step = s + simulation / N, the batch split N ways):")

@@ -136,7 +136,7 @@ class RayWorkers:
         self.actors = [actor.remote(sim_ref, self.threads) for _ in range(self.workers)]
         self._groups = [g.name for g in sim.network.groups if not g.is_input]
         self._broken: str | None = None
-        self.compute_seconds: list[float] = []  # per training step, the slowest worker's forward + backward
+        self.compute_seconds: list[float] = []  # per training step: slowest forward + slowest backward pass
         start = time.perf_counter()
         self._gather([a.ready.remote() for a in self.actors], "starting", timeout=start_timeout)
         self.start_seconds = time.perf_counter() - start
@@ -171,8 +171,9 @@ class RayWorkers:
             refs.append(actor.backward.remote(dL_dreadout[rows], terms))
         out = self._gather(refs, "the backward pass")
         parts = [g for g, _ in out]
-        # the slowest worker's simulation time: the rest of a step is the overhead (see benchmarks/ray_scaling.py)
-        self.compute_seconds.append(max(f + b for f, (_, b) in zip(self._forward_seconds, out)))
+        # the simulation's share of the step (each pass waits for its slowest worker): the rest is the overhead
+        # (see benchmarks/ray_scaling.py)
+        self.compute_seconds.append(max(self._forward_seconds) + max(b for _, b in out))
         return {key: _ordered_sum([p[key] for p in parts]) for key in parts[0]}
 
     def _gather(self, refs, what: str, timeout: float | None = None) -> list:
