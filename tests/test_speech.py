@@ -212,6 +212,35 @@ def test_jitter_stretch_delay_lines_and_speaker_splits():
     assert len(a) == 18 and a.n_units == 40 and np.array_equal(a.times, b.times)
 
 
+def test_a_shift_of_delay_lines_equals_delay_lines_of_the_shift_and_they_are_built_once():
+    """Shifting every copy of delay-lined data (channels=) gives exactly the spikes, in the same order, that
+    shifting first and building the delay lines after does; a spike never leaves its copy. Augment takes that
+    path when only channels move, so each epoch's result equals the general order of operations, and it
+    builds a data set's delay lines once: what would be wrong is an epoch that differs from the slow path,
+    or copies rebuilt (and re-sorted) every epoch."""
+    ds = speech_set(n=30, seed=4)
+    lines = delay_lines(ds, copies=3, spacing=30.0)
+    for max_shift, sd in ((4, 0.0), (0, 2.0), (2, 1.5)):
+        fast = shift_channels(lines, max_shift, sd, seed=11, channels=ds.n_units)
+        slow = delay_lines(shift_channels(ds, max_shift, sd, seed=11), copies=3, spacing=30.0)
+        for field in ("times", "units", "offsets", "labels", "speakers"):
+            np.testing.assert_array_equal(getattr(fast, field), getattr(slow, field))
+        assert fast.n_units == 60
+    copy_of = {t: u // 20 for t, u in zip(lines.times.tolist(), lines.units.tolist())}
+    moved = shift_channels(lines, 5, seed=1, channels=20)
+    assert all(copy_of[t] == u // 20 for t, u in zip(moved.times.tolist(), moved.units.tolist()))
+    with pytest.raises(SpikeDataError, match="channels must divide the data set's 60 units"):
+        shift_channels(lines, 1, channels=7)
+    aug = Augment(shift=3, shift_sd=1.0, delay_copies=3, delay_spacing=30.0)
+    seeds = np.random.SeedSequence(9).spawn(4)
+    general = delay_lines(shift_channels(ds, 3, 1.0, seed=seeds[1]), copies=3, spacing=30.0)
+    epoch = aug(ds, 9)
+    np.testing.assert_array_equal(epoch.times, general.times)
+    np.testing.assert_array_equal(epoch.units, general.units)
+    assert aug.inputs(ds) is aug.inputs(ds) and Augment(delay_copies=3, delay_spacing=30.0).inputs(ds) is aug.inputs(ds)
+    assert Augment(delay_copies=2, delay_spacing=30.0).inputs(ds).n_units == 40
+
+
 def test_the_trainer_augments_per_epoch_and_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
     """fit(augment=...) calls the augmentation once per epoch with the epoch's seed (a function of the run's
     seed and the epoch alone), so training 1 epoch, saving, resuming and training 1 more ends with the
