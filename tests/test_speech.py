@@ -321,6 +321,8 @@ def test_recipes_are_listed_and_resolve(capsys):
         assert cfg["model"]["recurrent"] and cfg["simulation"]["readout"] == "exp_mean"
     shd = resolve(read_config(recipe_path("shd")))
     assert shd["data"]["delay_lines"] == {"copies": 10, "spacing": 30.0} and shd["model"]["hidden"] == [256]
+    fsdd_cfg = resolve(read_config(recipe_path("fsdd")))
+    assert fsdd_cfg["data"]["delay_lines"] == {"copies": 6, "spacing": 50.0} and fsdd_cfg["data"]["name"] == "fsdd"
     assert main(["recipes"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("fsdd") and "\nshd " in out and "ssc" in out
@@ -356,7 +358,8 @@ def test_the_fsdd_recipe_trains_end_to_end(capsys, monkeypatch):
     sets = TINY_SETS + ["data.takes=[0,5]", "data.audio.n_channels=8"]
     assert main(["train", "--recipe", "fsdd"] + [a for s in sets for a in ("--set", s)]) == 0
     out = capsys.readouterr().out
-    assert "54 training / 6 validation / 60 test" in out and "network 8-6-10" in out and "test accuracy" in out
+    # 8 channels x the recipe's 6 delay lines
+    assert "54 training / 6 validation / 60 test" in out and "network 48-6-10" in out and "test accuracy" in out
 
 
 def test_recipes_reach_the_engines_learnable_delays():
