@@ -6,6 +6,7 @@ import sys
 
 import numba
 import numpy as np
+import pytest
 
 from eventgrad.codegen import cache, feedback
 
@@ -59,10 +60,12 @@ def _call_through(f, g, x, p):
     return f(g, x, p)
 
 
-def test_a_new_networks_spike_functions_compile_in_seconds_with_one_line_and_load_silently(tmp_path, monkeypatch,
-                                                                                             capsys):
-    """The shared engines take a network's spike functions as C callbacks: a network never seen compiles
-    only those (one line says so), and the next process loads them from the cache without a word."""
+@pytest.mark.parametrize("family, count, thr_at, what", [("fast", 5, 0, "spike"), ("generic", 13, 4, "model")])
+def test_a_new_networks_model_functions_compile_in_seconds_with_one_line_and_load_silently(
+        tmp_path, monkeypatch, capsys, family, count, thr_at, what):
+    """The shared engines take a network's model functions as C callbacks (the fast and step-parallel ones its
+    spike functions, the generic one all of them): a network never seen compiles only those (one line says so),
+    and the next process loads them from the cache without a word."""
     import eventgrad as eg
     from eventgrad.engine.layout import build_layout
 
@@ -70,20 +73,24 @@ def test_a_new_networks_spike_functions_compile_in_seconds_with_one_line_and_loa
     net = eg.Network()
     x = net.add_input("x", 2)
     h = net.add_population("h", 3, eg.neurons.LIF(tau_mem=12.0))
-    net.connect(x, h, eg.synapses.Alpha(tau=3.0), weight=np.ones((2, 3)), name="xh")
+    synapse = eg.synapses.Alpha(tau=3.0) if family == "generic" else eg.synapses.Exponential(tau=3.0)
+    net.connect(x, h, synapse, weight=np.ones((2, 3)), name="xh")  # a network that runs on that engine
     layout = build_layout(net, jit=True)
-    callbacks = layout.spike_callbacks("fast", np.dtype(np.float64))
-    assert len(callbacks) == 5 and all(cb.cache_hits == 0 for cb in callbacks)
+    callbacks = layout.model_callbacks(family, np.dtype(np.float64))
+    assert len(callbacks) == count and all(cb.cache_hits == 0 for cb in callbacks)
     d, n_par = layout.GI[1, 2], layout.GI[1, 5]
     state, p = np.linspace(0.5, 1.5, d), np.linspace(1.0, 2.0, n_par)
     # the compiled threshold function, called as the engines call it, is the model's
-    assert _call_through(callbacks[0], 1, state, p) == layout.kernels.mf_thr(1, state, p) != 0.0
+    assert _call_through(callbacks[thr_at], 1, state, p) == layout.kernels.mf_thr(1, state, p) != 0.0
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and err[0].startswith("eventgrad: compiled this network's spike functions for the fast "
-                                               "engine in "), err
+    assert len(err) == 1 and err[0].startswith(f"eventgrad: compiled this network's {what} functions for the "
+                                               f"{family} engine in "), err
     name = layout.kernels.__name__
     cache._LOADED.pop(name.removeprefix("eventgrad_kernels_"), None)
     sys.modules.pop(name, None)
-    again = build_layout(net, jit=True).spike_callbacks("fast", np.dtype(np.float64))
+    layout = build_layout(net, jit=True)
+    again = layout.model_callbacks(family, np.dtype(np.float64))
     assert all(cb.cache_hits == 1 for cb in again)
+    if family == "generic":  # float64 arrays whatever the run's precision: one set serves both
+        assert layout.model_callbacks(family, np.dtype(np.float32)) is again
     assert capsys.readouterr().err == ""

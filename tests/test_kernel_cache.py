@@ -56,13 +56,12 @@ def test_compiled_networks_get_locked_entry_points_and_plain_python_ones_do_not(
     net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=np.ones((2, 3)), name="xh")
     compiled = eg.Simulator(net, dt=1.0, duration=5.0, readout=eg.readouts.SumVar("h"))  # compiles lazily
     plain = eg.Simulator(net, dt=1.0, duration=5.0, readout=eg.readouts.SumVar("h"), jit=False)
-    # the network's own module holds the generic engine; the fast and step-parallel engines are shared
+    # the engines are shared by every network; the network's own module holds only its model functions
     for sim, locked in ((compiled, True), (plain, False)):
-        for module, names in ((sim.layout.kernels, ("forward", "backward")),
-                              (sim.layout.engine, ("forward_fast", "backward_fast", "forward_step", "backward_step"))):
-            for name in names:
-                assert name in ENTRY_POINTS
-                assert isinstance(getattr(module, name), LockedFirstCall) == locked, name
+        for name in ("forward", "backward", "forward_fast", "backward_fast", "forward_step", "backward_step"):
+            assert name in ENTRY_POINTS
+            assert isinstance(getattr(sim.layout.engine, name), LockedFirstCall) == locked, name
+        assert not hasattr(sim.layout.kernels, "forward")
 
 
 def test_a_source_file_another_process_wrote_first_is_kept(tmp_path, monkeypatch):
@@ -92,30 +91,39 @@ def test_a_new_source_file_is_written_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["k_new.py"]
 
 
-def _small_network(n_hidden, tau_mem, neuron, delay, rng):
+def _small_network(n_hidden, tau_mem, neuron, delay, rng, synapse=eg.synapses.Exponential):
     net = eg.Network()
     x = net.add_input("x", 4)
     h = net.add_population("h", n_hidden, neuron(tau_mem=tau_mem))
     o = net.add_population("o", 2, eg.neurons.LI(tau_mem=tau_mem))
-    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.6, 0.2, (4, n_hidden)), name="xh")
+    net.connect(x, h, synapse(tau=5.0), weight=rng.normal(0.6, 0.2, (4, n_hidden)), name="xh")
     net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.1, (n_hidden, n_hidden)),
                 name="hh", delay=delay)
     net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0.0, 0.5, (n_hidden, 2)), name="ho")
     return net
 
 
-@pytest.mark.parametrize("family, delay", [("fast", None), ("step", 1.0)])
-def test_sizes_weights_values_and_other_built_in_models_never_recompile_the_engines(family, delay):
-    """Every network runs on the same compiled fast and step-parallel engines; sizes, weights and parameter
-    values do not even change a network's own module (its spike functions), other models do."""
+@pytest.mark.parametrize("family, delay", [("fast", None), ("step", 1.0), ("generic", None), ("generic", 2.5)])
+def test_sizes_weights_values_and_other_models_never_recompile_the_engines(family, delay):
+    """Every network runs on the same compiled engines: sizes, weights and parameter values do not even change
+    a network's own module (its model functions), other models do. The generic engine's networks here: alpha
+    synapses (repeated eigenvalues), then a nonlinear neuron (QIF), with and without delays."""
     rng = np.random.default_rng(3)
     batch = eg.SpikeBatch([np.sort(rng.uniform(0, 20, 12)) for _ in range(2)],
                           [rng.integers(0, 4, 12) for _ in range(2)])
-    nets = [_small_network(5, 10.0, eg.neurons.LIF, delay, rng), _small_network(9, 25.0, eg.neurons.LIF, delay, rng),
-            _small_network(6, 15.0, eg.neurons.AdaptiveLIF, delay, rng)]
+    if family == "generic":
+        alpha = eg.synapses.Alpha
+        nets = [_small_network(5, 10.0, eg.neurons.LIF, delay, rng, alpha),
+                _small_network(9, 25.0, eg.neurons.LIF, delay, rng, alpha),
+                _small_network(6, 15.0, eg.neurons.QIF, delay, rng)]
+    else:
+        nets = [_small_network(5, 10.0, eg.neurons.LIF, delay, rng),
+                _small_network(9, 25.0, eg.neurons.LIF, delay, rng),
+                _small_network(6, 15.0, eg.neurons.AdaptiveLIF, delay, rng)]
     sims = [eg.Simulator(n, dt=1.0, duration=20.0, readout=eg.readouts.SumVar("o"),
                          loss=eg.losses.SoftmaxCrossEntropy()) for n in nets]
-    names = ("forward_fast", "backward_fast") if family == "fast" else ("forward_step", "backward_step")
+    names = {"fast": ("forward_fast", "backward_fast"), "step": ("forward_step", "backward_step"),
+             "generic": ("forward", "backward")}[family]
     engine = sims[0].layout.engine
     versions = None
     for sim in sims:

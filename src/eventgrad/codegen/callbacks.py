@@ -1,10 +1,12 @@
-"""A network's spike functions as C callbacks, the argument through which the shared engines run its models.
+"""A network's model functions as C callbacks, the argument through which the shared engines run its models.
 
-The fast and step-parallel engines (``engine_source``) are compiled once per machine and take the network's
-``mf_thr``, ``mf_thrdot``, ``mf_reset``, ``mf_spikeadj`` and ``mf_fixedadj`` as a tuple of numba C callbacks
-(first-class functions: a call through a pointer, once per spike, never per neuron or per step). Their
-argument types are fixed per engine family and precision, so one compiled engine serves every network;
-each network compiles only its five small callbacks (a second or two), cached on disk like the kernels.
+The engines (``engine_source``) are compiled once per machine and take a network's ``mf_*`` functions as a
+tuple of numba C callbacks (first-class functions: a call through a pointer). The fast and step-parallel
+engines take the five they run at a spike (``mf_thr``, ``mf_thrdot``, ``mf_reset``, ``mf_spikeadj``,
+``mf_fixedadj``: once per spike, never per neuron or per step); the generic engine takes all fourteen
+(``MODEL_ROLES``), with float64 arrays whatever the run's precision. Their argument types are fixed per
+engine family and precision, so one compiled engine serves every network; each network compiles only its
+small callbacks (seconds), cached on disk like the kernels.
 """
 
 from __future__ import annotations
@@ -20,15 +22,26 @@ from numba import types
 
 from eventgrad.codegen.cache import file_lock
 from eventgrad.codegen.feedback import say
-from eventgrad.codegen.generate import SPIKE_ROLES
+from eventgrad.codegen.generate import MODEL_ROLES, SPIKE_ROLES
 
 
 def _signatures(family: str, dtype: np.dtype) -> dict:
-    """Each spike function's argument types as the engines of ``family`` call it (x: state, p: parameters,
-    lam: adjoint, pg: parameter gradients; arrays of any layout)."""
+    """Each model function's argument types as the engines of ``family`` call it (x: state, p: parameters,
+    lam: adjoint, pg: parameter gradients, w: weight; arrays of any layout)."""
     D = types.Array(numba.from_dtype(np.dtype(dtype)), 1, "A")
     F = types.Array(types.float64, 1, "A")
     i, f = types.int64, types.float64
+    I = types.Array(types.int64, 1, "A")  # noqa: E741
+    if family == "generic":  # every array float64 (the generic engine's state, adjoint and parameters)
+        return {
+            "rhs": types.void(i, F, F, F), "lin": types.void(i, F, types.Array(types.float64, 2, "A")),
+            "adjrhs": types.void(i, F, F, F, F), "pint": types.void(i, F, F, F, F),
+            "thr": f(i, F, F), "thrdot": f(i, F, F), "reset": types.void(i, F, F, F),
+            "spikeadj": types.void(i, F, F, F, f, f, f, F, F), "fixedadj": types.void(i, F, F, F, F, F),
+            "scanrow": i(i, F, F, i, I), "jump": types.void(i, F, f, F, F),
+            "jumprow": i(i, F, F, F, i, i, types.boolean, F, I),
+            "adjrow": types.void(i, F, F, F, F, f, i, i, F, F, F, F),
+        }
     lam = D if family == "fast" else F  # the fast engine keeps the adjoint in the network's precision
     return {
         "thr": f(i, F, D),
@@ -46,15 +59,17 @@ warnings.filterwarnings("ignore", message=".*First-class function type feature i
                         category=numba.NumbaExperimentalFeatureWarning)
 
 
-def spike_callbacks(module, lock_path: Path, family: str, dtype: np.dtype) -> tuple:
-    """The tuple MF of ``module``'s spike functions for the engines of ``family`` ("fast" or "step") in
-    precision ``dtype``: numba C callbacks (compiled once, then loaded from the disk cache), or the plain
-    Python functions when the module is not compiled."""
-    funcs = tuple(getattr(module, f"mf_{role}") for role in SPIKE_ROLES)
+def model_callbacks(module, lock_path: Path, family: str, dtype: np.dtype) -> tuple:
+    """The tuple of ``module``'s model functions for the engines of ``family`` in precision ``dtype``: MG, all
+    of them, for "generic" (one set for every precision), MF, the spike functions, for "fast" and "step".
+    numba C callbacks (compiled once, then loaded from the disk cache), or the plain Python functions when
+    the module is not compiled."""
+    roles = MODEL_ROLES if family == "generic" else SPIKE_ROLES
+    funcs = tuple(getattr(module, f"mf_{role}") for role in roles)
     if not hasattr(module.thr, "py_func"):  # the plain-Python kernels
         return funcs
-    key = (family, np.dtype(dtype).str)
-    held = module.__dict__.setdefault("_spike_callbacks", {})
+    key = (family, "f8" if family == "generic" else np.dtype(dtype).str)
+    held = module.__dict__.setdefault("_model_callbacks", {})
     if key in held:
         return held[key]
     sigs = _signatures(family, dtype)
@@ -63,10 +78,12 @@ def spike_callbacks(module, lock_path: Path, family: str, dtype: np.dtype) -> tu
             return held[key]
         t0 = time.perf_counter()
         # numpy's error model, as the engines': a division by zero gives inf or nan, never an exception
-        made = tuple(numba.cfunc(sigs[role], cache=True, nopython=True, error_model="numpy")(f)
-                     for role, f in zip(SPIKE_ROLES, funcs))
+        # and no reference counting (they never allocate: slicing an array inside costs nothing)
+        made = tuple(numba.cfunc(sigs[role], cache=True, nopython=True, error_model="numpy", _nrt=False)(f)
+                     for role, f in zip(roles, funcs))
         if not all(cb.cache_hits for cb in made):
-            say(f"compiled this network's spike functions for the {family} engine in "
+            what = "model" if family == "generic" else "spike"
+            say(f"compiled this network's {what} functions for the {family} engine in "
                 f"{time.perf_counter() - t0:.1f} s (they are cached in {lock_path.parent} for next time)")
         held[key] = made
     return made

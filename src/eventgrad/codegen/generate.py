@@ -1,15 +1,15 @@
 """Generate the Python source of a network's kernels from the symbolic adjoint systems.
 
 For every population g the generator emits small functions named ``<role>_<g>`` (``rhs_0``, ``thr_1``,
-...), for every connection c the functions ``<role>_c<c>``, and one dispatcher per role that selects the
-function by index, so that the generic engine (``engine_template.py``, appended verbatim) can call
-``rhs(g, x, p, out)`` for any population.  Numba compiles that module into one set of kernels per network.
+...), for every connection c the functions ``<role>_c<c>``, one dispatcher per role that selects the
+function by index (``rhs(g, x, p, out)`` for any population), and a wrapper ``mf_<role>`` of each
+dispatcher: that module is all that is specific to a network.
 
-The fast and step-parallel engines read a network's dynamics, thresholds and jumps from tables; the only
-model code they run is at a spike (reset, threshold, the adjoint jump), and they take it as an argument:
-the ``mf_*`` functions of the network's module, compiled as C callbacks (``callbacks.py``). Their source
-(``engine_source``) is the same for every network, so numba compiles them once per machine, and a new
-network compiles only its few small callbacks.
+The engines (``engine_source``: the generic, fast and step-parallel ones) are the same source for every
+network, so numba compiles them once per machine and precision. They take a network's model code as an
+argument: its ``mf_*`` functions compiled as C callbacks (``callbacks.py``), all fourteen for the generic
+engine (MG), the five it runs at a spike for the fast and step-parallel engines, which read dynamics,
+thresholds and jumps from tables (MF). A new network compiles only those small callbacks.
 """
 
 from __future__ import annotations
@@ -23,33 +23,40 @@ from eventgrad.adjoint.derive import DLOSS_DT, GDOT, TARGET_SHIFT, AdjointSystem
 from eventgrad.adjoint.system import WEIGHT
 from eventgrad.codegen.printer import Lines, emit_function
 
-# the generic engine, appended to every network's module
-NETWORK_TEMPLATES = [Path(__file__).with_name("engine_template.py")]
-# the engines shared by every network: the generic engine's helpers, the fast and step-parallel kernels
+# the engines shared by every network: the generic engine, the fast and step-parallel kernels
 SHARED_TEMPLATES = [Path(__file__).with_name(n) for n in ("engine_template.py", "fast_template.py",
                                                           "step_template.py", "step_backward_template.py")]
 # the spike functions the shared engines take (MF, in the order of MF_THR, ... in engine_template.py)
 SPIKE_ROLES = ("thr", "thrdot", "reset", "spikeadj", "fixedadj")
 
-# role name -> (arguments, returns a float?)
+# role name -> (arguments, what it returns when the index has no such function: None for nothing)
 GROUP_ROLES = {
-    "rhs": ("x, p, out", False),
-    "lin": ("p, M", False),
-    "adjrhs": ("x, p, lam, out", False),
-    "pint": ("x, p, lam, out", False),
-    "thr": ("x, p", True),
-    "thrdot": ("x, p", True),
-    "reset": ("x, p, out", False),
-    "spikeadj": ("x, p, lam, S, dldt, gdot, out, pg", False),
-    "fixedadj": ("x, p, lam, out, pg", False),
+    "rhs": ("x, p, out", None),
+    "lin": ("p, M", None),
+    "adjrhs": ("x, p, lam, out", None),
+    "pint": ("x, p, lam, out", None),
+    "thr": ("x, p", "0.0"),
+    "thrdot": ("x, p", "0.0"),
+    "reset": ("x, p, out", None),
+    "spikeadj": ("x, p, lam, S, dldt, gdot, out, pg", None),
+    "fixedadj": ("x, p, lam, out, pg", None),
+    "scanrow": ("Z, P, size, hits", "0"),
 }
 CONNECTION_ROLES = {
-    "jump": ("x, w, p, out", False),
-    "tshift": ("x, w, p, lam", True),
-    "wgrad": ("x, w, p, lam", True),
-    "tadj": ("x, w, p, lam, out", False),
-    "jpgrad": ("x, w, p, lam, pg", False),
+    "jump": ("x, w, p, out", None),
+    "tshift": ("x, w, p, lam", "0.0"),
+    "wgrad": ("x, w, p, lam", "0.0"),
+    "tadj": ("x, w, p, lam, out", None),
+    "jpgrad": ("x, w, p, lam, pg", None),
+    "jumprow": ("Z, P, w, m_from, m_to, check, tmp, hits", "0"),
+    "adjrow": ("X, P, L, w, scale, m_from, m_to, q, gw, PG, tmp", None),
 }
+# the model functions the generic engine takes (MG, in the order of MG_RHS, ... in engine_template.py): per
+# neuron, and per population or connection row where the engine would call them for every neuron of one
+# (the threshold scan, a spike's jumps onto its targets and their adjoint): a call through a pointer per row,
+# with the loop over neurons compiled with the model's code
+MODEL_ROLES = ("rhs", "lin", "adjrhs", "pint", "thr", "thrdot", "reset", "spikeadj", "fixedadj", "scanrow", "jump",
+               "jumprow", "adjrow")
 
 
 @dataclass(frozen=True)
@@ -140,7 +147,72 @@ def _emit_connection(lines: Lines, c: int, adj: AdjointSystem, local: int) -> No
                   [(f"pg[{tidx[p]}]", e) for p, e in ca.param_grads.items()], accumulate=True)
 
 
-def _emit_dispatcher(lines: Lines, role: str, args: str, returns: bool, indices: list, prefix: str) -> None:
+def _emit_rows(lines: Lines, g: int, adj: AdjointSystem) -> None:
+    """scanrow_<g>: the neurons of population g at or above threshold (their indices into hits; how many)."""
+    if adj.spike is None:
+        return
+    d, npar = adj.system.dim, len(adj.system.params)
+    lines.add("@leaf")
+    lines.add(f"def scanrow_{g}(Z, P, size, hits):")
+    lines.indent()
+    lines.add("n = 0")
+    lines.add("for j in range(size):")
+    lines.add(f"    if thr_{g}(Z[j * {d}:(j + 1) * {d}], P[j * {npar}:(j + 1) * {npar}]) >= 0.0:")
+    lines.add("        hits[n] = j")
+    lines.add("        n += 1")
+    lines.add("return n")
+    lines.indent(-1)
+    lines.add()
+
+
+def _emit_connection_rows(lines: Lines, c: int, g: int, adj: AdjointSystem) -> None:
+    """jumprow_c<c>: the jumps of one presynaptic unit onto targets m_from..m_to-1 of population g (Z, P: g's
+    states and parameters, w: the weights, already scaled), each target's new state checked against threshold
+    when ``check`` (those at or above it into hits; how many). adjrow_c<c>: the same jumps undone in the adjoint
+    pass (X: the targets' states just before, L: their adjoint, updated in place), with each target's time
+    shift into q, its weight gradient (times scale) added to gw and its parameter gradients to PG."""
+    s = adj.system
+    d, npar, nt = s.dim, len(s.params), len(s.trainable_params)
+    lines.add("@leaf")
+    lines.add(f"def jumprow_c{c}(Z, P, w, m_from, m_to, check, tmp, hits):")
+    lines.indent()
+    lines.add("n = 0")
+    lines.add("for m in range(m_from, m_to):")
+    lines.indent()
+    lines.add(f"x = Z[m * {d}:(m + 1) * {d}]")
+    lines.add(f"p = P[m * {npar}:(m + 1) * {npar}]")
+    lines.add(f"jump_c{c}(x, w[m], p, tmp)")
+    lines.add(f"for i in range({d}):")
+    lines.add("    x[i] = tmp[i]")
+    if adj.spike is not None:
+        lines.add(f"if check and thr_{g}(x, p) >= 0.0:")
+        lines.add("    hits[n] = m")
+        lines.add("    n += 1")
+    lines.indent(-1)
+    lines.add("return n")
+    lines.indent(-1)
+    lines.add()
+    lines.add("@leaf")
+    lines.add(f"def adjrow_c{c}(X, P, L, w, scale, m_from, m_to, q, gw, PG, tmp):")
+    lines.indent()
+    lines.add("for m in range(m_from, m_to):")
+    lines.indent()
+    lines.add(f"x = X[m * {d}:(m + 1) * {d}]")
+    lines.add(f"p = P[m * {npar}:(m + 1) * {npar}]")
+    lines.add(f"lam = L[m * {d}:(m + 1) * {d}]")
+    lines.add(f"q[m] = tshift_c{c}(x, w[m], p, lam)")
+    lines.add(f"gw[m] += scale * wgrad_c{c}(x, w[m], p, lam)")
+    if nt:
+        lines.add(f"jpgrad_c{c}(x, w[m], p, lam, PG[m * {nt}:(m + 1) * {nt}])")
+    lines.add(f"tadj_c{c}(x, w[m], p, lam, tmp)")
+    lines.add(f"for i in range({d}):")
+    lines.add("    lam[i] = tmp[i]")
+    lines.indent(-1)
+    lines.indent(-1)
+    lines.add()
+
+
+def _emit_dispatcher(lines: Lines, role: str, args: str, returns: str | None, indices: list, prefix: str) -> None:
     lines.add("@leaf")
     lines.add(f"def {role}(k, {args}):")
     lines.indent()
@@ -148,10 +220,10 @@ def _emit_dispatcher(lines: Lines, role: str, args: str, returns: bool, indices:
         lines.add(f"{'if' if n == 0 else 'elif'} k == {k}:")
         lines.indent()
         lines.add(f"{'return ' if returns else ''}{role}_{prefix}{k}({args})")
-        if not returns:
+        if returns is None:
             lines.add("return")
         lines.indent(-1)
-    lines.add("return 0.0" if returns else "return")
+    lines.add(f"return {returns}" if returns else "return")
     lines.indent(-1)
     lines.add()
 
@@ -176,8 +248,8 @@ def engine_source(jit: bool) -> str:
 
 
 def generate_source(groups: list[AdjointSystem | None], sites: list[ConnectionSite], jit: bool) -> str:
-    """The kernel module for a network: generated functions, dispatchers, the spike functions that the shared
-    engines call back (``mf_<role>``, plain functions compiled on demand as C callbacks) and the generic engine."""
+    """The module of a network's models: generated functions, dispatchers and the functions that the shared
+    engines call back (``mf_<role>``, plain functions compiled on demand as C callbacks)."""
     lines = Lines()
     _header(lines, "Kernels generated by eventgrad for one network.", jit)
     have = {role: [] for role in GROUP_ROLES}
@@ -185,24 +257,26 @@ def generate_source(groups: list[AdjointSystem | None], sites: list[ConnectionSi
         if adj is None:
             continue
         _emit_group(lines, g, adj)
+        _emit_rows(lines, g, adj)
         for role in GROUP_ROLES:
             if role == "lin" and adj.system.linear_form() is None:
                 continue
-            if role in ("thr", "thrdot", "reset", "spikeadj", "fixedadj") and adj.spike is None:
+            if role in ("thr", "thrdot", "reset", "spikeadj", "fixedadj", "scanrow") and adj.spike is None:
                 continue
             have[role].append(g)
     for site in sites:
         _emit_connection(lines, site.index, groups[site.post], site.local)
+        _emit_connection_rows(lines, site.index, site.post, groups[site.post])
     for role, (args, returns) in GROUP_ROLES.items():
         _emit_dispatcher(lines, role, args, returns, have[role], "")
     for role, (args, returns) in CONNECTION_ROLES.items():
         _emit_dispatcher(lines, role, args, returns, [s.index for s in sites], "c")
-    for role in SPIKE_ROLES:
-        args, returns = GROUP_ROLES[role]
-        lines.add(f"def mf_{role}(g, {args}):")
-        lines.add(f"    {'return ' if returns else ''}{role}(g, {args})")
+    for role in MODEL_ROLES:
+        args, returns = {**GROUP_ROLES, **CONNECTION_ROLES}[role]
+        lines.add(f"def mf_{role}(k, {args}):")
+        lines.add(f"    {'return ' if returns else ''}{role}(k, {args})")
         lines.add()
-    return lines.text() + "".join("\n" + t.read_text() for t in NETWORK_TEMPLATES)
+    return lines.text()
 
 
 def needs_trajectory_state(adj: AdjointSystem, local_sites: list[int]) -> bool:

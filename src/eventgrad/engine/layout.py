@@ -14,7 +14,7 @@ import numpy as np
 from eventgrad.adjoint.derive import AdjointSystem, derive_adjoint
 from eventgrad.adjoint.system import build_population_system
 from eventgrad.codegen.cache import load_kernels
-from eventgrad.codegen.callbacks import spike_callbacks
+from eventgrad.codegen.callbacks import model_callbacks
 from eventgrad.codegen.generate import ConnectionSite, engine_source, generate_source, needs_trajectory_state
 from eventgrad.network import Network
 
@@ -51,16 +51,18 @@ class Layout:
 
     @property
     def engine(self):
-        """The fast and step-parallel engines: one module for every network (compiled once per machine)."""
+        """The generic, fast and step-parallel engines: one module for every network (compiled once per machine
+        and precision)."""
         if self._engine is None:
-            what = "eventgrad's fast and step-parallel engines, shared by every network"
+            what = "eventgrad's engines, shared by every network"
             self._engine = load_kernels(engine_source(self.jit), what)
         return self._engine
 
-    def spike_callbacks(self, family: str, dtype) -> tuple:
-        """This network's spike functions, as the shared engines of ``family`` ("fast", "step") take them."""
+    def model_callbacks(self, family: str, dtype) -> tuple:
+        """This network's model functions, as the shared engines of ``family`` ("generic", "fast", "step") take
+        them: MG for the generic engine, MF (the spike functions) for the others."""
         path = getattr(self.kernels, "__file__", None)
-        return spike_callbacks(self.kernels, Path(path).with_suffix(".lock"), family, dtype)
+        return model_callbacks(self.kernels, Path(path).with_suffix(".lock"), family, dtype)
 
 
 def build_layout(net: Network, jit: bool) -> Layout:

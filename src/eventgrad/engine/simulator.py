@@ -324,19 +324,19 @@ class Simulator:
                                                step.DP, step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
                                                self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO, ws,
                                                *step.tables, log_t, log_i, sp_x, y, first, counts, cursors,
-                                               sp_first, L.spike_callbacks("step", self.dtype))
+                                               sp_first, L.model_callbacks("step", self.dtype))
             elif modal is not None:
                 Zs = Zs[:0]
                 status = L.engine.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
                                                self.tol, self.excursions == "exact", self.max_spikes_per_step, t_in,
                                                u_in, g_in, v_in, RO, ws, *modal[:4], *modal[5:],
                                                log_t, log_i, sp_x, y, first, counts,
-                                               L.spike_callbacks("fast", self.dtype))
+                                               L.model_callbacks("fast", self.dtype))
             else:
-                status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(self.dt), self.n_steps,
-                                           self.h_max, self.tol, self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO,
-                                           ws, log_t, log_i, sp_x, Zs, self.checkpoint_every, y, first, counts,
-                                           *self._pending(cap))
+                status = L.engine.forward(GI, L.CI, L.OC, PR.astype(np.float64), W, DL, Z0, self.dtype.type(self.dt),
+                                          self.n_steps, self.h_max, self.tol, self.max_spikes_per_step, t_in, u_in,
+                                          g_in, v_in, RO, ws, log_t, log_i, sp_x, Zs, self.checkpoint_every, y, first,
+                                          counts, *self._pending(cap), L.model_callbacks("generic", self.dtype))
             if status != ERR_CAPACITY:
                 break
             cap = self._grown(cap)
@@ -434,9 +434,10 @@ class Simulator:
             log_t, log_i, sp_x = np.empty(cap, self.dtype), np.empty((cap, 5), np.int64), np.empty((cap, L.dmax),
                                                                                                   self.dtype)
             y, first, counts = np.zeros(n_out, self.dtype), np.full(n_out, -1, np.int64), np.zeros(8, np.int64)
-            status = L.kernels.forward(GI, L.CI, L.OC, PR, W, DL, Z0, self.dtype.type(dt), n_steps,
-                                       min(self.h_max, dt), self.tol, self.max_spikes_per_step, t_in, u_in, g_in, v_in,
-                                       RO, ws, log_t, log_i, sp_x, Zs, 1, y, first, counts, *self._pending(cap))
+            status = L.engine.forward(GI, L.CI, L.OC, PR.astype(np.float64), W, DL, Z0, self.dtype.type(dt), n_steps,
+                                      min(self.h_max, dt), self.tol, self.max_spikes_per_step, t_in, u_in, g_in, v_in,
+                                      RO, ws, log_t, log_i, sp_x, Zs, 1, y, first, counts, *self._pending(cap),
+                                      L.model_callbacks("generic", self.dtype))
             if status != ERR_CAPACITY:
                 break
             cap = self._grown(cap)
@@ -595,6 +596,7 @@ class Simulator:
         GI, PR, W, DL = res.tables
         RO, ws, _ = self._readout_cfg
         n_pg = int(sum(GI[:, 1] * GI[:, 12]))
+        PR64 = PR.astype(np.float64)  # the generic engine's parameters, whatever the run's precision
 
         def chunk(samples):
             """Adjoint passes of some samples, accumulated in float64 in sample order (one accumulator per chunk)."""
@@ -611,18 +613,18 @@ class Simulator:
                                            self.dtype.type(self.dt), self.n_steps, self.min_threshold_rate, RO, ws,
                                            dLdy[b], spike_dldt[b], t_in, u_in, g_in, v_in, rec.log_t, rec.log_i,
                                            rec.n_events, rec.sp_x, rec.first, *st.backward_tables, rec.cursors,
-                                           rec.sp_first, GW, GD, PG, counts, L.spike_callbacks("step", self.dtype))
+                                           rec.sp_first, GW, GD, PG, counts, L.model_callbacks("step", self.dtype))
                 elif res.modal is not None:
                     MU, PI, PIB, PB, PT, _, _ = res.modal
                     L.engine.backward_fast(GI, L.CI, L.OC, PR, W, self.dtype.type(self.dt), self.n_steps,
                                            self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t,
                                            rec.log_i, rec.n_events, rec.sp_x, L.ztot, rec.first, MU, PI, PIB, PB, PT,
-                                           GW, PG, counts, L.spike_callbacks("fast", self.dtype))
+                                           GW, PG, counts, L.model_callbacks("fast", self.dtype))
                 else:
-                    L.kernels.backward(GI, L.CI, L.OC, PR, W, DL, self.dtype.type(self.dt), self.n_steps, self.h_max,
-                                       self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
-                                       rec.n_events, rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW,
-                                       GD, PG, counts)
+                    L.engine.backward(GI, L.CI, L.OC, PR64, W, DL, self.dtype.type(self.dt), self.n_steps, self.h_max,
+                                      self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
+                                      rec.n_events, rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW,
+                                      GD, PG, counts, L.model_callbacks("generic", self.dtype))
             return GW, PG, int(counts[1]), GD
 
         # The batch is cut into the same chunks whatever the number of threads, each summed in sample order, and the
