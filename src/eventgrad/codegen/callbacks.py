@@ -3,7 +3,7 @@
 The engines (``engine_source``) are compiled once per machine and take a network's ``mf_*`` functions as a
 tuple of numba C callbacks (first-class functions: a call through a pointer). The fast and step-parallel
 engines take the five they run at a spike (``mf_thr``, ``mf_thrdot``, ``mf_reset``, ``mf_spikeadj``,
-``mf_fixedadj``: once per spike, never per neuron or per step); the generic engine takes all fourteen
+``mf_fixedadj``: once per spike, never per neuron or per step); the generic engine takes all thirteen
 (``MODEL_ROLES``), with float64 arrays whatever the run's precision. Their argument types are fixed per
 engine family and precision, so one compiled engine serves every network; each network compiles only its
 small callbacks (seconds), cached on disk like the kernels.

@@ -7,7 +7,7 @@ dispatcher: that module is all that is specific to a network.
 
 The engines (``engine_source``: the generic, fast and step-parallel ones) are the same source for every
 network, so numba compiles them once per machine and precision. They take a network's model code as an
-argument: its ``mf_*`` functions compiled as C callbacks (``callbacks.py``), all fourteen for the generic
+argument: its ``mf_*`` functions compiled as C callbacks (``callbacks.py``), all thirteen for the generic
 engine (MG), the five it runs at a spike for the fast and step-parallel engines, which read dynamics,
 thresholds and jumps from tables (MF). A new network compiles only those small callbacks.
 """
