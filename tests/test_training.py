@@ -369,3 +369,28 @@ def test_spike_count_readout_counts_and_eventprop_refuses_to_train_on_it():
     with pytest.raises(eg.NetworkError, match="EventProp cannot differentiate a spike count.*method='bptt'"):
         sim.loss_and_grad(batch, labels)
     assert math.isfinite(sim.loss(batch, np.zeros(4, int)))
+
+
+def test_the_last_batchs_result_is_released_before_the_next_batch_runs():
+    """A training step keeps its forward result (``last_result``: spike counts for the caller) until the next
+    step, but not through it: two batches' spike logs at once would double the memory that grows with the
+    trial's length."""
+    import gc
+    import weakref
+
+    sim = yinyang_sim()
+    data = yinyang_data(8, seed=1)
+    batch, labels = data.batch(np.arange(8))
+    sim.loss_and_grad(batch, labels)
+    previous = weakref.ref(sim.last_result)
+    alive_during_next = []
+    run = sim.run
+
+    def watching_run(b):
+        gc.collect()
+        alive_during_next.append(previous() is not None)
+        return run(b)
+
+    sim.run = watching_run
+    sim.loss_and_grad(batch, labels)
+    assert alive_during_next == [False] and sim.last_result is not None

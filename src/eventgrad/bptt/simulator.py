@@ -258,6 +258,7 @@ class BPTTSimulator:
         group; the value is added to the loss and dvalue/dcounts enters every step's dL/ds (surrogate).
         """
         self._require_readout()
+        self.last_result = None  # the last batch's result would otherwise live on through this batch's passes
         res = self.run(batch)
         logits, dlogits_dy = self.readout.logits(res.readout)
         loss, dL_dlogits = self.loss_fn.value_and_grad(logits, labels)

@@ -526,6 +526,7 @@ class Simulator:
         includes it; ``last_result`` keeps the forward result (spike counts for the caller).
         """
         self._check_differentiable()
+        self.last_result = None  # the last batch's logs would otherwise live on through this batch's passes
         res = self.run(batch)
         self.last_result = res
         loss, dLdy = self.readout_cotangent(res.readout, labels)
