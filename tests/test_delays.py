@@ -129,6 +129,28 @@ def test_a_runaway_network_on_the_step_kernels_stops_at_the_spike_budget():
         sim.run(batch)
 
 
+def test_the_step_kernels_arrival_lists_are_sized_by_the_spike_budget_not_the_trial_length():
+    """The step-parallel forward pass lists one step's arrivals into a population: room for what the sources of
+    the connections' windows of steps can send (inputs counted, spikes at most the budget per step), the same
+    for a trial of 40 steps as for one of 4,000 at the same input rate, and never more than the log's room."""
+    sim = simulator(linear_net(0, alpha=False), "step")
+    step = sim._step_tables(sim._flat_params())
+    GI, CI, budget = sim.layout.GI, sim.layout.CI, 384
+    rooms = []
+    for n_steps in (40, 4000):
+        in_first = np.arange(n_steps + 1, dtype=np.int64)  # one input spike per step
+        rooms.append(sim.layout.engine.arrival_room(GI, CI, step.CS, *step.incoming, in_first, n_steps, budget,
+                                                    10**9))
+    assert rooms[0] == rooms[1]
+    windows = {c: step.CS[c, 2] for c in range(len(CI))}
+    # h: the one-delay input (one row per step of its window) and the recurrent connection (at most the budget of
+    # spikes per step of its window); the per-synapse input: a row of targets per input of its window
+    assert rooms[0][0] == (windows[1] + 1) + (windows[2] + 1) * budget
+    assert rooms[0][1] == max((windows[0] + 1) * N_HID, (windows[3] + 1) * budget * N_OUT)
+    assert sim.layout.engine.arrival_room(GI, CI, step.CS, *step.incoming, np.arange(41, dtype=np.int64), 40, budget,
+                                          100) == (100, 100)
+
+
 @pytest.mark.parametrize("kernels", ["generic", "step"])
 @pytest.mark.parametrize("per_synapse", [False, True])
 def test_a_delayed_input_is_the_input_shifted_in_time(kernels, per_synapse):

@@ -696,6 +696,38 @@ def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
 
 
 @jit
+def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, cap):
+    """(row arrivals, single-synapse arrivals): the most that one step can deliver into one population, and so
+    the room its lists need. deliver_arrivals reads, for connection c in step n, the sources' events of steps
+    n - window(c) .. n: the inputs counted (all input populations together), at most ``budget`` spikes per
+    step (more stop the run: ERR_BUDGET), one row arrival per event, or one per target with a delay per
+    synapse. Never more than ``cap``, the spike log's room (the bound on spikes when the budget is larger):
+    a step that fills the lists returns ERR_CAPACITY, and the caller runs the sample again with twice the
+    room. The lists used to take the log's room: sized so, they grew with the trial's length."""
+    rows = 1
+    singles = 1
+    for g in range(GI.shape[0]):
+        r = 0
+        s = 0
+        for ic in range(ICS[g], ICS[g + 1]):
+            c = ICL[ic]
+            window = CS[c, CS_WINDOW]
+            if GI[CI[c, PRE], IS_INPUT] == 1:
+                most = 0
+                for n in range(n_steps):
+                    most = max(most, in_first[n + 1] - in_first[max(n - window, 0)])
+            else:
+                most = (window + 1) * budget
+            if CS[c, CS_PER] == 0:
+                r += most
+            else:
+                s += most * CI[c, NPOST]
+        rows = max(rows, r)
+        singles = max(singles, s)
+    return min(rows, cap), min(singles, cap)
+
+
+@jit
 def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, budget, in_time, in_unit,
                  in_group, in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                  y_out, first, counts, CUR, sp_first, MF):
@@ -721,20 +753,20 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             state_to_modes(g, d, x, SVI, y)
             for k in range(d):
                 Z[zo + k * ng + m] = y[k]
-    cap = log_t.shape[0]
     in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
-    # one step's arrivals into one population: as many as the log holds (a step with more returns
-    # ERR_CAPACITY, and the caller runs the sample again with twice the room)
+    n_rows, n_singles = arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, log_t.shape[0])
+    # one step's arrivals into one population: row arrivals (ev_*, and the walks' pieces between them), single
+    # synapses' arrivals (sy_*)
     work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
-            np.empty(cap, np.float64), np.empty((cap, 2), np.int64), np.empty(cap, np.float64),
-            np.empty(cap, np.int64), np.empty(cap, np.float64), np.empty((cap, 2), np.int64),
-            np.empty(cap, np.float64), np.empty(cap, np.int64), np.empty(cap, np.int64),
+            np.empty(n_rows, np.float64), np.empty((n_rows, 2), np.int64), np.empty(n_rows, np.float64),
+            np.empty(n_rows, np.int64), np.empty(n_singles, np.float64), np.empty((n_singles, 2), np.int64),
+            np.empty(n_singles, np.float64), np.empty(n_singles, np.int64), np.empty(n_singles, np.int64),
             np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.float64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
-            np.empty((cap + 1, dmax), np.float64), np.empty((cap + 1, dmax), np.float64), np.empty(cap, np.float64),
-            np.empty(cap, np.int64), np.empty((cap, dmax), np.float64))
+            np.empty((n_rows + 1, dmax), np.float64), np.empty((n_rows + 1, dmax), np.float64),
+            np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.empty((n_rows, dmax), np.float64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                               y_out, first, counts, CUR, sp_first, work, MF)
