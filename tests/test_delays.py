@@ -129,10 +129,12 @@ def test_a_runaway_network_on_the_step_kernels_stops_at_the_spike_budget():
         sim.run(batch)
 
 
-def test_the_step_kernels_arrival_lists_are_sized_by_the_spike_budget_not_the_trial_length():
-    """The step-parallel forward pass lists one step's arrivals into a population: room for what the sources of
-    the connections' windows of steps can send (inputs counted, spikes at most the budget per step), the same
-    for a trial of 40 steps as for one of 4,000 at the same input rate, and never more than the log's room."""
+def test_the_step_kernels_arrival_lists_are_sized_by_what_a_step_can_deliver_not_the_trial_length():
+    """The step-parallel forward pass lists one step's arrivals into a population: the room the simulator asks
+    for (doubled when a step fills it), or less where the sources of the connections' windows of steps cannot
+    send more (inputs counted, spikes at most the budget per step), the same for a trial of 40 steps as for one
+    of 4,000 at the same input rate. A simulator whose room is too small runs the sample again with more and
+    gets the same result."""
     sim = simulator(linear_net(0, alpha=False), "step")
     step = sim._step_tables(sim._flat_params())
     GI, CI, budget = sim.layout.GI, sim.layout.CI, 384
@@ -149,6 +151,14 @@ def test_the_step_kernels_arrival_lists_are_sized_by_the_spike_budget_not_the_tr
     assert rooms[0][1] == max((windows[0] + 1) * N_HID, (windows[3] + 1) * budget * N_OUT)
     assert sim.layout.engine.arrival_room(GI, CI, step.CS, *step.incoming, np.arange(41, dtype=np.int64), 40, budget,
                                           100) == (100, 100)
+    batch, labels = inputs(0)
+    expected = sim.loss_and_grad(batch, labels)
+    small = simulator(linear_net(0, alpha=False), "step")
+    small._arrival_room = 1
+    got = small.loss_and_grad(batch, labels)
+    assert small._arrival_room > 1 and got[0] == expected[0]
+    for key in expected[1]:
+        np.testing.assert_array_equal(got[1][key], expected[1][key])
 
 
 @pytest.mark.parametrize("kernels", ["generic", "step"])

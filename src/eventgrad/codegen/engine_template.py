@@ -22,7 +22,8 @@ IS_INPUT, SIZE, DIM, ZOFF, POFF, NPAR, LINEAR, SHARED, SPIKING, OUT_START, OUT_C
 # for one delay per synapse ([pre, post], like the weights), 0 for one delay for the whole connection
 PRE, POST, WOFF, NPOST, DOFF, DPER = range(6)
 # statuses
-OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE, ERR_BUDGET = range(6)
+# (ERR_ROOM: the step-parallel kernels' lists of one step's arrivals are full; the caller gives them more room)
+OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE, ERR_BUDGET, ERR_ROOM = range(7)
 # kinds of logged events. A spike or input logs [group, unit, kind, -1, -1]; the arrival of a delayed spike
 # logs [connection, presynaptic unit, KIND_ARRIVAL, target (-1: every target), log index of the spike sent]
 KIND_CROSSING, KIND_TRIGGERED, KIND_INPUT, KIND_ARRIVAL = range(4)

@@ -427,10 +427,25 @@ def sort_by_time(times, order, n):
 
 
 @leaf
+def log_spike(log_t, log_i, counts, t, g, m):
+    """Append a spike of unit m of group g at t to the log; its index, or -1 if the log is full. The step
+    kernels log spikes only (their inputs are read again in the backward pass, their arrivals found from the
+    spikes), so a row is [group, unit]: two columns, not the generic log's five."""
+    e = counts[0]
+    if e >= log_t.shape[0]:
+        return -1
+    log_t[e] = t
+    log_i[e, 0] = g
+    log_i[e, 1] = m
+    counts[0] = e + 1
+    return e
+
+
+@leaf
 def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first, MF):
     """Log the spike of neuron m of g at t (modes y just before), reset it, and return the status."""
     modes_to_state(g, d, y, SV, x)
-    e = log_event(log_t, log_i, counts, t, g, m, np.int64(KIND_CROSSING), np.int64(-1), np.int64(-1))
+    e = log_spike(log_t, log_i, counts, t, g, m)
     if e < 0:
         return ERR_CAPACITY
     for i in range(d):
@@ -696,14 +711,14 @@ def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
 
 
 @jit
-def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, cap):
-    """(row arrivals, single-synapse arrivals): the most that one step can deliver into one population, and so
-    the room its lists need. deliver_arrivals reads, for connection c in step n, the sources' events of steps
-    n - window(c) .. n: the inputs counted (all input populations together), at most ``budget`` spikes per
-    step (more stop the run: ERR_BUDGET), one row arrival per event, or one per target with a delay per
-    synapse. Never more than ``cap``, the spike log's room (the bound on spikes when the budget is larger):
-    a step that fills the lists returns ERR_CAPACITY, and the caller runs the sample again with twice the
-    room. The lists used to take the log's room: sized so, they grew with the trial's length."""
+def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room):
+    """(row arrivals, single-synapse arrivals): the room of the lists of one step's arrivals into one
+    population, ``room`` each, or less where less can come: deliver_arrivals reads, for connection c in step
+    n, the sources' events of steps n - window(c) .. n: the inputs counted (all input populations together),
+    at most ``budget`` spikes per step (more stop the run: ERR_BUDGET), one row arrival per event, or one per
+    target with a delay per synapse. A step that fills a list returns ERR_ROOM, and the caller runs the
+    sample again with twice the room (and keeps it for the next samples). The lists used to take the spike
+    log's room, which grows with the trial's length; a step's arrivals do not."""
     rows = 1
     singles = 1
     for g in range(GI.shape[0]):
@@ -724,11 +739,11 @@ def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, cap):
                 s += most * CI[c, NPOST]
         rows = max(rows, r)
         singles = max(singles, s)
-    return min(rows, cap), min(singles, cap)
+    return min(rows, room), min(singles, room)
 
 
 @jit
-def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, budget, in_time, in_unit,
+def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, budget, room, in_time, in_unit,
                  in_group, in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                  y_out, first, counts, CUR, sp_first, MF):
     """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
@@ -754,7 +769,7 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             for k in range(d):
                 Z[zo + k * ng + m] = y[k]
     in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
-    n_rows, n_singles = arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, log_t.shape[0])
+    n_rows, n_singles = arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room)
     # one step's arrivals into one population: row arrivals (ev_*, and the walks' pieces between them), single
     # synapses' arrivals (sy_*)
     work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
@@ -826,7 +841,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                                                   log_t, log_i, no_values, CUR, ARR, Zend, RP, EV, n_ev, SY, n_sy, col,
                                                   e_src)
                 if n_ev < 0:
-                    return ERR_CAPACITY
+                    return ERR_ROOM
             if spiking:
                 n_cand = step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, fbuf, hbuf,
                                          cbuf, kbuf, cand, counts)

@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from eventgrad.engine.simulator import Simulator
 
-OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE, ERR_BUDGET = range(6)
+OK, ERR_CAPACITY, ERR_RESET, ERR_CASCADE, ERR_NONFINITE, ERR_BUDGET, ERR_ROOM = range(7)
 KIND_INPUT = 2  # kinds below it are spikes; inputs and arrivals of delayed spikes are logged too
 
 
@@ -58,8 +58,11 @@ class Result:
 
 
 def _spikes_of(rec: SampleRecord, group: int) -> np.ndarray:
-    """Which events of a sample's log are spikes of population ``group`` (inputs and arrivals are logged too)."""
+    """Which events of a sample's log are spikes of population ``group`` (the generic and fast kernels log
+    inputs and arrivals too, in rows [group, unit, kind, ...]; the step kernels log spikes only, [group, unit])."""
     log_i = rec.log_i[: rec.n_events]
+    if log_i.shape[1] == 2:
+        return log_i[:, 0] == group
     return (log_i[:, 0] == group) & (log_i[:, 2] < KIND_INPUT)
 
 

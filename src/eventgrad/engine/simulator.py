@@ -22,6 +22,7 @@ from eventgrad.engine.numeric import check_finite_dynamics, check_stable_dynamic
 from eventgrad.engine.results import (
     ERR_BUDGET,
     ERR_CAPACITY,
+    ERR_ROOM,
     Result,
     SampleRecord,
     SimulationError,
@@ -173,6 +174,7 @@ class Simulator:
         self.trainable += [s.key for s in self.layout.param_slots if s.trainable_column >= 0]
         self._capacity = 1024
         self._step_capacity = 4096
+        self._arrival_room = 1024  # the step kernels' lists of one step's arrivals (grown on ERR_ROOM)
         self._readout_cfg = self._configure_readout(readout) if readout is not None else None
 
     # help(eg.Simulator) and editors show __init__'s parameters, not those of the dispatching __new__
@@ -306,11 +308,12 @@ class Simulator:
         GI, PR, W, DL = tables
         t_in, u_in, g_in, v_in = sample
         L = self.layout
-        # the step-parallel kernels log spikes only; their per-step lists of arrivals are as long as the log
+        # the step-parallel kernels log spikes only, and list each step's arrivals in room of their own
         cap = self._first_capacity(len(t_in)) if step is None else min(max(self._step_capacity, 4096), self.max_events)
+        room = self._arrival_room
         while True:
             log_t = np.empty(cap, self.dtype)
-            log_i = np.empty((cap, 5), np.int64)
+            log_i = np.empty((cap, 5 if step is None else 2), np.int64)  # the step kernels log [group, unit]
             sp_x = np.empty((cap, L.dmax), self.dtype)
             Zs = np.empty((-(-self.n_steps // self.checkpoint_every) if L.needs_state else 0, L.ztot), self.dtype)
             y = np.full(n_out, self.duration if RO[2] == FIRST_SPIKE else 0.0, self.dtype)
@@ -322,7 +325,7 @@ class Simulator:
                 sp_first = np.zeros(self.n_steps + 1, np.int64)
                 status = L.engine.forward_step(GI, L.CI, step.CS, self._step_order, *step.incoming, PR, W, step.DS,
                                                step.DP, step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
-                                               self.max_spikes_per_step, t_in, u_in, g_in, v_in, RO, ws,
+                                               self.max_spikes_per_step, room, t_in, u_in, g_in, v_in, RO, ws,
                                                *step.tables, log_t, log_i, sp_x, y, first, counts, cursors,
                                                sp_first, L.model_callbacks("step", self.dtype))
             elif modal is not None:
@@ -337,6 +340,9 @@ class Simulator:
                                           self.n_steps, self.h_max, self.tol, self.max_spikes_per_step, t_in, u_in,
                                           g_in, v_in, RO, ws, log_t, log_i, sp_x, Zs, self.checkpoint_every, y, first,
                                           counts, *self._pending(cap), L.model_callbacks("generic", self.dtype))
+            if status == ERR_ROOM:  # a step's arrivals filled their lists (bounded: see arrival_room)
+                room *= 2
+                continue
             if status != ERR_CAPACITY:
                 break
             cap = self._grown(cap)
@@ -344,6 +350,7 @@ class Simulator:
             self._capacity = max(self._capacity, cap)
         else:
             self._step_capacity = max(self._step_capacity, cap)
+            self._arrival_room = max(self._arrival_room, room)
         raise_for_status(status, counts, self)
         n = int(counts[0])  # held until the backward pass: only what was logged, not the room left
         record = SampleRecord(log_t[:n].copy(), log_i[:n].copy(), sp_x[:n].copy(), n, Zs, first)
