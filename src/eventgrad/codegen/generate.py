@@ -44,10 +44,6 @@ GROUP_ROLES = {
 }
 CONNECTION_ROLES = {
     "jump": ("x, w, p, out", None),
-    "tshift": ("x, w, p, lam", "0.0"),
-    "wgrad": ("x, w, p, lam", "0.0"),
-    "tadj": ("x, w, p, lam, out", None),
-    "jpgrad": ("x, w, p, lam, pg", None),
     "jumprow": ("Z, P, w, m_from, m_to, check, tmp, hits", "0"),
     "adjrow": ("X, P, L, w, scale, m_from, m_to, q, gw, PG, tmp", None),
 }
