@@ -67,7 +67,9 @@ class Simulator:
     linear models, current-like synapses, delays >= dt on every loop between spiking populations), any
     other network on the event-accumulating kernels where they apply (``engine/fastpath.py``), and the
     generic ones elsewhere; "step" asks for the step-parallel kernels (an error where they cannot run);
-    "generic" forces the generic kernels. All locate spike times exactly; they differ in speed.
+    "generic" forces the generic kernels. All locate spike times exactly; they differ in speed. ``dtype`` is
+    the precision of parameters, weights, logs and results; the generic kernels integrate their states and
+    adjoints in float64 whatever it is (and store them in it).
     ``kernels_used`` and ``kernel_reason`` say which ran last and why.
 
     ``excursions`` (fast kernels): "exact" finds every crossing of the threshold, including an excursion
