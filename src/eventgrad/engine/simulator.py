@@ -343,7 +343,7 @@ class Simulator:
                                           g_in, v_in, RO, ws, log_t, log_i, sp_x, Zs, self.checkpoint_every, y, first,
                                           counts, *self._pending(cap), L.model_callbacks("generic", self.dtype))
             if status == ERR_ROOM:  # a step's arrivals filled their lists (bounded: see arrival_room)
-                room *= 2
+                room = self._grown(room)  # the same bound as the log's: never a loop without end
                 continue
             if status != ERR_CAPACITY:
                 break
