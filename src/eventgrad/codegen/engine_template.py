@@ -438,16 +438,18 @@ def deliver(GI, CI, OC, PR, W, DL, Z, t, e, g, j, scale, tmp, queue, q_len, chec
 
 @flat_jit
 def log_event(log_t, log_i, counts, t, a0, a1, kind, a3, a4):
-    """Append [a0, a1, kind, a3, a4] at time t to the log; its index, or -1 if the log is full."""
+    """Append [a0, a1, kind, a3, a4] at time t to the log; its index, or -1 if the log is full. A log of two
+    columns (the step kernels': spikes only) keeps [a0, a1]."""
     e = counts[0]
     if e >= log_t.shape[0]:
         return -1
     log_t[e] = t
     log_i[e, 0] = a0
     log_i[e, 1] = a1
-    log_i[e, 2] = kind
-    log_i[e, 3] = a3
-    log_i[e, 4] = a4
+    if log_i.shape[1] > 2:
+        log_i[e, 2] = kind
+        log_i[e, 3] = a3
+        log_i[e, 4] = a4
     counts[0] = e + 1
     return e
 

@@ -427,25 +427,12 @@ def sort_by_time(times, order, n):
 
 
 @leaf
-def log_spike(log_t, log_i, counts, t, g, m):
-    """Append a spike of unit m of group g at t to the log; its index, or -1 if the log is full. The step
-    kernels log spikes only (their inputs are read again in the backward pass, their arrivals found from the
-    spikes), so a row is [group, unit]: two columns, not the generic log's five."""
-    e = counts[0]
-    if e >= log_t.shape[0]:
-        return -1
-    log_t[e] = t
-    log_i[e, 0] = g
-    log_i[e, 1] = m
-    counts[0] = e + 1
-    return e
-
-
-@leaf
 def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, counts, RO, y_out, first, MF):
     """Log the spike of neuron m of g at t (modes y just before), reset it, and return the status."""
     modes_to_state(g, d, y, SV, x)
-    e = log_spike(log_t, log_i, counts, t, g, m)
+    # the step kernels log spikes only (their inputs are read again in the backward pass, their arrivals found
+    # from the spikes): their log's rows are [group, unit], two columns of log_event's five
+    e = log_event(log_t, log_i, counts, t, g, m, np.int64(KIND_CROSSING), np.int64(-1), np.int64(-1))
     if e < 0:
         return ERR_CAPACITY
     for i in range(d):
