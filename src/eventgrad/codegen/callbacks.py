@@ -77,8 +77,9 @@ def model_callbacks(module, lock_path: Path, family: str, dtype: np.dtype) -> tu
         if key in held:
             return held[key]
         t0 = time.perf_counter()
-        # numpy's error model, as the engines': a division by zero gives inf or nan, never an exception
-        # and no reference counting (they never allocate: slicing an array inside costs nothing)
+        # numpy's error model, as the engines' (a division by zero gives inf or nan, never an exception), and
+        # no reference counting: they never allocate, so slicing an array inside costs nothing (``_nrt``, numba's
+        # undocumented option that jit.py's FLAT kernels use too)
         made = tuple(numba.cfunc(sigs[role], cache=True, nopython=True, error_model="numpy", _nrt=False)(f)
                      for role, f in zip(roles, funcs))
         if not all(cb.cache_hits for cb in made):
