@@ -861,13 +861,13 @@ def target_state_before(GI, CI, OC, PR, W, Zmid, g, j, scale, r, m, x_pre, x_in,
 
 
 @flat_jit
-def target_rows_adjoint(GI, CI, OC, PR, W, Zmid, lam, GW, PG, g, j, r, m_from, m_to, scale, arrival, x_pre, x_in, tmp,
-                        MG, RW):
-    """Undo the jumps of connection OC[r] from unit j (of group g) onto targets m_from..m_to-1 backwards (weights
+def target_rows_adjoint(GI, CI, OC, PR, W, Zmid, lam, GW, PG, g, j, c, r, m_from, m_to, scale, x_pre, x_in, tmp, MG,
+                        RW):
+    """Undo the jumps of connection c from unit j (of group g) onto targets m_from..m_to-1 backwards (weights
     times ``scale``): weight and parameter gradients, the adjoint's jumps; each target's time shift into
     RW[RW_Q][m]. The targets' states just before the jump come from Zmid (none without the state): as they
-    are for an ``arrival`` of a delayed spike, after the jumps of the spike's earlier connections otherwise."""
-    c = OC[r]
+    are for the arrival of a delayed spike (r < 0), after the jumps of the spike's connections before c = OC[r]
+    otherwise."""
     post = CI[c, POST]
     npost = CI[c, NPOST]
     row = CI[c, WOFF] + j * npost
@@ -876,7 +876,7 @@ def target_rows_adjoint(GI, CI, OC, PR, W, Zmid, lam, GW, PG, g, j, r, m_from, m
     wrow = RW[RW_W]
     X = RW[RW_X]
     z0 = GI[post, ZOFF]
-    if Zmid.shape[0] > 0 and arrival:
+    if Zmid.shape[0] > 0 and r < 0:
         copy_into(X[m_from * d:m_to * d], Zmid[z0 + m_from * d:z0 + m_to * d])
     elif Zmid.shape[0] > 0:
         for m in range(m_from, m_to):
@@ -899,11 +899,8 @@ def arrival_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, GD, PG, sh
     npost = CI[c, NPOST]
     m_from = 0 if log_i[k, 3] < 0 else log_i[k, 3]
     m_to = npost if log_i[k, 3] < 0 else log_i[k, 3] + 1
-    r = GI[CI[c, PRE], OUT_START]
-    while OC[r] != c:  # the connection's place among its source's outgoing ones
-        r += 1
-    target_rows_adjoint(GI, CI, OC, PR, W, Zmid, lam, GW, PG, CI[c, PRE], j, r, m_from, m_to,
-                        np.float64(sp_x[k, 0]), np.bool_(True), x_pre, x_in, tmp, MG, RW)
+    target_rows_adjoint(GI, CI, OC, PR, W, Zmid, lam, GW, PG, CI[c, PRE], j, c, np.int64(-1), m_from, m_to,
+                        np.float64(sp_x[k, 0]), x_pre, x_in, tmp, MG, RW)
     q = RW[RW_Q]
     for m in range(m_from, m_to):
         GD[CI[c, DOFF] + (j * npost + m if CI[c, DPER] == 1 else 0)] += q[m]
@@ -929,8 +926,8 @@ def event_adjoint(GI, CI, OC, PR, W, k, log_i, sp_x, Zmid, lam, GW, GD, PG, dLdy
         if CI[c, DOFF] >= 0:
             continue  # its arrivals come later in the log and were undone already
         npost = CI[c, NPOST]
-        target_rows_adjoint(GI, CI, OC, PR, W, Zmid, lam, GW, PG, g, j, r, np.int64(0), npost, np.float64(scale),
-                            np.bool_(False), x_pre, x_in, tmp, MG, RW)
+        target_rows_adjoint(GI, CI, OC, PR, W, Zmid, lam, GW, PG, g, j, c, r, np.int64(0), npost, np.float64(scale),
+                            x_pre, x_in, tmp, MG, RW)
         for m in range(npost):
             S += q[m]
     if kind == KIND_INPUT:
