@@ -148,24 +148,40 @@ def write_once(path: Path, text: str) -> None:
 ENTRY_POINTS = ("forward_fast", "forward", "backward_fast", "backward", "forward_step", "backward_step")
 
 
+def _argument_kind(a):
+    """What numba's type of an argument depends on, cheaply: an array's dtype, dimensions, layout, and whether
+    it is writable and aligned; a tuple's elements (the model callbacks: each one's signature); a scalar's
+    Python type."""
+    if type(a) is np.ndarray:
+        f = a.flags
+        return (a.dtype.char, a.ndim, f.c_contiguous, f.f_contiguous, f.writeable, f.aligned)
+    if type(a) is tuple:
+        return tuple([getattr(x, "_sig", None) or type(x) for x in a])
+    return type(a)
+
+
 class LockedFirstCall:
     """A compiled entry point whose first call with each kind of arguments in this process holds the
-    module's file lock. The kind is each array's dtype and each scalar's type: what numba compiles a new
-    version for when the simulator calls (its arrays are C-contiguous and writable, each argument with a
-    fixed number of dimensions). Computing it costs a few microseconds per call (arrays' flags would
-    triple that), small against a sample's simulation."""
+    module's file lock, and whose later calls skip numba's dispatcher.
+
+    The kind (``_argument_kind``) is what numba's type of each argument depends on. numba's dispatcher types
+    every argument on every call, and a tuple of C callbacks (the engines' model functions) has no fast
+    path there: typing it took about 0.75 ms per call, a tenth of a sample's simulation at 11 Hz. After the
+    first call of a kind, its compiled version (the one numba would pick: found by its exact argument
+    types) is called directly; a kind whose types name no compiled version keeps going through numba."""
 
     def __init__(self, kernel, lock_path: Path, what: str = "the kernels of this network's models and structure"):
         self.kernel = kernel
         self.what = what
         self.lock_path = lock_path
-        self.seen: set[tuple] = set()
+        self.seen: dict[tuple, object] = {}  # kind -> the compiled version to call (the dispatcher if none found)
         self.mutex = threading.Lock()
 
     def __call__(self, *args):
-        kinds = tuple([a.dtype.char if type(a) is np.ndarray else type(a) for a in args])
-        if kinds in self.seen:
-            return self.kernel(*args)
+        kinds = tuple([_argument_kind(a) for a in args])
+        compiled = self.seen.get(kinds)
+        if compiled is not None:
+            return compiled(*args)
         with self.mutex, file_lock(self.lock_path), compile_feedback(self.kernel, self.lock_path.parent, self.what):
             try:
                 out = self.kernel(*args)
@@ -182,7 +198,9 @@ class LockedFirstCall:
                               f"load ({type(exc).__name__}: {exc}); deleted {len(removed)} files and compiling "
                               "again", CacheWarning, stacklevel=2)
                 out = self.kernel(*args)
-        self.seen.add(kinds)
+        types_ = tuple([self.kernel.typeof_pyval(a) for a in args])
+        overload = self.kernel.overloads.get(types_)
+        self.seen[kinds] = overload.entry_point if overload is not None else self.kernel
         return out
 
 
