@@ -101,8 +101,8 @@ def deliver_events(GI, CI, OC, W, Zend, t1, ev_t, ev_v, ev_i, e_from, e_to, CT, 
                 k_lo = min(0.0, k_0, ks)
                 for i in range(int(CT[c, o_kt + 1])):
                     if CT[c, o_kt + 3 + 2 * i] < s:
-                        k_hi = max(k_hi, CT[c, o_kt + 4 + 2 * i])
-                        k_lo = min(k_lo, CT[c, o_kt + 4 + 2 * i])
+                        k_hi = larger(k_hi, CT[c, o_kt + 4 + 2 * i])
+                        k_lo = smaller(k_lo, CT[c, o_kt + 4 + 2 * i])
                 if v > 0.0:
                     up = v * (k_hi - ks)
                     down = v * (ks - k_lo)
@@ -338,7 +338,7 @@ def excursion_tables(GI, CI, MU, PI, PIB, PB, TH, dt, dmax):
             continue
         for k in range(GI[g, DIM]):
             mu = MU[g, k]
-            top = max(1.0, math.exp(mu * dt)) * dt * dt / 8.0  # the largest e^{mu s} on the step, times dt^2 / 8
+            top = larger(1.0, math.exp(mu * dt)) * dt * dt / 8.0  # the largest e^{mu s} on the step, times dt^2 / 8
             for q in range(GI[g, DIM]):
                 CV[g, k, q] = mu * mu * FA[g, k, q] * top
             CB[g, k] = mu * FB[g, k] * top
@@ -379,8 +379,8 @@ def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
             mu1 = MU[g, 1]
             e0 = math.exp(mu0 * dt)
             e1 = math.exp(mu1 * dt)
-            q0 = abs(mu0) * max(1.0, e0) * dt * dt / 8.0
-            q1 = abs(mu1) * max(1.0, e1) * dt * dt / 8.0
+            q0 = abs(mu0) * larger(1.0, e0) * dt * dt / 8.0
+            q1 = abs(mu1) * larger(1.0, e1) * dt * dt / 8.0
             c_end = thd + FB[g, 0] * (dt if mu0 == 0.0 else (e0 - 1.0) / mu0)
             c_end += FB[g, 1] * (dt if mu1 == 0.0 else (e1 - 1.0) / mu1)
             th0 = TH[g, 0]
@@ -434,7 +434,7 @@ def excursion_room(GI, TH, MU, FA, FB, RHO, CV, CB, CR, dt, Z, Zend, RP, H1):
             for i in range(d):
                 f0 += TH[g, i] * Z[z0 + i * nn + m]
                 f1 += TH[g, i] * Zend[z0 + i * nn + m]
-            out[m] = max(out[m] + max(f0, h1[m]) - f1, 0.0)
+            out[m] = larger(out[m] + larger(f0, h1[m]) - f1, 0.0)
         for k in range(d):
             cb = CB[g, k]
             cr = CR[g, k]
@@ -463,14 +463,14 @@ def peak_cut(g, x0, x1, p, dt, MU, TH, FA, FB, RHO):
     thd = TH[g, 2]
     phi0 = dt if mu0 == 0.0 else (e0 - 1.0) / mu0
     phi1 = dt if mu1 == 0.0 else (e1 - 1.0) / mu1
-    top = max(thd + TH[g, 0] * x0 + TH[g, 1] * x1, thd + FB[g, 0] * phi0 + FB[g, 1] * phi1 + a0 * e0 + a1 * e1)
-    bump = (abs(mu0) * max(1.0, e0) * abs(r0) + abs(mu1) * max(1.0, e1) * abs(r1)) * dt * dt / 8.0
-    sp = min(max(math.log(-r1 / r0) / (mu0 - mu1), 0.0), dt)
+    top = larger(thd + TH[g, 0] * x0 + TH[g, 1] * x1, thd + FB[g, 0] * phi0 + FB[g, 1] * phi1 + a0 * e0 + a1 * e1)
+    bump = (abs(mu0) * larger(1.0, e0) * abs(r0) + abs(mu1) * larger(1.0, e1) * abs(r1)) * dt * dt / 8.0
+    sp = smaller(larger(math.log(-r1 / r0) / (mu0 - mu1), 0.0), dt)
     em0 = math.expm1(mu0 * sp)
     em1 = math.expm1(mu1 * sp)
     h = thd + a0 * (1.0 + em0) + a1 * (1.0 + em1)
     h += FB[g, 0] * (sp if mu0 == 0.0 else em0 / mu0) + FB[g, 1] * (sp if mu1 == 0.0 else em1 / mu1)
-    return max(top + bump - max(top, h), 0.0)
+    return larger(top + bump - larger(top, h), 0.0)
 
 
 @flat_jit
@@ -751,7 +751,7 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_ti
                                 continue
                             if exact and d == 2 and refined[z0 + j] != attempt:  # the room's bound, made exact
                                 refined[z0 + j] = attempt
-                                cut = min(peak_cut(g, Z[z0 + j], Z[z0 + ng + j], RP[ztot + 1 + z0 + j], dt, MU, TH,
+                                cut = smaller(peak_cut(g, Z[z0 + j], Z[z0 + ng + j], RP[ztot + 1 + z0 + j], dt, MU, TH,
                                                    FA, FB, RHO), RP[z0 + j])  # the room stays >= 0
                                 RP[z0 + j] -= cut
                                 acc_buf[j] -= cut
@@ -814,7 +814,7 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_ti
                 # cost O(events of the step) per search, O(spikes^2) in a step where neurons fire many times
                 e_walk = n_ev
                 for c in range(n_cand):
-                    e_walk = min(e_walk, cand_i[c, 2])
+                    e_walk = smaller(e_walk, cand_i[c, 2])
                 for e in range(e_walk, n_ev + 1):
                     te = t1 if e == n_ev else ev_t[e]
                     for c in range(n_cand):
@@ -861,7 +861,7 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_ti
                             r1 = MU[g, 1] * a1 + FB[g, 1]
                             if r0 + r1 > 0.0 and r0 * EG_[g, 0] + r1 * EG_[g, 1] < 0.0:
                                 sp = math.log(-r1 / r0) / (MU[g, 0] - MU[g, 1])
-                                sp = min(max(sp, 0.0), s)
+                                sp = smaller(larger(sp, 0.0), s)
                                 fp = TH[g, d]
                                 for k in range(2):
                                     mu = MU[g, k]
@@ -1009,7 +1009,7 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_ti
                                     if not lo < new < hi:
                                         new = 0.5 * (lo + hi)
                                 if abs(new - s) <= tol or hi - lo <= tol:
-                                    s = min(max(new, lo), hi)
+                                    s = smaller(larger(new, lo), hi)
                                     break
                                 s = new
                         if s != s_em:
@@ -1059,7 +1059,7 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_ti
                         break
                     ordered = False
                     counts[7] += 1
-                t_last = max(t_last, best_t)
+                t_last = larger(t_last, best_t)
                 # every candidate's walk, up to the piece that holds the spike, is where its next walk resumes
                 for c in range(n_cand if ordered else 0):
                     gc = cand_i[c, 0]
@@ -1142,8 +1142,8 @@ def forward_fast_steps(GI, CI, OC, PR, W, dt, n_steps, tol, exact, budget, in_ti
                         e_r = math.exp(mu * s_r)
                         j_0 += jd
                         j_end += jd * e_r
-                        curv += abs(mu * mu * jd) * max(1.0, e_r)
-                    RP[z] += max(j_0 - j_end, 0.0) + curv * s_r * s_r / 8.0
+                        curv += abs(mu * mu * jd) * larger(1.0, e_r)
+                    RP[z] += larger(j_0 - j_end, 0.0) + curv * s_r * s_r / 8.0
                 rescan = not quiet[g]
             for e in range(n_spiked):
                 if spiked[e] >= 0:

@@ -361,7 +361,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
             n_bw = np.int64(0)
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]
-                n_lo = max(n - CS[c, CS_WINDOW], 0)
+                n_lo = larger(n - CS[c, CS_WINDOW], 0)
                 if GI[CI[c, PRE], IS_INPUT] == 1:
                     n_bw = arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
                                              in_time, src_in, in_value, np.bool_(False), CUR, SMU, SPB, ETA, RUNS,

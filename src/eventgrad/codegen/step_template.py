@@ -65,7 +65,7 @@ def threshold_bound(g, d, y, a, b, SMU, SBM, SCK, offset):
     for k in range(d):
         ua = SCK[g, k] * mode_at(SMU[g, k], SBM[g, k], y[k], a)
         ub = SCK[g, k] * mode_at(SMU[g, k], SBM[g, k], y[k], b)
-        u += max(ua, ub)
+        u += larger(ua, ub)
     return u
 
 
@@ -132,7 +132,7 @@ def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
         y_end[k] = yk
         ck = SCK[g, k]
         fb += ck * yk
-        ub += max(ck * y[k], ck * yk)
+        ub += larger(ck * y[k], ck * yk)
         rb += ck * (SMU[g, k] * yk + SBM[g, k])
     if fb < 0.0 and ub < 0.0:
         return -1.0
@@ -230,10 +230,10 @@ def arrival_share(c, post, d, s, v, SMU, SPB, SPQ, col):
         e = math.exp(SMU[post, k] * s)
         col[k] = v * e * SPB[c, k]
         q = SPQ[c, k]
-        k_hi += max(q, q * e)  # the arrival's threshold share K(u) = sum_k q_k exp(mu_k u), u in [0, s], is at
-        k_lo += min(q, q * e)  # most k_hi and at least k_lo; before it arrives it is 0
-    k_hi = max(k_hi, 0.0) * v
-    k_lo = min(k_lo, 0.0) * v
+        k_hi += larger(q, q * e)  # the arrival's threshold share K(u) = sum_k q_k exp(mu_k u), u in [0, s], is at
+        k_lo += smaller(q, q * e)  # most k_hi and at least k_lo; before it arrives it is 0
+    k_hi = larger(k_hi, 0.0) * v
+    k_lo = smaller(k_lo, 0.0) * v
     if v < 0.0:
         k_hi, k_lo = k_lo, k_hi
     col[d] = 0.5 * (k_hi + k_lo)
@@ -373,9 +373,9 @@ def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR,
             Zend[uzo + um] += w * k0 * b0
             Zend[uzo + unp + um] += w * k1 * b1
             if spiking:
-                k_hi = max(max(q0, q0 * k0) + max(q1, q1 * k1), 0.0)
-                k_lo = min(min(q0, q0 * k0) + min(q1, q1 * k1), 0.0)
-                RP[uzo + um] += max(k_hi * w, k_lo * w)
+                k_hi = larger(larger(q0, q0 * k0) + larger(q1, q1 * k1), 0.0)
+                k_lo = smaller(smaller(q0, q0 * k0) + smaller(q1, q1 * k1), 0.0)
+                RP[uzo + um] += larger(k_hi * w, k_lo * w)
             sy_t[n_sy] = ts + DS[urow + q]
             sy_i[n_sy, 0] = c
             sy_i[n_sy, 1] = m
@@ -395,10 +395,10 @@ def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR,
             e = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
             Zend[zo + k * npost + m] += w * e * SPB[c, k]
             q = SPQ[c, k]
-            k_hi += max(q, q * e)
-            k_lo += min(q, q * e)
+            k_hi += larger(q, q * e)
+            k_lo += smaller(q, q * e)
         if spiking:
-            RP[zo + m] += max(max(k_hi, 0.0) * w, min(k_lo, 0.0) * w)
+            RP[zo + m] += larger(larger(k_hi, 0.0) * w, smaller(k_lo, 0.0) * w)
         if n_sy >= sy_t.shape[0]:
             return -1
         sy_t[n_sy] = ta
@@ -451,8 +451,72 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
 
 
 @leaf
+def clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, th0, W, PIECES, SMU, SBM, SCK, CLEAR, counts):
+    """Walk every candidate of g (two modes, row arrivals only) through the table pieces that walk_candidates'
+    test clears: f below 0 at both ends of the piece and, where the bound does not settle it, no maximum inside.
+    All candidates at once, piece by piece, in a loop over candidates without branches (it vectorises); a
+    candidate stops at the first piece it cannot clear. Leaves in CLEAR = (y0, y1, stop), per candidate, that
+    piece (stop; n_ev + 1: every piece cleared) and the modes at its start, the arrival that opens it
+    applied (after every piece: the step's end state). The arithmetic is walk_candidates', operation for
+    operation, so the state is the same to the last bit; most pieces of most walks are cleared here."""
+    PEX, PAF, PT, PWO, PJ = PIECES
+    Y0, Y1, STOP = CLEAR
+    c0 = SCK[g, 0]
+    c1 = SCK[g, 1]
+    r0 = SMU[g, 0]
+    r1 = SMU[g, 1]
+    b0 = SBM[g, 0]
+    b1 = SBM[g, 1]
+    unc = np.uint64(n_cand)
+    done = np.int64(n_ev + 1)  # the mark of a candidate that has not stopped
+    uz0 = np.uint64(zo)
+    uz1 = np.uint64(zo + ng)
+    for i in range(unc):
+        m = np.uint64(cand[i])
+        Y0[i] = Z[uz0 + m]
+        Y1[i] = Z[uz1 + m]
+        STOP[i] = done
+    going = n_cand
+    cleared = 0
+    for a in range(np.uint64(n_ev + 1)):
+        e0 = PEX[a, 0]
+        e1 = PEX[a, 1]
+        p0 = PAF[a, 0]
+        p1 = PAF[a, 1]
+        jump = a < np.uint64(n_ev)  # the piece ends at a row arrival (else at the step's end)
+        j0 = PJ[a, 0] if jump else 0.0
+        j1 = PJ[a, 1] if jump else 0.0
+        wo = np.uint64(PWO[a]) if jump else np.uint64(0)
+        ia = np.int64(a)
+        stopped = 0
+        for i in range(unc):
+            y0 = Y0[i]
+            y1 = Y1[i]
+            f0 = th0 + c0 * y0 + c1 * y1
+            x0 = e0 * y0 + p0
+            x1 = e1 * y1 + p1
+            fe = th0 + c0 * x0 + c1 * x1
+            ub = th0 + larger(c0 * y0, c0 * x0) + larger(c1 * y1, c1 * x1)
+            ra = c0 * (r0 * y0 + b0) + c1 * (r1 * y1 + b1)
+            rb = c0 * (r0 * x0 + b0) + c1 * (r1 * x1 + b1)
+            ok = (f0 < 0.0) & (fe < 0.0) & ((ub < 0.0) | (ra <= 0.0) | (rb >= 0.0))
+            going_i = STOP[i] == done
+            clear = going_i & ok
+            w = np.float64(W[wo + np.uint64(cand[i])]) if jump else 0.0
+            Y0[i] = (x0 + w * j0) if clear else y0
+            Y1[i] = (x1 + w * j1) if clear else y1
+            STOP[i] = ia if (going_i & (not ok)) else STOP[i]
+            cleared += 1 if clear else 0
+            stopped += 1 if (going_i & (not ok)) else 0
+        going -= stopped
+        if going == 0:
+            break
+    counts[6] += cleared
+
+
+@leaf
 def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, n_ev, PIECES,
-                    SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch, log_limit, MF):
+                    SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch, log_limit, CLEAR, MF):
     """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the n_ev row
     arrivals as piece_tables lists them, and its own single-synapse arrivals, threaded from head[a] through
     sy_next and sorted here), from its modes at t0: every crossing is located, logged and reset, and the exact end
@@ -501,6 +565,16 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
         th0 = STH[g]
         spikes = 0
         superposed = False
+        if d == 2 and n_sy == 0:  # clear_pieces_2 has walked it to its first piece in doubt
+            a_row = CLEAR[2][a_cand]
+            y[0] = CLEAR[0][a_cand]
+            y[1] = CLEAR[1][a_cand]
+            if a_row > n_ev:  # every piece cleared: no crossing in the step, y is the exact end state
+                Zend[zo + m] = y[0]
+                Zend[zo + ng + m] = y[1]
+                continue
+            if a_row > 0:
+                t = PT[a_row - 1]
         while True:
             # the next arrival: row or own, the earlier first (rows first at equal times); none: the step's end
             te = t1
@@ -524,7 +598,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
                         x[k] = PEX[a_row, k] * y[k] + PAF[a_row, k]
                         ck = SCK[g, k]
                         fe += ck * x[k]
-                        ub += max(ck * y[k], ck * x[k])
+                        ub += larger(ck * y[k], ck * x[k])
                     counts[6] += 1
                     if fe < 0.0 and (ub < 0.0 or no_turning_point(g, d, y, x, SMU, SBM, SCK)):
                         sc = -1.0
@@ -557,7 +631,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
                     for k in range(d):
                         jump_k = y[k] - dy[k]
                         at_end = jump_k * math.exp(SMU[g, k] * (t1 - t))
-                        share += max(SCK[g, k] * jump_k, SCK[g, k] * at_end)
+                        share += larger(SCK[g, k] * jump_k, SCK[g, k] * at_end)
                         dy[k] = at_end
                     if share < 0.0:
                         for k in range(d):
@@ -617,7 +691,7 @@ def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, 
         eh = math.sqrt(e)
         ah = a / (1.0 + eh)
         # |f_k''(s)| = |ck mu (mu y + bm)| exp(mu s) <= |ck mu| max(1, e) |mu y + bm|; times h^2 / 8, h = dt / 2
-        kc = abs(ck * mu) * max(1.0, e) * dt * dt / 32.0
+        kc = abs(ck * mu) * larger(1.0, e) * dt * dt / 32.0
         base = np.uint64(zo + k * ng)
         for m in range(ung):
             z = np.float64(Z[base + m])
@@ -629,7 +703,7 @@ def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, 
     n_cand = 0
     uzo = np.uint64(zo)
     for m in range(ung):
-        u = max(max(ubuf[m], hbuf[m]), cbuf[m]) + kbuf[m] + RP[uzo + m]
+        u = larger(larger(ubuf[m], hbuf[m]), cbuf[m]) + kbuf[m] + RP[uzo + m]
         ubuf[m] = u  # walk_candidates' bound on the superposed trajectory
         if u < 0.0 and fbuf[m] < 0.0:
             continue
@@ -768,7 +842,8 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
             np.empty((n_rows + 1, dmax), np.float64), np.empty((n_rows + 1, dmax), np.float64),
-            np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.empty((n_rows, dmax), np.float64))
+            np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.empty((n_rows, dmax), np.float64),
+            np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.int64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                               y_out, first, counts, CUR, sp_first, work, MF)
@@ -780,7 +855,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                        counts, CUR, sp_first, work, MF):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
-     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ) = work
+     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop) = work
     # the arrays that inlined helpers take in groups (see deliver_arrivals)
     ARR = (SMU, SPB, SPQ)
     EV = (ev_t, ev_i, ev_v)
@@ -790,6 +865,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
     WT = (SMU, SBM, SCK, STH, SPB, SV, SVI)
     LOG = (log_t, log_i, sp_x)
     scratch = (y, x, tmp, e_src, stack)
+    CLEAR = (cy0, cy1, cstop)
     counts[0] = 0
     sp_first[0] = 0
     for n in range(n_steps):
@@ -818,7 +894,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
             n_sy = np.int64(0)
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]
-                n_lo = max(n - CS[c, CS_WINDOW], 0)
+                n_lo = larger(n - CS[c, CS_WINDOW], 0)
                 if GI[CI[c, PRE], IS_INPUT] == 1:
                     n_ev, n_sy = deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo],
                                                   in_first[n + 1], in_time, src_in, in_value, CUR, ARR, Zend, RP, EV,
@@ -841,9 +917,12 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                             cslot[cand[a]] = a
                             head[a] = -1
                         own_arrivals(sy_i, n_sy, cslot, head, sy_next)
+                    if d == 2 and n_sy == 0:
+                        clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, STH[g], W, PIECES, SMU, SBM, SCK, CLEAR,
+                                       counts)
                     status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
                                              sy_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
-                                             scratch, sp_first[n] + budget, MF)
+                                             scratch, sp_first[n] + budget, CLEAR, MF)
                     if status == ERR_BUDGET:
                         counts[1] = n
                     if status != OK:
