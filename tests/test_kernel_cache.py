@@ -49,6 +49,36 @@ def test_a_first_call_waits_for_the_lock_and_a_repeated_one_does_not(tmp_path):
     assert done.is_set()
 
 
+@numba.njit
+def _weighted_sum(x, w):
+    total = 0.0
+    for i in range(x.shape[0]):
+        total += w[i] * x[i]
+    return total
+
+
+def test_later_calls_skip_the_dispatcher_only_for_arguments_of_a_kind_already_compiled(tmp_path):
+    """After the first call of a kind, the kernel's compiled version is called directly; an array of another
+    layout (a strided view), dtype or dimension is another kind, which numba types and compiles (or converts)
+    as usual: never run by a version compiled for other argument types."""
+    kernel = LockedFirstCall(_weighted_sum, tmp_path / "k.lock")
+    x = np.arange(8.0)
+    w = np.linspace(1.0, 2.0, 8)
+    assert kernel(x, w) == pytest.approx(float(w @ x))
+    [direct] = kernel.seen.values()
+    assert direct is not _weighted_sum and direct is _weighted_sum.overloads[_weighted_sum.signatures[0]].entry_point
+    assert kernel(2 * x, w) == pytest.approx(2 * float(w @ x))  # the same kind: the compiled version itself
+    wide_x, wide_w = np.arange(16.0), np.linspace(1.0, 2.0, 16)
+    strided = (wide_x[::2], wide_w[::2])  # every other element: not contiguous
+    assert kernel(*strided) == pytest.approx(float(wide_w[::2] @ wide_x[::2]))
+    assert kernel(x.astype(np.float32), w) == pytest.approx(float(w @ x))
+    readonly = x.copy()
+    readonly.flags.writeable = False
+    assert kernel(readonly, w) == pytest.approx(float(w @ x))
+    assert len(kernel.seen) == 4
+    assert len(_weighted_sum.signatures) >= 3  # C, strided and float32 versions (read-only may reuse one)
+
+
 def test_compiled_networks_get_locked_entry_points_and_plain_python_ones_do_not():
     net = eg.Network()
     x = net.add_input("x", 2)
