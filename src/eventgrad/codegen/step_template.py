@@ -455,12 +455,12 @@ def clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, th0, W, PIECES, SMU, SBM, S
     """Walk every candidate of g (two modes, row arrivals only) through the table pieces that walk_candidates'
     test clears: f below 0 at both ends of the piece and, where the bound does not settle it, no maximum inside.
     All candidates at once, piece by piece, in a loop over candidates without branches (it vectorises); a
-    candidate stops at the first piece it cannot clear. Leaves in CLEAR = (y0, y1, stop), per candidate, that
+    candidate stops at the first piece it cannot clear. Leaves in CLEAR = (y0, y1, stop, work), per candidate, that
     piece (stop; n_ev + 1: every piece cleared) and the modes at its start, the arrival that opens it
     applied (after every piece: the step's end state). The arithmetic is walk_candidates', operation for
     operation, so the state is the same to the last bit; most pieces of most walks are cleared here."""
     PEX, PAF, PT, PWO, PJ = PIECES
-    Y0, Y1, STOP = CLEAR
+    Y0, Y1, STOP, WV = CLEAR
     c0 = SCK[g, 0]
     c1 = SCK[g, 1]
     r0 = SMU[g, 0]
@@ -483,10 +483,17 @@ def clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, th0, W, PIECES, SMU, SBM, S
         e1 = PEX[a, 1]
         p0 = PAF[a, 0]
         p1 = PAF[a, 1]
-        jump = a < np.uint64(n_ev)  # the piece ends at a row arrival (else at the step's end)
-        j0 = PJ[a, 0] if jump else 0.0
-        j1 = PJ[a, 1] if jump else 0.0
-        wo = np.uint64(PWO[a]) if jump else np.uint64(0)
+        j0 = 0.0
+        j1 = 0.0
+        if a < np.uint64(n_ev):  # the piece ends at a row arrival: its weights onto the candidates, gathered here
+            j0 = PJ[a, 0]  # so that the loop below vectorises (LLVM does not vectorise a loop with a gather)
+            j1 = PJ[a, 1]
+            wo = np.uint64(PWO[a])
+            for i in range(unc):
+                WV[i] = W[wo + np.uint64(cand[i])]
+        else:
+            for i in range(unc):
+                WV[i] = 0.0
         ia = np.int64(a)
         stopped = 0
         for i in range(unc):
@@ -502,12 +509,13 @@ def clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, th0, W, PIECES, SMU, SBM, S
             ok = (f0 < 0.0) & (fe < 0.0) & ((ub < 0.0) | (ra <= 0.0) | (rb >= 0.0))
             going_i = STOP[i] == done
             clear = going_i & ok
-            w = np.float64(W[wo + np.uint64(cand[i])]) if jump else 0.0
+            halt = going_i & (not ok)
+            w = WV[i]
             Y0[i] = (x0 + w * j0) if clear else y0
             Y1[i] = (x1 + w * j1) if clear else y1
-            STOP[i] = ia if (going_i & (not ok)) else STOP[i]
-            cleared += 1 if clear else 0
-            stopped += 1 if (going_i & (not ok)) else 0
+            STOP[i] = ia if halt else STOP[i]
+            cleared += np.int64(clear)
+            stopped += np.int64(halt)
         going -= stopped
         if going == 0:
             break
@@ -700,15 +708,13 @@ def step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, 
             cbuf[m] += ck * (e * z + a)
             fbuf[m] += ck * Zend[base + m]
             kbuf[m] += kc * abs(mu * z + bm)
-    n_cand = 0
     uzo = np.uint64(zo)
-    for m in range(ung):
-        u = larger(larger(ubuf[m], hbuf[m]), cbuf[m]) + kbuf[m] + RP[uzo + m]
-        ubuf[m] = u  # walk_candidates' bound on the superposed trajectory
-        if u < 0.0 and fbuf[m] < 0.0:
-            continue
+    for m in range(ung):  # walk_candidates' bound on the superposed trajectory
+        ubuf[m] = larger(larger(ubuf[m], hbuf[m]), cbuf[m]) + kbuf[m] + RP[uzo + m]
+    n_cand = 0
+    for m in range(ung):  # the neurons the bound keeps, listed without a branch (cand has room for every one)
         cand[n_cand] = m
-        n_cand += 1
+        n_cand += 0 if (ubuf[m] < 0.0) & (fbuf[m] < 0.0) else 1
     return n_cand
 
 
@@ -843,7 +849,8 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
             np.empty((n_rows + 1, dmax), np.float64), np.empty((n_rows + 1, dmax), np.float64),
             np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.empty((n_rows, dmax), np.float64),
-            np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.int64))
+            np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.int64),
+            np.empty(biggest, np.float64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                               y_out, first, counts, CUR, sp_first, work, MF)
@@ -855,7 +862,8 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                        counts, CUR, sp_first, work, MF):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
-     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop) = work
+     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop,
+     cw) = work
     # the arrays that inlined helpers take in groups (see deliver_arrivals)
     ARR = (SMU, SPB, SPQ)
     EV = (ev_t, ev_i, ev_v)
@@ -865,7 +873,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
     WT = (SMU, SBM, SCK, STH, SPB, SV, SVI)
     LOG = (log_t, log_i, sp_x)
     scratch = (y, x, tmp, e_src, stack)
-    CLEAR = (cy0, cy1, cstop)
+    CLEAR = (cy0, cy1, cstop, cw)
     counts[0] = 0
     sp_first[0] = 0
     for n in range(n_steps):
