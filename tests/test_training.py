@@ -394,3 +394,41 @@ def test_the_last_batchs_result_is_released_before_the_next_batch_runs():
     sim.run = watching_run
     sim.loss_and_grad(batch, labels)
     assert alive_during_next == [False] and sim.last_result is not None
+
+
+@pytest.mark.parametrize("kernels", ["fast", "step", "generic"])
+def test_each_samples_freed_work_is_handed_back_to_the_system_after_each_pass(monkeypatch, kernels):
+    """glibc keeps what a sample's work arrays used in its worker thread's heap; the simulator calls
+    malloc_trim after each large sample's forward and backward pass, so that a batch of long trials does
+    not hold its largest samples' work several times over (docs/benchmarks.md, memory at 10 s); small
+    samples skip it (a call costs about a millisecond)."""
+    import platform
+
+    from eventgrad.engine import simulator as simulator_module
+
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert simulator_module._MALLOC_TRIM is not None  # found where it exists
+    calls = []
+    monkeypatch.setattr(simulator_module, "_MALLOC_TRIM", lambda pad: calls.append(pad) or 1)
+    rng = np.random.default_rng(3)
+    net = eg.Network()
+    x = net.add_input("x", 5)
+    h = net.add_population("h", 8, eg.neurons.LIF(tau_mem=20.0))
+    o = net.add_population("o", 3, eg.neurons.LI(tau_mem=20.0))
+    net.connect(x, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(2.0, 1.5, (5, 8)), name="xh")
+    if kernels == "step":  # a delayed loop: the step-parallel kernels
+        net.connect(h, h, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0, 0.3, (8, 8)), name="hh", delay=1.0)
+    net.connect(h, o, eg.synapses.Exponential(tau=5.0), weight=rng.normal(0, 1.0, (8, 3)), name="ho")
+    sim = eg.Simulator(net, dt=1.0, duration=30.0, readout=eg.readouts.MeanVar("o"),
+                       kernels="generic" if kernels == "generic" else "auto")
+    data = yinyang_data(6, seed=2)
+    batch, labels = data.batch(np.arange(6))
+    sim.loss_and_grad(batch, labels)
+    assert sim.kernels_used == kernels
+    assert calls == []  # 30 ms samples: far below the threshold
+    monkeypatch.setattr(simulator_module, "TRIM_ABOVE_EVENTS", 1)  # every sample counts as large
+    sim.run(batch)
+    assert calls == [0] * 6  # once per sample's forward pass
+    calls.clear()
+    sim.loss_and_grad(batch, labels)
+    assert calls == [0] * 12  # and once per sample's backward pass
