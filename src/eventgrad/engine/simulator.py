@@ -57,9 +57,15 @@ _MALLOC_TRIM = _malloc_trim()
 TRIM_ABOVE_EVENTS = 1 << 16
 
 
+def sample_events(n_inputs: int, n_logged: int, step_kernels: bool) -> int:
+    """A sample's inputs and logged events (the step-parallel kernels log spikes only, the others inputs too):
+    what its work arrays grow with."""
+    return n_logged + (n_inputs if step_kernels else 0)
+
+
 def release_freed_memory(events: int) -> None:
-    """After a sample of ``events`` inputs and logged events, hand the memory that its work arrays used back
-    to the system, if the sample was large.
+    """After a sample of ``events`` inputs and logged events (``sample_events``), hand the memory that its work
+    arrays used back to the system, if the sample was large.
 
     A sample's work (its merged inputs, the room of its log, the kernels' per-event arrays: megabytes at
     10 s) is freed when the sample ends, but glibc keeps freed blocks in each thread's heap: over a batch
@@ -420,7 +426,7 @@ class Simulator:
             n_inputs = len(sample[0])
             out = self._forward_sample(tables, modal, Z0, RO, ws, n_out, sample, step)
             del sample  # freed before the memory is handed back
-            release_freed_memory(n_inputs + out[0].n_events)
+            release_freed_memory(sample_events(n_inputs, out[0].n_events, step is not None))
             return out
 
         out = self._map(forward, range(len(samples)))
@@ -680,7 +686,8 @@ class Simulator:
                                       self.min_threshold_rate, RO, ws, dLdy[b], spike_dldt[b], rec.log_t, rec.log_i,
                                       rec.n_events, rec.sp_x, rec.Zs, self.checkpoint_every, L.ztot, rec.first, GW,
                                       GD, PG, counts, L.model_callbacks("generic", self.dtype))
-                release_freed_memory(rec.n_events + (n_inputs if res.step is not None else 0))
+                release_freed_memory(sample_events(n_inputs if res.step is not None else 0, rec.n_events,
+                                                   res.step is not None))
             return GW, PG, int(counts[1]), GD
 
         # The batch is cut into the same chunks whatever the number of threads, each summed in sample order, and the
