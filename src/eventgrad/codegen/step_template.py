@@ -454,8 +454,9 @@ def emit_spike(GI, PR, g, m, d, t, y, x, tmp, SV, SVI, log_t, log_i, sp_x, count
 def clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, th0, W, PIECES, SMU, SBM, SCK, CLEAR, counts):
     """Walk every candidate of g (two modes, row arrivals only) through the table pieces that walk_candidates'
     test clears: f below 0 at both ends of the piece and, where the bound does not settle it, no maximum inside.
-    All candidates at once, piece by piece, in a loop over candidates without branches (it vectorises); a
-    candidate stops at the first piece it cannot clear. Leaves in CLEAR = (y0, y1, stop, work), per candidate, that
+    All candidates at once, piece by piece, in a loop over candidates without branches (vector code where a
+    step has eight candidates or more, unrolled scalar code below that); a candidate stops at the first
+    piece it cannot clear. Leaves in CLEAR = (y0, y1, stop, work), per candidate, that
     piece (stop; n_ev + 1: every piece cleared) and the modes at its start, the arrival that opens it
     applied (after every piece: the step's end state). The arithmetic is walk_candidates', operation for
     operation, so the state is the same to the last bit; most pieces of most walks are cleared here."""
