@@ -179,11 +179,10 @@ def measure(args) -> dict:
     events = n_input * args.hidden + n_hidden_spikes * (args.hidden + 20)
     best_fwd, best_both = min(fwd), min(both)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the floor compiles its loop
-    # what a batch's input and its spike logs weigh (the event logs, the spikes' states, the step-parallel
-    # kernels' cursors): the memory that must grow with the trial's length
+    # what a batch's input and its spike logs weigh (the event logs, the spikes' states): the memory that must
+    # grow with the trial's length
     input_mb = sum(t.nbytes + np.asarray(u).nbytes for t, u in zip(batch.times, batch.units)) / 2**20
-    log_mb = sum(r.log_t.nbytes + r.log_i.nbytes + r.sp_x.nbytes + getattr(r, "cursors", np.zeros(0)).nbytes
-                 for r in res.records) / 2**20
+    log_mb = sum(r.log_t.nbytes + r.log_i.nbytes + r.sp_x.nbytes for r in res.records) / 2**20
     # the floors take a few per cent of the kernels' time: best of more runs, which steadies them
     floors = synaptic_floors(sim, batch, res, sim.threads, max(10, args.repeats))
     floor, floor_2 = floors[1], floors[2]
@@ -261,7 +260,7 @@ def main():
             ("ns_per_synaptic_event", "ns/syn ev", ".2f"), ("floor_ms_per_sample", "floor ms/smp", ".3f"),
             ("two_row_floor_ms_per_sample", "2-row floor", ".3f"), ("times_floor", "x floor", ".1f"),
             ("times_two_row_floor", "x 2-row floor", ".1f"),
-            ("peak_rss_mb", "peak RSS MB", ".0f"), ("input_mb", "input MB", ".1f"), ("log_mb", "logs MB", ".1f"),
+            ("peak_rss_mb", "peak RSS MB", ".0f"), ("input_mb", "input MB", ".3g"), ("log_mb", "logs MB", ".3g"),
             ("walks_per_sample", "walks/smp", ".0f"), ("pieces_per_sample", "pieces/smp", ".0f"),
             ("searches_per_sample", "searches/smp", ".0f"), ("walk_steps_per_sample", "walk steps/smp", ".0f"),
             ("late_spikes_per_sample", "late spikes/smp", ".1f"), ("steps_again_per_sample", "steps again/smp", ".1f"),

@@ -97,7 +97,7 @@ def test_nonlinear_neuron_delay_gradients_converge_with_dt():
 @pytest.mark.parametrize("hh_delay", [1.0, 12.5])
 def test_step_kernels_agree_with_generic_kernels(hh_delay):
     """A recurrent delay of exactly one step, and one long enough to keep many spikes in flight: the two
-    kernel families (a heap of arrivals against sorted delays with cursors) give the same spikes,
+    kernel families (a heap of arrivals against a ring of steps ahead) give the same spikes,
     readouts and gradients to rounding."""
     net = linear_net(3, hh_delay=hh_delay, alpha=False)
     batch, labels = inputs(3, n_spikes=40)
@@ -130,11 +130,14 @@ def test_a_runaway_network_on_the_step_kernels_stops_at_the_spike_budget():
 
 
 def test_the_step_kernels_arrival_lists_are_sized_by_what_a_step_can_deliver_not_the_trial_length():
-    """The step-parallel forward pass lists one step's arrivals into a population: the room the simulator asks
-    for (doubled when a step fills it), or less where the sources of the connections' windows of steps cannot
-    send more (inputs counted, spikes at most the budget per step), the same for a trial of 40 steps as for one
-    of 4,000 at the same input rate. A simulator whose room is too small runs the sample again with more and
-    gets the same result."""
+    """The step-parallel forward pass lists one step's row arrivals into a population: the room the simulator
+    asks for (doubled when a step fills it), or less where the sources of the connections' windows of steps
+    cannot send more (inputs counted, spikes at most the budget per step), the same for a trial of 40 steps
+    as for one of 4,000 at the same input rate; a neuron's own single-synapse arrivals in a step, one per
+    source of the windows. The pool of pending single-synapse arrivals holds what can be in flight: every
+    target of the inputs of a window, and of the spikes of one (those capped by the room); the ring spans
+    the longest window. A simulator whose room is too small runs the sample again with more and gets the
+    same result."""
     sim = simulator(linear_net(0, alpha=False), "step")
     step = sim._step_tables(sim._flat_params())
     GI, CI, budget = sim.layout.GI, sim.layout.CI, 384
@@ -148,9 +151,11 @@ def test_the_step_kernels_arrival_lists_are_sized_by_what_a_step_can_deliver_not
     # h: the one-delay input (one row per step of its window) and the recurrent connection (at most the budget of
     # spikes per step of its window); the per-synapse input: a row of targets per input of its window
     assert rooms[0][0] == (windows[1] + 1) + (windows[2] + 1) * budget
-    assert rooms[0][1] == max((windows[0] + 1) * N_HID, (windows[3] + 1) * budget * N_OUT)
+    assert rooms[0][1] == max(windows[0] + 1, (windows[3] + 1) * budget)  # per target neuron and step
+    assert rooms[0][2] == (windows[0] + 1) * N_HID + (windows[3] + 1) * budget * N_OUT
+    assert rooms[0][3] == max(windows[0], windows[3]) + 1
     assert sim.layout.engine.arrival_room(GI, CI, step.CS, *step.incoming, np.arange(41, dtype=np.int64), 40, budget,
-                                          100) == (100, 100)
+                                          100) == (100, rooms[0][1], (windows[0] + 1) * N_HID + 100, rooms[0][3])
     batch, labels = inputs(0)
     expected = sim.loss_and_grad(batch, labels)
     small = simulator(linear_net(0, alpha=False), "step")

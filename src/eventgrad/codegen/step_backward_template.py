@@ -3,30 +3,13 @@
 
 Step by step and population by population in reverse order, the adjoint in modal coordinates eta =
 V^T lambda is kept as its end-of-step equivalent. A neuron that spiked in the step gets one equivalent per
-stretch between its spikes (spike_adjoints); single-synapse arrivals read the stretch that holds them, row
-arrivals are undone latest first while each spiking neuron's equivalent is switched as they pass its
-spikes (row_gradients_in_time). Every arrival's time shift is dL/d(its delay) and joins the adjoint jump
+stretch between its spikes (spike_adjoints). Row arrivals are undone latest first while each spiking
+neuron's equivalent is switched as they pass its spikes (row_gradients_in_time); a source's single-synapse
+arrivals are undone along its weight row when the pass reaches the step it was sent in, each from its
+target's equivalent kept for the step it arrived in (a ring of recent steps, with the stretch that holds
+it where the target spiked there). Every arrival's time shift is dL/d(its delay) and joins the adjoint jump
 of the spike that sent it.
 """
-@leaf
-def equivalent_at(GI, g, m, ta, ETA, run_lo, run_hi, seg, log_t, eta):
-    """eta[:d]: neuron m's adjoint end-of-step equivalent valid at time ta: the stretch after its last spike
-    uses ETA, an earlier one the equivalent stored with the first spike after ta (a spike at ta itself
-    came before the arrival, as in the walk)."""
-    d = GI[g, DIM]
-    ng = GI[g, SIZE]
-    zo = GI[g, ZOFF]
-    for k in range(d):
-        eta[k] = ETA[zo + k * ng + m]
-    if run_lo[m] < 0:
-        return
-    for e in range(run_lo[m], run_hi[m]):
-        if log_t[e] > ta:
-            for k in range(d):
-                eta[k] = seg[e, k]
-            return
-
-
 @leaf
 def spike_adjoints(GI, PR, PG, g, n, dt, lo_e, hi_e, log_t, log_i, sp_x, ETA, seg, shift, run_lo, run_hi, spk,
                    SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot, counts, eta, lam, out, MF):
@@ -126,122 +109,174 @@ def dot_pair(a, a0, a1, b, b0, n, c0, c1):
 
 
 @leaf
-def single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_log, CUR, SMU, SPB, ETA, run_lo,
-                     run_hi, seg, log_t, GW, GD, shift, eta, e_src):
-    """Undo source s's single-synapse arrivals in step n through connection c, moving its cursor back: each
-    one's weight gradient and time shift (dL/d its delay, and the sending spike's term)."""
-    post = CI[c, POST]
-    d = GI[post, DIM]
-    npost = CI[c, NPOST]
-    zo = GI[post, ZOFF]
-    row = CS[c, CS_OFF] + j * npost
-    uw = np.uint64(CI[c, WOFF] + j * npost)
-    cur = CUR[CS[c, CS_CURSOR], s]
-    if cur == 0 or (n > 0 and ts + DS[row + cur - 1] <= t0):
-        return
-    for k in range(d):
-        e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
-    dm = SMU.shape[1]
-    if d == 2:  # two modes: every constant in a register
-        c0 = v * e_src[0] * SPB[c, 0]
-        c1 = v * e_src[1] * SPB[c, 1]
-        mu0 = SMU[post, 0]
-        mu1 = SMU[post, 1]
-        goff = np.uint64(CI[c, DOFF] + j * npost)
-        # the step's arrivals are entries lo_..cur-1 of the sorted row: find lo_ by bisection, then undo them
-        # latest first in a loop without exits, on unsigned indices
-        lo_ = 0
-        if n > 0:
-            hi_ = cur
-            while lo_ < hi_:
-                mid = (lo_ + hi_) // 2
-                if ts + DS[row + mid] > t0:
-                    hi_ = mid
-                else:
-                    lo_ = mid + 1
-        urow = np.uint64(row)
-        uzo = np.uint64(zo)
-        unp = np.uint64(npost)
-        udm = np.uint64(dm)
-        for i in range(np.uint64(cur - lo_)):
-            q_ = np.uint64(cur - 1) - i
-            m = DP[urow + q_]
-            um = np.uint64(m)
-            k0 = c0 * EM[(urow + q_) * udm]
-            k1 = c1 * EM[(urow + q_) * udm + np.uint64(1)]
-            if not (abs(k0) < 1e300 and abs(k1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
-                k0 = v * math.exp(mu0 * (t1 - ts - DS[urow + q_])) * SPB[c, 0]
-                k1 = v * math.exp(mu1 * (t1 - ts - DS[urow + q_])) * SPB[c, 1]
-            if run_lo[m] >= 0:  # the target spiked in this step: the equivalent of the stretch holding the arrival
-                equivalent_at(GI, post, m, ts + DS[urow + q_], ETA, run_lo, run_hi, seg, log_t, eta)
-                a0 = k0 * eta[0]
-                a1 = k1 * eta[1]
-            else:
-                a0 = k0 * ETA[uzo + um]
-                a1 = k1 * ETA[uzo + unp + um]
-            GW[uw + um] += a0 + a1
-            q = -(mu0 * a0 + mu1 * a1) * W[uw + um]
-            GD[goff + um] += q
-            if from_log:
-                shift[s] += q
-        cur = lo_
-        CUR[CS[c, CS_CURSOR], s] = cur
-        return
-    while cur > 0 and (n == 0 or ts + DS[row + cur - 1] > t0):
-        cur -= 1
-        m = DP[row + cur]
-        ta = ts + DS[row + cur]
-        if run_lo[m] >= 0:  # the target spiked in this step: the equivalent of the stretch holding ta
-            equivalent_at(GI, post, m, ta, ETA, run_lo, run_hi, seg, log_t, eta)
-        gw = 0.0
-        q = 0.0
-        for k in range(d):
-            em = EM[(row + cur) * dm + k]
-            ek = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
-            ck = v * ek * SPB[c, k] * (eta[k] if run_lo[m] >= 0 else ETA[zo + k * npost + m])
-            gw += ck
-            q -= SMU[post, k] * ck
-        GW[uw + np.uint64(m)] += gw
-        q *= W[uw + np.uint64(m)]
-        GD[CI[c, DOFF] + j * npost + m] += q
-        if from_log:
-            shift[s] += q
-    CUR[CS[c, CS_CURSOR], s] = cur
-
-
-@leaf
-def arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, from_log, CUR, SMU, SPB,
-                      ETA, RUNS, log_t, GW, GD, shift, eta, e_src, BW, n_bw):
-    """The arrivals of step n through connection c from source entries lo..hi-1, as deliver_arrivals found
-    them: single synapses are undone at once (single_gradients); row arrivals are listed in bw_* ([connection,
-    unit, source, from the log]) to be undone in time order (see backward_step_steps). Returns n_bw. Inlined
-    into its caller, some arrays grouped (RUNS = (run_lo, run_hi, seg), BW = (bw_t, bw_i, bw_v)): a call passes
-    every array on the stack, and one with more than 30 arguments cannot be inlined."""
-    run_lo, run_hi, seg = RUNS
+def arrival_gradients(GI, CI, CS, DS, c, n, t0, t1, lo, hi, src_t, src_i, src_v, from_log, BW, n_bw):
+    """List the row arrivals (one delay for connection c) of step n from source entries lo..hi-1, as
+    deliver_arrivals found them, in bw_* ([connection, unit, source, from the log]), to be undone in time order
+    (row_gradients_in_time). Returns n_bw."""
     bw_t, bw_i, bw_v = BW
     pre = CI[c, PRE]
-    off = CS[c, CS_OFF]
+    delay = DS[CS[c, CS_OFF]]
     for s in range(lo, hi):
         if src_i[s, 0] != pre:
             continue
-        ts = np.float64(src_t[s])
-        j = src_i[s, 1]
-        v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
-        if CS[c, CS_PER] == 1:
-            single_gradients(GI, CI, CS, W, DS, DP, EM, c, s, n, t0, t1, ts, j, v, from_log, CUR, SMU, SPB, ETA,
-                             run_lo, run_hi, seg, log_t, GW, GD, shift, eta, e_src)
-            continue
-        ta = ts + DS[off]
+        ta = np.float64(src_t[s]) + delay
         if ta > t1 or (n > 0 and ta <= t0):
             continue
         bw_t[n_bw] = ta
         bw_i[n_bw, 0] = c
-        bw_i[n_bw, 1] = j
+        bw_i[n_bw, 1] = src_i[s, 1]
         bw_i[n_bw, 2] = s
         bw_i[n_bw, 3] = 1 if from_log else 0
-        bw_v[n_bw] = v
+        bw_v[n_bw] = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
         n_bw += 1
     return n_bw
+
+
+@leaf
+def record_history(GI, g, slot, ETA, run_lo, run_hi, EH, RUN, dm):
+    """Keep g's adjoint equivalents of this step (as the step's arrivals read them: after its spikes' jumps)
+    and which neurons spiked in it in ring slot ``slot``, for the single-synapse arrivals of the sources sent
+    earlier (source_gradients): per target, its dm equivalents and a flag (1 if it spiked in the step) side
+    by side in EH, in ETA's type (a copy, nothing rounded), and its log entries of the step in RUN."""
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    uw = np.uint64(dm + 1)
+    ut = np.uint64(slot * ETA.shape[0] + zo)
+    ur = np.uint64(RUN.shape[0] // 2)
+    uzo = np.uint64(zo)
+    ung = np.uint64(ng)
+    for m in range(ung):
+        for k in range(d):
+            EH[(ut + m) * uw + np.uint64(k)] = ETA[uzo + np.uint64(k) * ung + m]
+        EH[(ut + m) * uw + np.uint64(dm)] = 1.0 if run_lo[m] >= 0 else 0.0
+        RUN[ut + m] = run_lo[m]
+        RUN[ur + ut + m] = run_hi[m]
+
+
+@leaf
+def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, HIST, log_t, seg, GW, GD, e_src, eta):
+    """Undo the single-synapse arrivals of source (ts, unit j, value v) through connection c, along its weight
+    row, once every step they arrive in has been passed: each one's weight gradient v exp(mu (t1 - t_a))
+    (V^-1 beta) . eta, eta its target's equivalent in that step from the ring EH (or, where the target spiked
+    in that step, the one of the stretch holding the arrival), and its time shift (dL/d its delay, returned
+    summed for the spike that sent it). The exponentials factor as deposit_row's do."""
+    EH, RUN, POW, SMU, SPB = HIST
+    dm = SMU.shape[1]
+    R = POW.shape[0] // (SMU.shape[0] * dm)
+    ztot = RUN.shape[0] // (2 * R)
+    post = CI[c, POST]
+    d = GI[post, DIM]
+    ng = GI[post, SIZE]
+    zo = GI[post, ZOFF]
+    row = CS[c, CS_OFF] + j * ng
+    wrow = CI[c, WOFF] + j * ng
+    goff = CI[c, DOFF] + j * ng
+    base = step_of(ts, dt, n_steps)
+    sb = base % R
+    for k in range(d):
+        e_src[k] = v * math.exp(SMU[post, k] * ((base + 1) * dt - ts)) * SPB[c, k]
+    shift = 0.0
+    if d == 2:  # two modes: every constant in a register, unsigned indices
+        c0 = e_src[0]
+        c1 = e_src[1]
+        mu0 = SMU[post, 0]
+        mu1 = SMU[post, 1]
+        b0 = v * SPB[c, 0]
+        b1 = v * SPB[c, 1]
+        urow = np.uint64(row)
+        uw = np.uint64(wrow)
+        ug = np.uint64(goff)
+        udm = np.uint64(dm)
+        uR = np.uint64(R)
+        usb = np.uint64(sb)
+        uzo = np.uint64(zo)
+        ung = np.uint64(ng)
+        uzt = np.uint64(ztot)
+        ue = udm + np.uint64(1)
+        p0 = np.uint64(post * dm * R)
+        p1 = p0 + uR
+        for m in range(ung):
+            ta = ts + DS[urow + m]
+            nm = step_of(ta, dt, n_steps)
+            if nm >= n_steps:
+                continue
+            i = np.uint64(nm - base)
+            slot = usb + i
+            if slot >= uR:
+                slot -= uR
+            at = slot * uzt + uzo + m
+            a0 = c0 * POW[p0 + i] * EM[(urow + m) * udm]
+            a1 = c1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
+            if not (abs(a0) < 1e300 and abs(a1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
+                a0 = b0 * math.exp(mu0 * ((nm + 1) * dt - ta))
+                a1 = b1 * math.exp(mu1 * ((nm + 1) * dt - ta))
+            h0 = np.float64(EH[at * ue])
+            h1 = np.float64(EH[at * ue + np.uint64(1)])
+            if EH[at * ue + udm] != 0.0:  # the target spiked in that step: the stretch holding the arrival
+                for r in range(RUN[at], RUN[uzt * uR + at]):
+                    if log_t[r] > ta:  # a spike at the arrival's own time came before it, as in the walk
+                        h0 = seg[r, 0]
+                        h1 = seg[r, 1]
+                        break
+            a0 *= h0
+            a1 *= h1
+            GW[uw + m] += a0 + a1
+            q = -(mu0 * a0 + mu1 * a1) * W[uw + m]
+            GD[ug + m] += q
+            shift += q
+        return shift
+    for m in range(ng):
+        ta = ts + DS[row + m]
+        nm = step_of(ta, dt, n_steps)
+        if nm >= n_steps:
+            continue
+        i = nm - base
+        slot = sb + i
+        if slot >= R:
+            slot -= R
+        at = slot * ztot + zo + m
+        for k in range(d):
+            eta[k] = EH[at * (dm + 1) + k]
+        # where the target spiked in that step: the equivalent of the stretch holding the arrival
+        for r in range(RUN[at], RUN[ztot * R + at]):
+            if log_t[r] > ta:  # a spike at the arrival's own time came before it, as in the walk
+                for k in range(d):
+                    eta[k] = seg[r, k]
+                break
+        gw = 0.0
+        q = 0.0
+        for k in range(d):
+            em = EM[(row + m) * dm + k]
+            if em < 1e300:
+                a = e_src[k] * POW[(post * dm + k) * R + i] * em
+            else:  # exp(-mu delay) overflowed: a very long delay
+                a = v * math.exp(SMU[post, k] * ((nm + 1) * dt - ta)) * SPB[c, k]
+            a *= eta[k]
+            gw += a
+            q -= SMU[post, k] * a
+        GW[wrow + m] += gw
+        q *= W[wrow + m]
+        GD[goff + m] += q
+        shift += q
+    return shift
+
+
+@flat_jit
+def sources_gradients(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, from_log, dt, n_steps, HIST, log_t,
+                      seg, GW, GD, shift, e_src, eta):
+    """source_gradients for the source entries lo..hi-1 of connection c's source group; a spike's time shifts
+    join its adjoint jump (shift). Not inlined: in a function of its own the row loop keeps its constants in
+    registers."""
+    pre = CI[c, PRE]
+    for s in range(lo, hi):
+        if src_i[s, 0] != pre:
+            continue
+        v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
+        q = source_gradients(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, dt, n_steps, HIST,
+                             log_t, seg, GW, GD, e_src, eta)
+        if from_log:
+            shift[s] += q
 
 
 @leaf
@@ -310,43 +345,52 @@ def readout_adjoint_modes(GI, RO, ws, dLdy, first, n, ETA, SV):
 
 
 @jit
-def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, in_time,
-                  in_unit, in_group, in_value, log_t, log_i, n_events, sp_x, first, SMU, SV, SVI, SED, SPB, CUR,
-                  sp_first, GW, GD, PG, counts, MF):
+def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, in_time,
+                  in_unit, in_group, in_value, log_t, log_i, n_events, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first,
+                  GW, GD, PG, counts, MF):
     """Adjoint pass of one sample on the step-parallel engine: dL/dW into GW, dL/d delay into GD (laid out
-    like DL), dL/dp per neuron into PG. CUR: the forward pass's cursors (copied: they are moved back)."""
+    like DL), dL/dp per neuron into PG."""
     dmax = sp_x.shape[1]
     ztot = SDT.shape[0]
     G = GI.shape[0]
     in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
     window = 0
+    R = 1  # the ring of single-synapse arrivals' steps, as forward_step's
     for c in range(CS.shape[0]):
         window = max(window, CS[c, CS_WINDOW])
+        if CS[c, CS_PER] == 1:
+            R = max(R, min(CS[c, CS_WINDOW], n_steps) + 1)
     most = 0  # the most sources that can send row arrivals into one step: those of its window of steps
     for n in range(n_steps):
         lo = max(n - window, 0)
         most = max(most, in_first[n + 1] - in_first[lo] + sp_first[n + 1] - sp_first[lo])
     n_rows = (most + 1) * max(ICS[G] - ICS[0], 1)  # at most one per source and incoming connection
+    HIST = (np.zeros(R * ztot * (dmax + 1), W.dtype), np.full(2 * R * ztot, -1, np.int64), ring_powers(SMU, dt, R),
+            SMU, SPB)
     work = (np.zeros(ztot, W.dtype), np.empty((max(n_events, 1), dmax), np.float64), np.zeros(max(n_events, 1)),
             np.full(biggest, -1, np.int64), np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), in_first,
-            src_in, np.empty(0, log_t.dtype), CUR.copy(), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
+            src_in, np.empty(0, log_t.dtype), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
             np.empty(dmax, np.float64), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
             np.empty(n_rows, np.float64), np.empty((n_rows, 4), np.int64), np.empty(n_rows, np.float64),
             np.empty(n_rows, np.int64), np.empty(max(n_events, 1), np.int64))
-    return backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy,
+    return backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, min_gdot, RO, ws, dLdy,
                                SDT, in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW,
-                               GD, PG, counts, work, MF)
+                               GD, PG, counts, work, HIST, MF)
 
 
 @flat_jit
-def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT,
+def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT,
                         in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW, GD, PG,
-                        counts, work, MF):
-    """backward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
-    (ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, CUR, eta, lam, out, cb, e_src, bw_t, bw_i,
+                        counts, work, HIST, MF):
+    """backward_step's steps in the work arrays it allocated (compiled without numba's runtime). A source's
+    single-synapse arrivals are undone at once when the pass reaches the step it was sent in, from the
+    equivalents each target population keeps for the ring's steps (record_history): its spike's adjoint
+    jump then has their time shifts."""
+    (ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, eta, lam, out, cb, e_src, bw_t, bw_i,
      bw_v, bw_order, sp_order) = work
-    RUNS = (run_lo, run_hi, seg)  # arrays that the inlined arrival_gradients takes in groups
     BW = (bw_t, bw_i, bw_v)
+    R = HIST[2].shape[0] // (SMU.shape[0] * SMU.shape[1])
+    C = CI.shape[0]
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
         t1 = (n + 1) * dt
@@ -355,27 +399,40 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_st
             g = ORDER[oi]
             n_spk = 0
             if GI[g, SPIKING] == 1:
+                for c in range(C):  # g's spikes of this step: their single-synapse arrivals, all passed now
+                    if CI[c, PRE] == g and CS[c, CS_PER] == 1:
+                        sources_gradients(GI, CI, CS, W, DS, EM, c, sp_first[n], sp_first[n + 1], log_t, log_i,
+                                          no_values, np.bool_(True), dt, n_steps, HIST, log_t, seg, GW, GD, shift,
+                                          e_src, eta)
                 n_spk = spike_adjoints(GI, PR, PG, g, n, dt, sp_first[n], sp_first[n + 1], log_t, log_i, sp_x, ETA,
                                        seg, shift, run_lo, run_hi, spk, SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot,
                                        counts, eta, lam, out, MF)
             n_bw = np.int64(0)
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]
+                if CS[c, CS_PER] == 1:
+                    continue
                 n_lo = larger(n - CS[c, CS_WINDOW], 0)
                 if GI[CI[c, PRE], IS_INPUT] == 1:
-                    n_bw = arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
-                                             in_time, src_in, in_value, np.bool_(False), CUR, SMU, SPB, ETA, RUNS,
-                                             log_t, GW, GD, shift, eta, e_src, BW, n_bw)
+                    n_bw = arrival_gradients(GI, CI, CS, DS, c, n, t0, t1, in_first[n_lo], in_first[n + 1], in_time,
+                                             src_in, in_value, np.bool_(False), BW, n_bw)
                 else:
-                    n_bw = arrival_gradients(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], sp_first[n + 1],
-                                             log_t, log_i, no_values, np.bool_(True), CUR, SMU, SPB, ETA, RUNS,
-                                             log_t, GW, GD, shift, eta, e_src, BW, n_bw)
+                    n_bw = arrival_gradients(GI, CI, CS, DS, c, n, t0, t1, sp_first[n_lo], sp_first[n + 1], log_t,
+                                             log_i, no_values, np.bool_(True), BW, n_bw)
+            for ic in range(ICS[g], ICS[g + 1]):  # g's equivalents of this step, for the sources sent earlier
+                if CS[ICL[ic], CS_PER] == 1:
+                    record_history(GI, g, n % R, ETA, run_lo, run_hi, HIST[0], HIST[1], SMU.shape[1])
+                    break
             row_gradients_in_time(GI, CI, W, g, t1, bw_t, bw_i, bw_v, n_bw, bw_order, sp_first[n], sp_first[n + 1],
                                   log_t, log_i, sp_order, seg, ETA, SMU, SPB, GW, GD, shift, cb)
             for a in range(n_spk):
                 m = spk[a]
                 run_lo[m] = -1
                 run_hi[m] = -1
+        for c in range(C):  # the inputs of this step: their single-synapse arrivals, all passed now
+            if GI[CI[c, PRE], IS_INPUT] == 1 and CS[c, CS_PER] == 1:
+                sources_gradients(GI, CI, CS, W, DS, EM, c, in_first[n], in_first[n + 1], in_time, src_in, in_value,
+                                  np.bool_(False), dt, n_steps, HIST, log_t, seg, GW, GD, shift, e_src, eta)
         for g in range(GI.shape[0]):  # back to t0: eta(t0) = exp(mu dt) eta(t1)
             if GI[g, IS_INPUT] == 1:
                 continue

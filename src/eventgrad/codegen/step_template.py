@@ -8,9 +8,12 @@ of its own loop before that step ends (NEST's precise-spike-time scheme, Morriso
 step takes the populations in an order where connections shorter than dt point forwards, and for each:
 
 * its arrivals in the step are known: the inputs and spikes whose time plus the connection's delay lies
-  in the step (a connection without delay has delay 0). Sources are read from a window of recent steps;
-  the delays of each weight row are sorted once per run, so a source keeps a cursor into its row and the
-  step's arrivals from it are the next entries (no queue, nothing sorted per step, nothing dropped);
+  in the step (a connection without delay has delay 0). Through a connection with one delay, sources are
+  read from a window of recent steps. Through one with a delay per synapse, each source is taken once,
+  in the step it is sent: its whole weight row is deposited, in order, into a ring of the target's coming
+  steps (each arrival's share of its step's end state and of the walks' bound, and the arrival itself in
+  its step's list, whose chunks come from a pool sized for the spikes that can be in flight), so every
+  row is read as a sequence and nothing is sorted or dropped (an arrival after the trial never happens);
 * the state is kept in modal coordinates y = V^-1 x (A = V diag(mu) V^-1), in which the free flow is
   diagonal and an arrival of weight w at t_a adds ``w exp(mu (t1 - t_a)) V^-1 beta`` to the end-of-step
   modes: d multiply-adds per target, along a weight row;
@@ -31,9 +34,10 @@ again from the inputs and the spikes. Time convention: step n covers (n dt, (n +
 t = 0); an arrival at (n + 1) dt is applied in step n, before the readout samples the state there.
 """
 
-# columns of the step engine's connection table CS: where the connection's sorted delays start in DS, DP,
-# EM; 1 for one delay per synapse; how many past steps can still send arrivals; its row in the cursors
-CS_OFF, CS_PER, CS_WINDOW, CS_CURSOR = range(4)
+# columns of the step engine's connection table CS: where the connection's delays start in DS and EM; 1 for
+# one delay per synapse; how many past steps can still send arrivals
+CS_OFF, CS_PER, CS_WINDOW = range(3)
+CHUNK = 64  # entries per chunk of the pending arrivals' lists (deposit_row)
 STACK = 64  # deepest subdivision of a piece while looking for its first crossing
 
 
@@ -275,140 +279,237 @@ def deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking):
 
 
 @leaf
-def deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, CUR, ARR, Zend, RP, EV, n_ev,
-                     SY, n_sy, col, e_src):
-    """Deliver the arrivals in step n, (t0, t1], through connection c from source entries lo..hi-1: the
-    inputs or the spike log (src_t times, src_i rows [group, unit], src_v values or none: 1). Row
-    arrivals (one delay for the connection) are listed in ev_* ([connection, unit], value), single synapses
-    (one delay per synapse) in sy_* ([connection, target], weight times value), for the walks. Returns (n_ev,
-    n_sy), or (-1, -1) when a list is full. Inlined into its caller (which is why ARR = (SMU, SPB, SPQ), EV and SY
-    come as tuples: a call with more than 30 arguments cannot be inlined)."""
+def deliver_arrivals(GI, CI, CS, W, DS, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, ARR, Zend, RP, EV, n_ev, col):
+    """Deliver the row arrivals (one delay for connection c) in step n, (t0, t1], from source entries
+    lo..hi-1: the inputs or the spike log (src_t times, src_i rows [group, unit], src_v values or none: 1),
+    listed in ev_* ([connection, unit], value) for the walks. Returns n_ev, or -1 when the list is full.
+    Inlined into its caller (which is why ARR = (SMU, SPB, SPQ) and EV come as tuples: a call with more than
+    30 arguments cannot be inlined)."""
     SMU, SPB, SPQ = ARR
     ev_t, ev_i, ev_v = EV
-    sy_t, sy_i, sy_v = SY
     pre = CI[c, PRE]
     post = CI[c, POST]
     d = GI[post, DIM]
     spiking = GI[post, SPIKING] == 1
-    off = CS[c, CS_OFF]
+    delay = DS[CS[c, CS_OFF]]
     for s in range(lo, hi):
         if src_i[s, 0] != pre:
             continue
-        ts = np.float64(src_t[s])
-        j = src_i[s, 1]
-        v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
-        if CS[c, CS_PER] == 0:
-            ta = ts + DS[off]
-            if ta > t1 or (n > 0 and ta <= t0):
-                continue
-            if n_ev >= ev_t.shape[0]:
-                return -1, -1
-            arrival_share(c, post, d, t1 - ta, v, SMU, SPB, SPQ, col)
-            deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking)
-            ev_t[n_ev] = ta
-            ev_i[n_ev, 0] = c
-            ev_i[n_ev, 1] = j
-            ev_v[n_ev] = v
-            n_ev += 1
+        ta = np.float64(src_t[s]) + delay
+        if ta > t1 or (n > 0 and ta <= t0):
             continue
-        n_sy = deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR, SMU, SPB, SPQ, Zend, RP,
-                               sy_t, sy_i, sy_v, n_sy, e_src)
-        if n_sy < 0:
-            return -1, -1
-    return n_ev, n_sy
+        if n_ev >= ev_t.shape[0]:
+            return -1
+        v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
+        j = src_i[s, 1]
+        arrival_share(c, post, d, t1 - ta, v, SMU, SPB, SPQ, col)
+        deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking)
+        ev_t[n_ev] = ta
+        ev_i[n_ev, 0] = c
+        ev_i[n_ev, 1] = j
+        ev_v[n_ev] = v
+        n_ev += 1
+    return n_ev
 
 
 @leaf
-def deliver_singles(GI, CI, CS, W, DS, DP, EM, c, s, t1, ts, j, v, spiking, CUR, SMU, SPB, SPQ, Zend, RP, sy_t,
-                    sy_i, sy_v, n_sy, e_src):
-    """Deliver source s's single-synapse arrivals up to t1 through connection c (delays sorted along the row:
-    they are the next ones from its cursor), listing each in sy_* ([connection, target], weight times
-    value). Returns n_sy, or -1 when the list is full. Two modes (a LIF neuron and its synapse) take a loop
-    with every constant in a register."""
+def step_of(t, dt, n_steps):
+    """The step that time t falls in: the first n with t <= (n + 1) dt (t = 0 in step 0), by the comparisons
+    the steps make; n_steps for a time after the trial's last step."""
+    if not t <= n_steps * dt:
+        return n_steps
+    n = np.int64(math.ceil(t * (1.0 / dt))) - 1  # the reciprocal is hoisted out of loops; the tests below fix rounding
+    if n < 0:
+        n = 0
+    if t > (n + 1) * dt:
+        n += 1
+    elif n > 0 and t <= n * dt:
+        n -= 1
+    return n
+
+
+@leaf
+def ring_push(PQ, q, at, ta, c, w):
+    """Append the arrival (ta, connection c, weight w) to target at's list of its step (HEADS[at], threaded
+    through pq_next, latest first); the entry comes from the tail chunk of the step's chunks (list q of chunks,
+    CHUNK entries each, from a shared pool: the step gives them back at once when it is over). False when
+    the pool is empty."""
+    pq_t, pq_c, pq_w, pq_next, HEADS, ch_next, free, QH, QT, QN = PQ
+    k = QN[q]
+    if k == CHUNK:  # the tail chunk is full, or the step has none: take a chunk from the pool
+        top = free[0]
+        if top == 0:
+            return False
+        ch = free[top]
+        free[0] = top - 1
+        ch_next[ch] = -1
+        if QT[q] < 0:
+            QH[q] = ch
+        else:
+            ch_next[QT[q]] = ch
+        QT[q] = ch
+        k = 0
+    i = QT[q] * CHUNK + k
+    QN[q] = k + 1
+    ui = np.uint64(i)
+    pq_t[ui] = ta
+    pq_c[ui] = c
+    pq_w[ui] = w
+    pq_next[ui] = HEADS[at]
+    HEADS[at] = i
+    return True
+
+
+@leaf
+def ring_release(PQ, q, at, ng):
+    """The step is over: give its chunks (list q) back to the pool, and empty the lists of its targets
+    at .. at + ng - 1."""
+    pq_t, pq_c, pq_w, pq_next, HEADS, ch_next, free, QH, QT, QN = PQ
+    ch = QH[q]
+    while ch >= 0:
+        free[0] += 1
+        free[free[0]] = ch
+        ch = ch_next[ch]
+    QH[q] = -1
+    QT[q] = -1
+    QN[q] = CHUNK
+    uat = np.uint64(at)
+    for m in range(np.uint64(ng)):
+        HEADS[uat + m] = -1
+
+
+@leaf
+def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, RING, PQ, e_src):
+    """Deposit the arrivals of source (ts, unit j, value v) through connection c (one delay per synapse, read
+    along the weight row) in its target's ring of pending steps, slot n % R for step n: each arrival's
+    share of that step's end-of-step modes (RZ) and of the walks' bound (RR), and the arrival itself in
+    the step's list (for the walks). exp(mu (t1 - t_a)) = exp(mu (t1(n_s) - ts)) exp(mu dt)^(n - n_s)
+    exp(-mu delay): one exponential per source and mode. An arrival after the trial's last step never
+    happens. Returns False when the lists' pool is full."""
+    RZ, POW, SMU, SPB, SPQ = RING
+    dm = SMU.shape[1]
+    R = POW.shape[0] // (SMU.shape[0] * dm)
+    ztot = RZ.shape[0] // (R * (dm + 1))
     post = CI[c, POST]
     d = GI[post, DIM]
-    npost = CI[c, NPOST]
+    ng = GI[post, SIZE]
     zo = GI[post, ZOFF]
-    row = CS[c, CS_OFF] + j * npost
-    wrow = CI[c, WOFF] + j * npost
-    dm = SMU.shape[1]
-    cur = CUR[CS[c, CS_CURSOR], s]
-    if cur >= npost or ts + DS[row + cur] > t1:
-        return n_sy
+    spiking = GI[post, SPIKING] == 1
+    row = CS[c, CS_OFF] + j * ng
+    wrow = CI[c, WOFF] + j * ng
+    base = step_of(ts, dt, n_steps)
+    sb = base % R
     for k in range(d):
-        e_src[k] = math.exp(SMU[post, k] * (t1 - ts))
-    if d == 2:
+        e_src[k] = math.exp(SMU[post, k] * ((base + 1) * dt - ts))
+    if d == 2:  # two modes (a LIF neuron and its synapse): every constant in a register, unsigned indices
         e0 = e_src[0]
         e1 = e_src[1]
+        mu0 = SMU[post, 0]
+        mu1 = SMU[post, 1]
         b0 = SPB[c, 0]
         b1 = SPB[c, 1]
         q0 = SPQ[c, 0]
         q1 = SPQ[c, 1]
-        # the step's arrivals from s are the row's entries cur..end-1 (its delays are sorted): find end by
-        # bisection, check the lists' room once, then a loop without exits, on unsigned indices
-        lo_ = cur
-        hi_ = npost
-        while lo_ < hi_:
-            mid = (lo_ + hi_) // 2
-            if ts + DS[row + mid] <= t1:
-                lo_ = mid + 1
-            else:
-                hi_ = mid
-        if n_sy + lo_ - cur > sy_t.shape[0]:
-            return -1
         urow = np.uint64(row)
         uw = np.uint64(wrow)
-        uzo = np.uint64(zo)
-        unp = np.uint64(npost)
         udm = np.uint64(dm)
-        for q in range(np.uint64(cur), np.uint64(lo_)):
-            m = DP[urow + q]
-            um = np.uint64(m)
-            w = W[uw + um] * v
-            k0 = e0 * EM[(urow + q) * udm]  # exp(mu_k (t1 - ta)) = exp(mu_k (t1 - ts)) exp(-mu_k delay)
-            k1 = e1 * EM[(urow + q) * udm + np.uint64(1)]
+        uR = np.uint64(R)
+        usb = np.uint64(sb)
+        uzo = np.uint64(zo)
+        uzt = np.uint64(ztot)
+        p0 = np.uint64(post * dm * R)
+        p1 = p0 + uR
+        uq = np.uint64(post * R)
+        for m in range(np.uint64(ng)):
+            ta = ts + DS[urow + m]
+            nm = step_of(ta, dt, n_steps)
+            if nm >= n_steps:
+                continue
+            i = np.uint64(nm - base)
+            slot = usb + i
+            if slot >= uR:
+                slot -= uR
+            w = W[uw + m] * v
+            k0 = e0 * POW[p0 + i] * EM[(urow + m) * udm]
+            k1 = e1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
             if not (k0 < 1e300 and k1 < 1e300):  # exp(-mu delay) overflowed (inf): a very long delay
-                k0 = math.exp(SMU[post, 0] * (t1 - ts - DS[urow + q]))
-                k1 = math.exp(SMU[post, 1] * (t1 - ts - DS[urow + q]))
-            Zend[uzo + um] += w * k0 * b0
-            Zend[uzo + unp + um] += w * k1 * b1
+                k0 = math.exp(mu0 * ((nm + 1) * dt - ta))
+                k1 = math.exp(mu1 * ((nm + 1) * dt - ta))
+            at = slot * uzt + uzo + m
+            ua = at * (udm + np.uint64(1))
+            RZ[ua] += w * k0 * b0
+            RZ[ua + np.uint64(1)] += w * k1 * b1
             if spiking:
                 k_hi = larger(larger(q0, q0 * k0) + larger(q1, q1 * k1), 0.0)
                 k_lo = smaller(smaller(q0, q0 * k0) + smaller(q1, q1 * k1), 0.0)
-                RP[uzo + um] += larger(k_hi * w, k_lo * w)
-            sy_t[n_sy] = ts + DS[urow + q]
-            sy_i[n_sy, 0] = c
-            sy_i[n_sy, 1] = m
-            sy_v[n_sy] = w
-            n_sy += 1
-        cur = lo_
-        CUR[CS[c, CS_CURSOR], s] = cur
-        return n_sy
-    while cur < npost and ts + DS[row + cur] <= t1:
-        m = DP[row + cur]
-        ta = ts + DS[row + cur]
+                RZ[ua + udm] += larger(k_hi * w, k_lo * w)
+            if not ring_push(PQ, uq + slot, at, ta, c, w):
+                return False
+        return True
+    for m in range(ng):
+        ta = ts + DS[row + m]
+        nm = step_of(ta, dt, n_steps)
+        if nm >= n_steps:
+            continue
+        i = nm - base
+        slot = sb + i
+        if slot >= R:
+            slot -= R
         w = W[wrow + m] * v
+        at = slot * ztot + zo + m
         k_hi = 0.0
         k_lo = 0.0
         for k in range(d):
-            em = EM[(row + cur) * dm + k]
-            e = e_src[k] * em if em < 1e300 else math.exp(SMU[post, k] * (t1 - ta))
-            Zend[zo + k * npost + m] += w * e * SPB[c, k]
+            em = EM[(row + m) * dm + k]
+            if em < 1e300:
+                e = e_src[k] * POW[(post * dm + k) * R + i] * em
+            else:  # exp(-mu delay) overflowed (inf): a very long delay
+                e = math.exp(SMU[post, k] * ((nm + 1) * dt - ta))
+            RZ[at * (dm + 1) + k] += w * e * SPB[c, k]
             q = SPQ[c, k]
             k_hi += larger(q, q * e)
             k_lo += smaller(q, q * e)
         if spiking:
-            RP[zo + m] += larger(larger(k_hi, 0.0) * w, smaller(k_lo, 0.0) * w)
-        if n_sy >= sy_t.shape[0]:
-            return -1
-        sy_t[n_sy] = ta
-        sy_i[n_sy, 0] = c
-        sy_i[n_sy, 1] = m
-        sy_v[n_sy] = w
-        n_sy += 1
-        cur += 1
-    CUR[CS[c, CS_CURSOR], s] = cur
-    return n_sy
+            RZ[at * (dm + 1) + dm] += larger(larger(k_hi, 0.0) * w, smaller(k_lo, 0.0) * w)
+        if not ring_push(PQ, post * R + slot, at, ta, c, w):
+            return False
+    return True
+
+
+@flat_jit
+def deposit_sources(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, dt, n_steps, RING, PQ, e_src):
+    """deposit_row for the source entries lo..hi-1 of connection c's source group; False when the pool is
+    full. Not inlined: in a function of its own the row loop keeps its constants in registers."""
+    pre = CI[c, PRE]
+    for s in range(lo, hi):
+        if src_i[s, 0] != pre:
+            continue
+        v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
+        if not deposit_row(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, dt, n_steps, RING, PQ,
+                           e_src):
+            return False
+    return True
+
+
+@leaf
+def take_pending(GI, g, slot, Zend, RP, RZ, dm):
+    """Add ring slot's deposits to g's end-of-step modes and bound, and clear them (RZ: per step and target,
+    its dm modes' deposits, then its bound's)."""
+    d = GI[g, DIM]
+    ng = GI[g, SIZE]
+    zo = GI[g, ZOFF]
+    uw = np.uint64(dm + 1)
+    at = np.uint64(slot * Zend.shape[0] + zo) * uw
+    uzo = np.uint64(zo)
+    ung = np.uint64(ng)
+    for m in range(ung):
+        for k in range(d):
+            Zend[uzo + np.uint64(k) * ung + m] += RZ[at + m * uw + np.uint64(k)]
+            RZ[at + m * uw + np.uint64(k)] = 0.0
+    if GI[g, SPIKING] == 1:
+        for m in range(ung):
+            RP[uzo + m] += RZ[at + m * uw + np.uint64(dm)]
+            RZ[at + m * uw + np.uint64(dm)] = 0.0
 
 
 @leaf
@@ -540,7 +641,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
     grouped in tuples (SYO: the single arrivals and a list, WT: the tables, LOG: the spike log, scratch): a
     call passes every array on the stack, and one with more than 30 arguments cannot be inlined."""
     PEX, PAF, PT, PWO, PJ = PIECES
-    sy_t, sy_i, sy_v, sy_own = SYO
+    sy_t, sy_c, sy_v, sy_own = SYO
     SMU, SBM, SCK, STH, SPB, SV, SVI = WT
     log_t, log_i, sp_x = LOG
     y, x, tmp, dy, stack = scratch
@@ -661,7 +762,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
                 a_row += 1
             else:
                 r = sy_own[a_own]
-                c = sy_i[r, 0]
+                c = sy_c[r]
                 w = sy_v[r]  # the weight times the event's value
                 a_own += 1
                 for k in range(d):
@@ -749,16 +850,6 @@ def piece_tables(g, d, t0, t1, CI, ev_t, ev_i, ev_v, ev_order, n_ev, SMU, SBM, S
 
 
 @leaf
-def own_arrivals(sy_i, n_sy, cslot, head, nxt):
-    """Thread the single-synapse arrivals of the candidates (cslot[target] >= 0) into one list each."""
-    for r in range(n_sy):
-        sl = cslot[sy_i[r, 1]]
-        if sl >= 0:
-            nxt[r] = head[sl]
-            head[sl] = r
-
-
-@leaf
 def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
     """The readout's sample at the end of step n, from the modes: x_var = sum_k V[var, k] y_k."""
     g = RO[0]
@@ -780,15 +871,21 @@ def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
 
 @jit
 def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room):
-    """(row arrivals, single-synapse arrivals): the room of the lists of one step's arrivals into one
-    population, ``room`` each, or less where less can come: deliver_arrivals reads, for connection c in step
-    n, the sources' events of steps n - window(c) .. n: the inputs counted (all input populations together),
-    at most ``budget`` spikes per step (more stop the run: ERR_BUDGET), one row arrival per event, or one per
-    target with a delay per synapse. A step that fills a list returns ERR_ROOM, and the caller runs the
-    sample again with twice the room (and keeps it for the next samples). The lists used to take the spike
-    log's room, which grows with the trial's length; a step's arrivals do not."""
+    """(row arrivals, own arrivals, pool, R): the room of the list of one step's row arrivals into one
+    population, ``room``, or less where less can come; the most single-synapse arrivals one neuron can have
+    in one step (one per source of the windows); the pending single-synapse arrivals that can be in flight
+    at once (the pool of deposit_row's lists), and the ring's length R (steps an arrival can lie ahead of its
+    deposit, and one more). A source sends arrivals into steps n .. n + window(c) - 1 of its own step n:
+    deliver_arrivals reads the sources of a step's window, and every single-synapse arrival in flight comes
+    from one. The inputs are counted (all input populations together); spikes are at most ``budget`` per
+    step (more stop the run: ERR_BUDGET), and their share of the pool is capped by ``room``. A step that
+    fills the list or the pool returns ERR_ROOM, and the caller runs the sample again with twice the room
+    (and keeps it for the next samples)."""
     rows = 1
     singles = 1
+    from_inputs = 0
+    from_spikes = 0
+    R = 1
     for g in range(GI.shape[0]):
         r = 0
         s = 0
@@ -803,21 +900,25 @@ def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room):
                 most = (window + 1) * budget
             if CS[c, CS_PER] == 0:
                 r += most
+                continue
+            s += most
+            R = max(R, min(window, n_steps) + 1)
+            if GI[CI[c, PRE], IS_INPUT] == 1:
+                from_inputs += most * CI[c, NPOST]
             else:
-                s += most * CI[c, NPOST]
+                from_spikes += most * CI[c, NPOST]
         rows = max(rows, r)
         singles = max(singles, s)
-    return min(rows, room), min(singles, room)
+    return min(rows, room), singles, from_inputs + min(from_spikes, room), R
 
 
 @jit
-def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps, tol, budget, room, in_time, in_unit,
+def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, Z0, dt, n_steps, tol, budget, room, in_time, in_unit,
                  in_group, in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
-                 y_out, first, counts, CUR, sp_first, MF):
+                 y_out, first, counts, sp_first, MF):
     """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
-    first spike of step n in the log; CUR: per single-synapse-delay connection and source, how many of its
-    sorted arrivals have happened (the backward pass reads them). counts[4:7]: neurons walked, pieces that
-    took exponentials (first_crossing), pieces walked."""
+    first spike of step n in the log. counts[4:7]: neurons walked, pieces that took exponentials
+    (first_crossing), pieces walked."""
     dmax = sp_x.shape[1]
     ztot = Z0.shape[0]
     G = GI.shape[0]
@@ -837,13 +938,25 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             for k in range(d):
                 Z[zo + k * ng + m] = y[k]
     in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
-    n_rows, n_singles = arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room)
-    # one step's arrivals into one population: row arrivals (ev_*, and the walks' pieces between them), single
-    # synapses' arrivals (sy_*)
+    n_rows, n_singles, n_pool, R = arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room)
+    POW = ring_powers(SMU, dt, R)
+    n_chunks = (n_pool + CHUNK - 1) // CHUNK + G * R + 1  # each list's tail chunk may be part full
+    free = np.empty(n_chunks + 1, np.int64)  # free[0]: how many chunks are free, free[1..]: which
+    free[0] = n_chunks
+    for i in range(n_chunks):
+        free[i + 1] = i
+    # the pending single-synapse arrivals: per target and step of the ring, its deposits (modes, then bound)
+    # and its list (HEADS); per population and step of the ring, the chunks its lists take from the pool
+    PQ = (np.empty(n_chunks * CHUNK, np.float64), np.empty(n_chunks * CHUNK, np.int32),
+          np.empty(n_chunks * CHUNK, np.float64), np.empty(n_chunks * CHUNK, np.int32), np.full(R * ztot, -1, np.int32),
+          np.empty(n_chunks, np.int64), free, np.full(G * R, -1, np.int64), np.full(G * R, -1, np.int64),
+          np.full(G * R, CHUNK, np.int64))
+    RING = (np.zeros(R * ztot * (dmax + 1), Z0.dtype), POW, SMU, SPB, SPQ)
+    # one step's arrivals into one population: row arrivals (ev_*, and the walks' pieces between them); one
+    # candidate's own single-synapse arrivals (sy_own)
     work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
             np.empty(n_rows, np.float64), np.empty((n_rows, 2), np.int64), np.empty(n_rows, np.float64),
-            np.empty(n_rows, np.int64), np.empty(n_singles, np.float64), np.empty((n_singles, 2), np.int64),
-            np.empty(n_singles, np.float64), np.empty(n_singles, np.int64), np.empty(n_singles, np.int64),
+            np.empty(n_rows, np.int64), np.empty(n_singles, np.int64),
             np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.float64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
@@ -851,35 +964,49 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, Z0, dt, n_steps
             np.empty((n_rows + 1, dmax), np.float64), np.empty((n_rows + 1, dmax), np.float64),
             np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.empty((n_rows, dmax), np.float64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.int64),
-            np.empty(biggest, np.float64))
-    return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time,
+            np.empty(biggest, np.float64), np.zeros(CS.shape[0], np.int64))
+    return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
-                              y_out, first, counts, CUR, sp_first, work, MF)
+                              y_out, first, counts, sp_first, work, RING, PQ, MF)
+
+
+@jit
+def ring_powers(SMU, dt, R):
+    """POW[(g dmax + k) R + i] = exp(mu_k dt i), i < R: a mode's flow over i whole steps."""
+    POW = np.empty(SMU.shape[0] * SMU.shape[1] * R, np.float64)
+    for g in range(SMU.shape[0]):
+        for k in range(SMU.shape[1]):
+            for i in range(R):
+                POW[(g * SMU.shape[1] + k) * R + i] = math.exp(SMU[g, k] * dt * i)
+    return POW
 
 
 @flat_jit
-def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_steps, tol, budget, in_time, in_value,
+def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, tol, budget, in_time, in_value,
                        RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
-                       counts, CUR, sp_first, work, MF):
+                       counts, sp_first, work, RING, PQ, MF):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
-    (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_t, sy_i, sy_v, sy_next, sy_own, cslot,
-     head, cand, ubuf, fbuf, hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop,
-     cw) = work
+    (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_own, cslot, head, cand, ubuf, fbuf,
+     hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop, cw, deposited) = work
     # the arrays that inlined helpers take in groups (see deliver_arrivals)
     ARR = (SMU, SPB, SPQ)
     EV = (ev_t, ev_i, ev_v)
-    SY = (sy_t, sy_i, sy_v)
     PIECES = (PEX, PAF, PT, PWO, PJ)
-    SYO = (sy_t, sy_i, sy_v, sy_own)
+    pq_t, pq_c, pq_w, pq_next, HEADS, _, _, _, _, _ = PQ
+    SYO = (pq_t, pq_c, pq_w, sy_own)
     WT = (SMU, SBM, SCK, STH, SPB, SV, SVI)
     LOG = (log_t, log_i, sp_x)
     scratch = (y, x, tmp, e_src, stack)
     CLEAR = (cy0, cy1, cstop, cw)
+    dm = SMU.shape[1]
+    R = RING[1].shape[0] // (SMU.shape[0] * dm)
+    ztot = Z.shape[0]
     counts[0] = 0
     sp_first[0] = 0
     for n in range(n_steps):
         t0 = n * dt
         t1 = (n + 1) * dt
+        slot = n % R
         for oi in range(ORDER.shape[0]):
             g = ORDER[oi]
             d = GI[g, DIM]
@@ -900,20 +1027,36 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                 for m in range(ung):
                     RP[uzo + m] = 0.0
             n_ev = np.int64(0)  # not a literal 0: numba would compile the callers' callee once more for it
-            n_sy = np.int64(0)
+            pending = False
             for ic in range(ICS[g], ICS[g + 1]):
                 c = ICL[ic]
+                from_inputs = GI[CI[c, PRE], IS_INPUT] == 1
+                if CS[c, CS_PER] == 1:  # the sources since the last step, into the ring
+                    pending = True
+                    lo = deposited[c]
+                    if from_inputs:
+                        deposited[c] = in_first[n + 1]
+                        ok = deposit_sources(GI, CI, CS, W, DS, EM, c, lo, in_first[n + 1], in_time, src_in, in_value,
+                                             dt, n_steps, RING, PQ, e_src)
+                    else:
+                        deposited[c] = counts[0]
+                        ok = deposit_sources(GI, CI, CS, W, DS, EM, c, lo, counts[0], log_t, log_i, no_values, dt,
+                                             n_steps, RING, PQ, e_src)
+                    if not ok:
+                        return ERR_ROOM
+                    continue
                 n_lo = larger(n - CS[c, CS_WINDOW], 0)
-                if GI[CI[c, PRE], IS_INPUT] == 1:
-                    n_ev, n_sy = deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, in_first[n_lo],
-                                                  in_first[n + 1], in_time, src_in, in_value, CUR, ARR, Zend, RP, EV,
-                                                  n_ev, SY, n_sy, col, e_src)
+                if from_inputs:
+                    n_ev = deliver_arrivals(GI, CI, CS, W, DS, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
+                                            in_time, src_in, in_value, ARR, Zend, RP, EV, n_ev, col)
                 else:
-                    n_ev, n_sy = deliver_arrivals(GI, CI, CS, W, DS, DP, EM, c, n, t0, t1, sp_first[n_lo], counts[0],
-                                                  log_t, log_i, no_values, CUR, ARR, Zend, RP, EV, n_ev, SY, n_sy, col,
-                                                  e_src)
+                    n_ev = deliver_arrivals(GI, CI, CS, W, DS, EM, c, n, t0, t1, sp_first[n_lo], counts[0], log_t,
+                                            log_i, no_values, ARR, Zend, RP, EV, n_ev, col)
                 if n_ev < 0:
                     return ERR_ROOM
+            if pending:
+                take_pending(GI, g, slot, Zend, RP, RING[0], dm)
+            n_sy = np.int64(0)
             if spiking:
                 n_cand = step_candidates(GI, g, dt, Z, Zend, RP, SMU, SBM, SCK, STH, SED, SAD, ubuf, fbuf, hbuf,
                                          cbuf, kbuf, cand, counts)
@@ -921,21 +1064,22 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, DP, EM, dt, n_ste
                 if n_cand > 0:
                     sort_by_time(ev_t, ev_order, n_ev)
                     piece_tables(g, d, t0, t1, CI, ev_t, ev_i, ev_v, ev_order, n_ev, SMU, SBM, SPB, PIECES)
-                    if n_sy > 0:
+                    if pending:  # the candidates' own arrivals: the step's lists of their targets
+                        n_sy = 1
                         for a in range(n_cand):
-                            cslot[cand[a]] = a
-                            head[a] = -1
-                        own_arrivals(sy_i, n_sy, cslot, head, sy_next)
+                            head[a] = HEADS[slot * ztot + zo + cand[a]]
                     if d == 2 and n_sy == 0:
                         clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, STH[g], W, PIECES, SMU, SBM, SCK, CLEAR,
                                        counts)
                     status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
-                                             sy_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
+                                             pq_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
                                              scratch, sp_first[n] + budget, CLEAR, MF)
                     if status == ERR_BUDGET:
                         counts[1] = n
                     if status != OK:
                         return status
+            if pending:
+                ring_release(PQ, g * R + slot, slot * ztot + zo, ng)
             for k in range(d):
                 base = np.uint64(zo + k * ng)
                 for m in range(ung):

@@ -364,13 +364,12 @@ class Simulator:
             counts = np.zeros(12, np.int64)  # events, -, error group, error unit, then search statistics
             if step is not None:
                 Zs = Zs[:0]
-                cursors = np.zeros((max(step.n_cursors, 1), max(len(t_in), cap) if step.n_cursors else 1), np.int64)
                 sp_first = np.zeros(self.n_steps + 1, np.int64)
                 status = L.engine.forward_step(GI, L.CI, step.CS, self._step_order, *step.incoming, PR, W, step.DS,
-                                               step.DP, step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
+                                               step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
                                                self.max_spikes_per_step, room, t_in, u_in, g_in, v_in, RO, ws,
-                                               *step.tables, log_t, log_i, sp_x, y, first, counts, cursors,
-                                               sp_first, L.model_callbacks("step", self.dtype))
+                                               *step.tables, log_t, log_i, sp_x, y, first, counts, sp_first,
+                                               L.model_callbacks("step", self.dtype))
             elif modal is not None:
                 Zs = Zs[:0]
                 status = L.engine.forward_fast(GI, L.CI, L.OC, PR, W, Z0, self.dtype.type(self.dt), self.n_steps,
@@ -398,7 +397,7 @@ class Simulator:
         n = int(counts[0])  # held until the backward pass: only what was logged, not the room left
         record = SampleRecord(log_t[:n].copy(), log_i[:n].copy(), sp_x[:n].copy(), n, Zs, first)
         if step is not None:
-            record.cursors, record.sp_first = cursors, sp_first
+            record.sp_first = sp_first
         # searches, pieces walked, candidates, late spikes, crossings located, root-finder iterations, steps
         # simulated again for a crossing found late
         record.search_stats = counts[4:12].copy()
@@ -668,11 +667,11 @@ class Simulator:
                 if res.step is not None:
                     st = res.step
                     t_in, u_in, g_in, v_in = res.samples[b]  # merged again: not kept since the forward pass
-                    L.engine.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.DP, st.EM,
+                    L.engine.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.EM,
                                            self.dtype.type(self.dt), self.n_steps, self.min_threshold_rate, RO, ws,
                                            dLdy[b], spike_dldt[b], t_in, u_in, g_in, v_in, rec.log_t, rec.log_i,
-                                           rec.n_events, rec.sp_x, rec.first, *st.backward_tables, rec.cursors,
-                                           rec.sp_first, GW, GD, PG, counts, L.model_callbacks("step", self.dtype))
+                                           rec.n_events, rec.sp_x, rec.first, *st.backward_tables, rec.sp_first, GW,
+                                           GD, PG, counts, L.model_callbacks("step", self.dtype))
                     n_inputs = len(t_in)
                     del t_in, u_in, g_in, v_in  # freed before the memory is handed back
                 elif res.modal is not None:

@@ -19,7 +19,7 @@ from eventgrad.adjoint.system import WEIGHT
 from eventgrad.engine.fastpath import affine_threshold, dynamics_reason, modal_decomposition
 from eventgrad.engine.numeric import evaluate
 
-N_STEP_COLUMNS = 4  # CS_OFF, CS_PER, CS_WINDOW, CS_CURSOR (codegen/step_template.py)
+N_STEP_COLUMNS = 3  # CS_OFF, CS_PER, CS_WINDOW (codegen/step_template.py)
 
 
 def _short_edges(net, dt: float) -> list:
@@ -135,47 +135,38 @@ def step_tables(layout, params_by_group: dict[int, list[float]], dt: float):
     return (SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI), None
 
 
-def delay_tables(net, delays: dict[str, np.ndarray], SMU: np.ndarray, dt: float):
-    """(CS, DS, DP, EM): every connection's delays sorted within each weight row (DS), the target of each
-    (DP), exp(-mu_k delay) for the target's modes (EM, rows of SMU.shape[1]; inf where that overflows), and
-    the table CS. A connection without delay has one delay, 0."""
-    dmax = SMU.shape[1]
+def delay_tables(net, delays: dict[str, np.ndarray], SMU: np.ndarray, dt: float, dtype=np.float64):
+    """(CS, DS, EM): every connection's delays in DS (one, or one per synapse laid out like its weights),
+    exp(-mu_k delay) for the target's modes (EM, rows of SMU.shape[1]; inf where that overflows), and the
+    table CS. A connection without delay has one delay, 0. DS and EM in the simulation's type: the kernels
+    stream them once per source in each pass, and half the bytes is half the traffic in float32 (the delays
+    are the parameters' own values; EM's rounding is the type's)."""
     CS = np.zeros((len(net.connections), N_STEP_COLUMNS), np.int64)
-    DS, DP, EM = [], [], []
-    off = cursor = 0
+    DS, EM = [], []
+    off = 0
     for c in net.connections:
         d = np.zeros(())
         if c.delay is not None:
             d = np.asarray(delays[f"{c.name}.delay"], np.float64).reshape(c.delay.shape)
-        per = d.ndim == 2
-        if per:
-            order = np.argsort(d, axis=1, kind="stable")
-            d = np.take_along_axis(d, order, axis=1)
-            DP.append(order.ravel().astype(np.int64))
-        else:
-            DP.append(np.zeros(1, np.int64))
         flat = d.ravel()
         DS.append(flat)
         with np.errstate(over="ignore"):
             em = np.exp(-np.outer(flat, SMU[c.post.index]))
-        EM.append(np.where(np.isfinite(em) & (em < 1e300), em, np.inf).ravel())
-        CS[c.index] = off, int(per), int(np.floor(float(np.max(d)) / dt)) + 2, cursor if per else -1
+            EM.append(np.where(np.isfinite(em) & (em < 1e300), em, np.inf).ravel().astype(dtype))
+        CS[c.index] = off, int(d.ndim == 2), int(np.floor(float(np.max(d)) / dt)) + 2
         off += flat.size
-        cursor += int(per)
-    return CS, np.concatenate(DS), np.concatenate(DP), np.concatenate(EM).reshape(-1, dmax).ravel(), cursor
+    return CS, np.concatenate(DS).astype(dtype), np.concatenate(EM)
 
 
 @dataclass
 class StepPlan:
-    """What the step-parallel kernels read for one run: the modal tables, the sorted delays, and each
-    population's incoming connections (ICL[ICS[g]:ICS[g + 1]])."""
+    """What the step-parallel kernels read for one run: the modal tables, the delays, and each population's
+    incoming connections (ICL[ICS[g]:ICS[g + 1]])."""
 
     tables: tuple  # forward_step's SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI
     CS: np.ndarray
     DS: np.ndarray
-    DP: np.ndarray
     EM: np.ndarray
-    n_cursors: int  # connections with one delay per synapse: each keeps a cursor per source
     incoming: tuple
 
     @property
@@ -194,10 +185,10 @@ class StepPlan:
         if tables is None:
             return None, reason
         net = sim.network
-        CS, DS, DP, EM, n_cursors = delay_tables(net, sim.params, tables[0], sim.dt)
+        CS, DS, EM = delay_tables(net, sim.params, tables[0], sim.dt, sim.dtype)
         ICS = np.zeros(len(net.groups) + 1, np.int64)
         ICL = []
         for g in net.groups:
             ICL += [c.index for c in net.connections if c.post is g]
             ICS[g.index + 1] = len(ICL)
-        return cls(tables, CS, DS, DP, EM, n_cursors, (ICS, np.array(ICL, np.int64))), None
+        return cls(tables, CS, DS, EM, (ICS, np.array(ICL, np.int64))), None
