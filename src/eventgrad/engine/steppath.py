@@ -153,7 +153,8 @@ def delay_tables(net, delays: dict[str, np.ndarray], SMU: np.ndarray, dt: float,
         with np.errstate(over="ignore"):
             em = np.exp(-np.outer(flat, SMU[c.post.index]))
             EM.append(np.where(np.isfinite(em) & (em < 1e300), em, np.inf).ravel().astype(dtype))
-        CS[c.index] = off, int(d.ndim == 2), int(np.floor(float(np.max(d)) / dt)) + 2
+        # the window of steps a source can still send arrivals into (capped: the trial is never that long)
+        CS[c.index] = off, int(d.ndim == 2), int(min(np.floor(float(np.max(d)) / dt), 2**40)) + 2
         off += flat.size
     return CS, np.concatenate(DS).astype(dtype), np.concatenate(EM)
 
