@@ -94,11 +94,14 @@ def test_nonlinear_neuron_delay_gradients_converge_with_dt():
     assert worst[1] < worst[0] and worst[1] < 1e-3, worst
 
 
-@pytest.mark.parametrize("hh_delay", [1.0, 12.5])
+@pytest.mark.parametrize("hh_delay", [1.0, 12.5, "per synapse"])
 def test_step_kernels_agree_with_generic_kernels(hh_delay):
-    """A recurrent delay of exactly one step, and one long enough to keep many spikes in flight: the two
-    kernel families (a heap of arrivals against a ring of steps ahead) give the same spikes,
-    readouts and gradients to rounding."""
+    """A recurrent delay of exactly one step, one long enough to keep many spikes in flight, and one per
+    synapse (between one and eight steps: a population's spikes reach its own ring, taken the step after
+    they are sent): the two kernel families (a heap of arrivals against a ring of steps ahead) give the
+    same spikes, readouts and gradients to rounding."""
+    if hh_delay == "per synapse":
+        hh_delay = np.random.default_rng(7).uniform(1.0, 8.0, (N_HID, N_HID))
     net = linear_net(3, hh_delay=hh_delay, alpha=False)
     batch, labels = inputs(3, n_spikes=40)
     generic, step = simulator(net, "generic"), simulator(net, "auto")

@@ -155,12 +155,14 @@ def record_history(GI, g, slot, ETA, run_lo, run_hi, EH, RUN, dm):
 
 
 @leaf
-def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, HIST, log_t, seg, GW, GD, e_src, eta):
+def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIST, log_t, seg, GW, GD, e_src,
+                     eta):
     """Undo the single-synapse arrivals of source (ts, unit j, value v) through connection c, along its weight
     row, once every step they arrive in has been passed: each one's weight gradient v exp(mu (t1 - t_a))
     (V^-1 beta) . eta, eta its target's equivalent in that step from the ring EH (or, where the target spiked
     in that step, the one of the stretch holding the arrival), and its time shift (dL/d its delay, returned
-    summed for the spike that sent it). The exponentials factor as deposit_row's do."""
+    summed for the spike that sent it). The exponentials factor as deposit_row's do, and an arrival before
+    step ``floor`` comes at its start, as there."""
     EH, RUN, POW, SMU, SPB = HIST
     dm = SMU.shape[1]
     R = POW.shape[0] // (SMU.shape[0] * dm)
@@ -199,6 +201,10 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, HIST, log_
         for m in range(ung):
             ta = ts + DS[urow + m]
             nm = step_of(ta, dt, n_steps)
+            early = nm < floor
+            if early:
+                nm = floor
+                ta = nm * dt
             if nm >= n_steps:
                 continue
             i = np.uint64(nm - base)
@@ -208,7 +214,7 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, HIST, log_
             at = slot * uzt + uzo + m
             a0 = c0 * POW[p0 + i] * EM[(urow + m) * udm]
             a1 = c1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
-            if not (abs(a0) < 1e300 and abs(a1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
+            if early or not (abs(a0) < 1e300 and abs(a1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
                 a0 = b0 * math.exp(mu0 * ((nm + 1) * dt - ta))
                 a1 = b1 * math.exp(mu1 * ((nm + 1) * dt - ta))
             h0 = np.float64(EH[at * ue])
@@ -229,6 +235,10 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, HIST, log_
     for m in range(ng):
         ta = ts + DS[row + m]
         nm = step_of(ta, dt, n_steps)
+        early = nm < floor
+        if early:
+            nm = floor
+            ta = nm * dt
         if nm >= n_steps:
             continue
         i = nm - base
@@ -248,7 +258,7 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, HIST, log_
         q = 0.0
         for k in range(d):
             em = EM[(row + m) * dm + k]
-            if em < 1e300:
+            if em < 1e300 and not early:
                 a = e_src[k] * POW[(post * dm + k) * R + i] * em
             else:  # exp(-mu delay) overflowed: a very long delay
                 a = v * math.exp(SMU[post, k] * ((nm + 1) * dt - ta)) * SPB[c, k]
@@ -263,7 +273,7 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, HIST, log_
 
 
 @flat_jit
-def sources_gradients(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, from_log, dt, n_steps, HIST, log_t,
+def sources_gradients(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, from_log, n, dt, n_steps, HIST, log_t,
                       seg, GW, GD, shift, e_src, eta):
     """source_gradients for the source entries lo..hi-1 of connection c's source group; a spike's time shifts
     join its adjoint jump (shift). Not inlined: in a function of its own the row loop keeps its constants in
@@ -273,8 +283,9 @@ def sources_gradients(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, fro
         if src_i[s, 0] != pre:
             continue
         v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
-        q = source_gradients(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, dt, n_steps, HIST,
-                             log_t, seg, GW, GD, e_src, eta)
+        floor = n + CS[c, CS_FIRST] if from_log else 0  # the sources are step n's (see deposit_sources)
+        q = source_gradients(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, floor, dt, n_steps,
+                             HIST, log_t, seg, GW, GD, e_src, eta)
         if from_log:
             shift[s] += q
 
@@ -402,8 +413,8 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps,
                 for c in range(C):  # g's spikes of this step: their single-synapse arrivals, all passed now
                     if CI[c, PRE] == g and CS[c, CS_PER] == 1:
                         sources_gradients(GI, CI, CS, W, DS, EM, c, sp_first[n], sp_first[n + 1], log_t, log_i,
-                                          no_values, np.bool_(True), dt, n_steps, HIST, log_t, seg, GW, GD, shift,
-                                          e_src, eta)
+                                          no_values, np.bool_(True), n, dt, n_steps, HIST, log_t, seg, GW, GD,
+                                          shift, e_src, eta)
                 n_spk = spike_adjoints(GI, PR, PG, g, n, dt, sp_first[n], sp_first[n + 1], log_t, log_i, sp_x, ETA,
                                        seg, shift, run_lo, run_hi, spk, SMU, SV, SVI, SDT, dLdy, RO, first, min_gdot,
                                        counts, eta, lam, out, MF)
@@ -432,7 +443,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps,
         for c in range(C):  # the inputs of this step: their single-synapse arrivals, all passed now
             if GI[CI[c, PRE], IS_INPUT] == 1 and CS[c, CS_PER] == 1:
                 sources_gradients(GI, CI, CS, W, DS, EM, c, in_first[n], in_first[n + 1], in_time, src_in, in_value,
-                                  np.bool_(False), dt, n_steps, HIST, log_t, seg, GW, GD, shift, e_src, eta)
+                                  np.bool_(False), n, dt, n_steps, HIST, log_t, seg, GW, GD, shift, e_src, eta)
         for g in range(GI.shape[0]):  # back to t0: eta(t0) = exp(mu dt) eta(t1)
             if GI[g, IS_INPUT] == 1:
                 continue

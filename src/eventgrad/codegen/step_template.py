@@ -35,8 +35,9 @@ t = 0); an arrival at (n + 1) dt is applied in step n, before the readout sample
 """
 
 # columns of the step engine's connection table CS: where the connection's delays start in DS and EM; 1 for
-# one delay per synapse; how many past steps can still send arrivals
-CS_OFF, CS_PER, CS_WINDOW = range(3)
+# one delay per synapse; how many past steps can still send arrivals; the first step after its sender's
+# that an arrival can reach (1 where every delay is at least dt, else 0)
+CS_OFF, CS_PER, CS_WINDOW, CS_FIRST = range(4)
 CHUNK = 64  # entries per chunk of the pending arrivals' lists (deposit_row)
 STACK = 64  # deepest subdivision of a piece while looking for its first crossing
 
@@ -379,13 +380,15 @@ def ring_release(PQ, q, at, ng):
 
 
 @leaf
-def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, RING, PQ, e_src):
+def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, RING, PQ, e_src):
     """Deposit the arrivals of source (ts, unit j, value v) through connection c (one delay per synapse, read
     along the weight row) in its target's ring of pending steps, slot n % R for step n: each arrival's
-    share of that step's end-of-step modes (RZ) and of the walks' bound (RR), and the arrival itself in
-    the step's list (for the walks). exp(mu (t1 - t_a)) = exp(mu (t1(n_s) - ts)) exp(mu dt)^(n - n_s)
-    exp(-mu delay): one exponential per source and mode. An arrival after the trial's last step never
-    happens. Returns False when the lists' pool is full."""
+    share of that step's end-of-step modes and of the walks' bound (RZ, side by side per target), and the
+    arrival itself in its target's list of the step (for the walks). exp(mu (t1 - t_a)) =
+    exp(mu (t1(n_s) - ts)) exp(mu dt)^(n - n_s) exp(-mu delay): one exponential per source and mode. An
+    arrival after the trial's last step never happens; one before step ``floor`` (a spike whose logged
+    time was rounded down to its step's start: float32 logs) comes at the start of that step, the first
+    whose ring slot is still ahead. Returns False when the lists' pool is full."""
     RZ, POW, SMU, SPB, SPQ = RING
     dm = SMU.shape[1]
     R = POW.shape[0] // (SMU.shape[0] * dm)
@@ -423,6 +426,10 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, RING, PQ, e_src
         for m in range(np.uint64(ng)):
             ta = ts + DS[urow + m]
             nm = step_of(ta, dt, n_steps)
+            early = nm < floor
+            if early:
+                nm = floor
+                ta = nm * dt
             if nm >= n_steps:
                 continue
             i = np.uint64(nm - base)
@@ -432,7 +439,7 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, RING, PQ, e_src
             w = W[uw + m] * v
             k0 = e0 * POW[p0 + i] * EM[(urow + m) * udm]
             k1 = e1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
-            if not (k0 < 1e300 and k1 < 1e300):  # exp(-mu delay) overflowed (inf): a very long delay
+            if early or not (k0 < 1e300 and k1 < 1e300):  # exp(-mu delay) overflowed (inf): a very long delay
                 k0 = math.exp(mu0 * ((nm + 1) * dt - ta))
                 k1 = math.exp(mu1 * ((nm + 1) * dt - ta))
             at = slot * uzt + uzo + m
@@ -449,6 +456,10 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, RING, PQ, e_src
     for m in range(ng):
         ta = ts + DS[row + m]
         nm = step_of(ta, dt, n_steps)
+        early = nm < floor
+        if early:
+            nm = floor
+            ta = nm * dt
         if nm >= n_steps:
             continue
         i = nm - base
@@ -461,7 +472,7 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, RING, PQ, e_src
         k_lo = 0.0
         for k in range(d):
             em = EM[(row + m) * dm + k]
-            if em < 1e300:
+            if em < 1e300 and not early:
                 e = e_src[k] * POW[(post * dm + k) * R + i] * em
             else:  # exp(-mu delay) overflowed (inf): a very long delay
                 e = math.exp(SMU[post, k] * ((nm + 1) * dt - ta))
@@ -477,16 +488,22 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, dt, n_steps, RING, PQ, e_src
 
 
 @flat_jit
-def deposit_sources(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, dt, n_steps, RING, PQ, e_src):
-    """deposit_row for the source entries lo..hi-1 of connection c's source group; False when the pool is
-    full. Not inlined: in a function of its own the row loop keeps its constants in registers."""
+def deposit_sources(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, n, first_of_n, dt, n_steps, RING, PQ,
+                    e_src):
+    """deposit_row for the source entries lo..hi-1 of connection c's source group, taken in step n; False
+    when the pool is full. Spikes (entries from first_of_n on were logged in step n, earlier ones in step
+    n - 1) reach no step before their own, or the next one where every delay is at least dt (inputs: their
+    own step, always). Not inlined: in a function of its own the row loop keeps its constants in
+    registers."""
     pre = CI[c, PRE]
+    from_log = src_v.shape[0] == 0
     for s in range(lo, hi):
         if src_i[s, 0] != pre:
             continue
         v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
-        if not deposit_row(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, dt, n_steps, RING, PQ,
-                           e_src):
+        floor = ((n if s >= first_of_n else n - 1) + CS[c, CS_FIRST]) if from_log else 0
+        if not deposit_row(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, floor, dt, n_steps,
+                           RING, PQ, e_src):
             return False
     return True
 
@@ -1037,11 +1054,11 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                     if from_inputs:
                         deposited[c] = in_first[n + 1]
                         ok = deposit_sources(GI, CI, CS, W, DS, EM, c, lo, in_first[n + 1], in_time, src_in, in_value,
-                                             dt, n_steps, RING, PQ, e_src)
+                                             n, 0, dt, n_steps, RING, PQ, e_src)
                     else:
                         deposited[c] = counts[0]
-                        ok = deposit_sources(GI, CI, CS, W, DS, EM, c, lo, counts[0], log_t, log_i, no_values, dt,
-                                             n_steps, RING, PQ, e_src)
+                        ok = deposit_sources(GI, CI, CS, W, DS, EM, c, lo, counts[0], log_t, log_i, no_values, n,
+                                             sp_first[n], dt, n_steps, RING, PQ, e_src)
                     if not ok:
                         return ERR_ROOM
                     continue

@@ -19,7 +19,7 @@ from eventgrad.adjoint.system import WEIGHT
 from eventgrad.engine.fastpath import affine_threshold, dynamics_reason, modal_decomposition
 from eventgrad.engine.numeric import evaluate
 
-N_STEP_COLUMNS = 3  # CS_OFF, CS_PER, CS_WINDOW (codegen/step_template.py)
+N_STEP_COLUMNS = 4  # CS_OFF, CS_PER, CS_WINDOW, CS_FIRST (codegen/step_template.py)
 
 
 def _short_edges(net, dt: float) -> list:
@@ -154,7 +154,8 @@ def delay_tables(net, delays: dict[str, np.ndarray], SMU: np.ndarray, dt: float,
             em = np.exp(-np.outer(flat, SMU[c.post.index]))
             EM.append(np.where(np.isfinite(em) & (em < 1e300), em, np.inf).ravel().astype(dtype))
         # the window of steps a source can still send arrivals into (capped: the trial is never that long)
-        CS[c.index] = off, int(d.ndim == 2), int(min(np.floor(float(np.max(d)) / dt), 2**40)) + 2
+        CS[c.index] = (off, int(d.ndim == 2), int(min(np.floor(float(np.max(d)) / dt), 2**40)) + 2,
+                       int(float(np.min(d)) >= dt))
         off += flat.size
     return CS, np.concatenate(DS).astype(dtype), np.concatenate(EM)
 
