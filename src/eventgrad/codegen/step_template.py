@@ -509,6 +509,35 @@ def deposit_sources(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, n, fi
 
 
 @leaf
+def own_from_pool(PQ, at, cand, n_cand, cur, head, OWN):
+    """Copy the lists of the candidates (targets at + cand[a]) out of the pool into OWN (time, connection,
+    weight, next: one list per candidate from head[a], in the layout the walks read), all chains advanced
+    one entry per round: a chain's entries lie scattered in the pool, and following one to its end would
+    wait for each entry's cache miss in turn."""
+    pq_t, pq_c, pq_w, pq_next, HEADS, ch_next, free, QH, QT, QN = PQ
+    own_t, own_c, own_w, own_next = OWN
+    for a in range(n_cand):
+        cur[a] = HEADS[at + cand[a]]
+        head[a] = -1
+    n_own = 0
+    live = True
+    while live:
+        live = False
+        for a in range(n_cand):
+            r = cur[a]
+            if r < 0:
+                continue
+            live = True
+            own_t[n_own] = pq_t[r]
+            own_c[n_own] = pq_c[r]
+            own_w[n_own] = pq_w[r]
+            own_next[n_own] = head[a]
+            head[a] = n_own
+            n_own += 1
+            cur[a] = pq_next[r]
+
+
+@leaf
 def take_pending(GI, g, slot, Zend, RP, RZ, dm):
     """Add ring slot's deposits to g's end-of-step modes and bound, and clear them (RZ: per step and target,
     its dm modes' deposits, then its bound's)."""
@@ -981,10 +1010,14 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, Z0, dt, n_steps, to
             np.empty((n_rows + 1, dmax), np.float64), np.empty((n_rows + 1, dmax), np.float64),
             np.empty(n_rows, np.float64), np.empty(n_rows, np.int64), np.empty((n_rows, dmax), np.float64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.int64),
-            np.empty(biggest, np.float64), np.zeros(CS.shape[0], np.int64))
+            np.empty(biggest, np.float64), np.zeros(CS.shape[0], np.int64), np.empty(biggest, np.int64))
+    # the candidates' own arrivals of one step, copied out of the pool (at most a step's list: the pool)
+    n_own = n_chunks * CHUNK if n_pool > 0 else 1
+    OWN = (np.empty(n_own, np.float64), np.empty(n_own, np.int32), np.empty(n_own, np.float64),
+           np.empty(n_own, np.int64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
-                              y_out, first, counts, sp_first, work, RING, PQ, MF)
+                              y_out, first, counts, sp_first, work, RING, PQ, OWN, MF)
 
 
 @jit
@@ -1001,16 +1034,17 @@ def ring_powers(SMU, dt, R):
 @flat_jit
 def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, tol, budget, in_time, in_value,
                        RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
-                       counts, sp_first, work, RING, PQ, MF):
+                       counts, sp_first, work, RING, PQ, OWN, MF):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
     (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_own, cslot, head, cand, ubuf, fbuf,
-     hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop, cw, deposited) = work
+     hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop, cw, deposited,
+     cur) = work
     # the arrays that inlined helpers take in groups (see deliver_arrivals)
     ARR = (SMU, SPB, SPQ)
     EV = (ev_t, ev_i, ev_v)
     PIECES = (PEX, PAF, PT, PWO, PJ)
-    pq_t, pq_c, pq_w, pq_next, HEADS, _, _, _, _, _ = PQ
-    SYO = (pq_t, pq_c, pq_w, sy_own)
+    own_t, own_c, own_w, own_next = OWN
+    SYO = (own_t, own_c, own_w, sy_own)
     WT = (SMU, SBM, SCK, STH, SPB, SV, SVI)
     LOG = (log_t, log_i, sp_x)
     scratch = (y, x, tmp, e_src, stack)
@@ -1083,13 +1117,12 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                     piece_tables(g, d, t0, t1, CI, ev_t, ev_i, ev_v, ev_order, n_ev, SMU, SBM, SPB, PIECES)
                     if pending:  # the candidates' own arrivals: the step's lists of their targets
                         n_sy = 1
-                        for a in range(n_cand):
-                            head[a] = HEADS[slot * ztot + zo + cand[a]]
+                        own_from_pool(PQ, slot * ztot + zo, cand, n_cand, cur, head, OWN)
                     if d == 2 and n_sy == 0:
                         clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, STH[g], W, PIECES, SMU, SBM, SCK, CLEAR,
                                        counts)
                     status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
-                                             pq_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
+                                             own_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
                                              scratch, sp_first[n] + budget, CLEAR, MF)
                     if status == ERR_BUDGET:
                         counts[1] = n
