@@ -190,28 +190,18 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
         uw = np.uint64(wrow)
         ug = np.uint64(goff)
         udm = np.uint64(dm)
-        uR = np.uint64(R)
-        usb = np.uint64(sb)
         uzo = np.uint64(zo)
         ung = np.uint64(ng)
         uzt = np.uint64(ztot)
         ue = udm + np.uint64(1)
         p0 = np.uint64(post * dm * R)
-        p1 = p0 + uR
+        p1 = p0 + np.uint64(R)
         for m in range(ung):
-            ta = ts + DS[urow + m]
-            nm = step_of(ta, dt, n_steps)
-            early = nm < floor
-            if early:
-                nm = floor
-                ta = nm * dt
+            nm, ta, slot_, i_, early = arrival_step(ts + DS[urow + m], floor, base, sb, R, dt, n_steps)
             if nm >= n_steps:
                 continue
-            i = np.uint64(nm - base)
-            slot = usb + i
-            if slot >= uR:
-                slot -= uR
-            at = slot * uzt + uzo + m
+            i = np.uint64(i_)
+            at = np.uint64(slot_) * uzt + uzo + m
             a0 = c0 * POW[p0 + i] * EM[(urow + m) * udm]
             a1 = c1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
             if early or not (abs(a0) < 1e300 and abs(a1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
@@ -220,7 +210,7 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
             h0 = np.float64(EH[at * ue])
             h1 = np.float64(EH[at * ue + np.uint64(1)])
             if EH[at * ue + udm] != 0.0:  # the target spiked in that step: the stretch holding the arrival
-                for r in range(RUN[at], RUN[uzt * uR + at]):
+                for r in range(RUN[at], RUN[uzt * np.uint64(R) + at]):
                     if log_t[r] > ta:  # a spike at the arrival's own time came before it, as in the walk
                         h0 = seg[r, 0]
                         h1 = seg[r, 1]
@@ -233,18 +223,9 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
             shift += q
         return shift
     for m in range(ng):
-        ta = ts + DS[row + m]
-        nm = step_of(ta, dt, n_steps)
-        early = nm < floor
-        if early:
-            nm = floor
-            ta = nm * dt
+        nm, ta, slot, i, early = arrival_step(ts + DS[row + m], floor, base, sb, R, dt, n_steps)
         if nm >= n_steps:
             continue
-        i = nm - base
-        slot = sb + i
-        if slot >= R:
-            slot -= R
         at = slot * ztot + zo + m
         for k in range(d):
             eta[k] = EH[at * (dm + 1) + k]

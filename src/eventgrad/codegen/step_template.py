@@ -330,6 +330,24 @@ def step_of(t, dt, n_steps):
 
 
 @leaf
+def arrival_step(ta, floor, base, sb, R, dt, n_steps):
+    """(step, time, ring slot, steps after the sender's step base, early) of an arrival at ta from a source
+    sent in step base (ring slot sb of R): an arrival before step ``floor`` (a spike whose logged time was
+    rounded down to its step's start: float32 logs) comes at the start of that step, the first whose ring
+    slot is still ahead; its factored exponential does not hold then (early). Step n_steps: never arrives."""
+    nm = step_of(ta, dt, n_steps)
+    early = nm < floor
+    if early:
+        nm = floor
+        ta = nm * dt
+    i = nm - base
+    slot = sb + i
+    if slot >= R:
+        slot -= R
+    return nm, ta, slot, i, early
+
+
+@leaf
 def ring_push(PQ, q, at, ta, c, w):
     """Append the arrival (ta, connection c, weight w) to target at's list of its step (HEADS[at], threaded
     through pq_next, latest first); the entry comes from the tail chunk of the step's chunks (list q of chunks,
@@ -386,9 +404,8 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, RING, PQ
     share of that step's end-of-step modes and of the walks' bound (RZ, side by side per target), and the
     arrival itself in its target's list of the step (for the walks). exp(mu (t1 - t_a)) =
     exp(mu (t1(n_s) - ts)) exp(mu dt)^(n - n_s) exp(-mu delay): one exponential per source and mode. An
-    arrival after the trial's last step never happens; one before step ``floor`` (a spike whose logged
-    time was rounded down to its step's start: float32 logs) comes at the start of that step, the first
-    whose ring slot is still ahead. Returns False when the lists' pool is full."""
+    arrival after the trial's last step never happens, and none comes before step ``floor``
+    (arrival_step). Returns False when the lists' pool is full."""
     RZ, POW, SMU, SPB, SPQ = RING
     dm = SMU.shape[1]
     R = POW.shape[0] // (SMU.shape[0] * dm)
@@ -416,26 +433,17 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, RING, PQ
         urow = np.uint64(row)
         uw = np.uint64(wrow)
         udm = np.uint64(dm)
-        uR = np.uint64(R)
-        usb = np.uint64(sb)
         uzo = np.uint64(zo)
         uzt = np.uint64(ztot)
         p0 = np.uint64(post * dm * R)
-        p1 = p0 + uR
+        p1 = p0 + np.uint64(R)
         uq = np.uint64(post * R)
         for m in range(np.uint64(ng)):
-            ta = ts + DS[urow + m]
-            nm = step_of(ta, dt, n_steps)
-            early = nm < floor
-            if early:
-                nm = floor
-                ta = nm * dt
+            nm, ta, slot_, i_, early = arrival_step(ts + DS[urow + m], floor, base, sb, R, dt, n_steps)
             if nm >= n_steps:
                 continue
-            i = np.uint64(nm - base)
-            slot = usb + i
-            if slot >= uR:
-                slot -= uR
+            i = np.uint64(i_)
+            slot = np.uint64(slot_)
             w = W[uw + m] * v
             k0 = e0 * POW[p0 + i] * EM[(urow + m) * udm]
             k1 = e1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
@@ -454,18 +462,9 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, RING, PQ
                 return False
         return True
     for m in range(ng):
-        ta = ts + DS[row + m]
-        nm = step_of(ta, dt, n_steps)
-        early = nm < floor
-        if early:
-            nm = floor
-            ta = nm * dt
+        nm, ta, slot, i, early = arrival_step(ts + DS[row + m], floor, base, sb, R, dt, n_steps)
         if nm >= n_steps:
             continue
-        i = nm - base
-        slot = sb + i
-        if slot >= R:
-            slot -= R
         w = W[wrow + m] * v
         at = slot * ztot + zo + m
         k_hi = 0.0
