@@ -70,6 +70,20 @@ def test_delay_gradients_match_finite_differences(kernels, seed):
     assert report.worst < 1e-5, f"{kernels}, seed {seed}:\n{report}"
 
 
+@pytest.mark.parametrize("kernels", ["generic", "step"])
+def test_per_synapse_recurrent_delay_gradients_match_finite_differences(kernels):
+    """A delay per synapse on the recurrent connection too (between one and eight steps: on the step kernels
+    a population's spikes reach its own ring, and their arrivals' time shifts join their adjoint jumps)."""
+    hh = np.random.default_rng(11).uniform(1.0, 8.0, (N_HID, N_HID))
+    sim = simulator(linear_net(4, hh_delay=hh, alpha=False), kernels)
+    batch, labels = inputs(4)
+    assert sim.run(batch).spike_counts("h").sum() > 10
+    assert sim.kernels_used == kernels
+    report = eg.check_gradients(sim, batch, labels, max_entries=6, seed=4, eps=1e-7)
+    assert set(report.errors) >= {"xh.delay", "hh.delay", "ho.delay", "hh.weight"}
+    assert report.worst < 1e-5, f"{kernels}:\n{report}"
+
+
 def test_nonlinear_neuron_delay_gradients_converge_with_dt():
     """A QIF hidden layer (generic kernels, RK4) with delays on its input and recurrent connections and a
     trainable time constant: the error shrinks with dt, as for the other gradients of nonlinear models."""

@@ -117,10 +117,8 @@ def arrival_gradients(GI, CI, CS, DS, c, n, t0, t1, lo, hi, src_t, src_i, src_v,
     pre = CI[c, PRE]
     delay = DS[CS[c, CS_OFF]]
     for s in range(lo, hi):
-        if src_i[s, 0] != pre:
-            continue
-        ta = np.float64(src_t[s]) + delay
-        if ta > t1 or (n > 0 and ta <= t0):
+        ta = row_arrival(src_t, src_i, s, pre, delay, n, t0, t1)
+        if ta < 0.0:
             continue
         bw_t[n_bw] = ta
         bw_i[n_bw, 0] = c

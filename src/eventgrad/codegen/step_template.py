@@ -280,7 +280,19 @@ def deliver_row(GI, CI, W, c, post, j, col, Zend, RP, spiking):
 
 
 @leaf
-def deliver_arrivals(GI, CI, CS, W, DS, EM, c, n, t0, t1, lo, hi, src_t, src_i, src_v, ARR, Zend, RP, EV, n_ev, col):
+def row_arrival(src_t, src_i, s, pre, delay, n, t0, t1):
+    """The arrival time of source entry s through a connection from group pre with one delay, if it falls in
+    step n, (t0, t1] (step 0 includes t = 0); -1 otherwise. Both passes select a step's row arrivals by it."""
+    if src_i[s, 0] != pre:
+        return -1.0
+    ta = np.float64(src_t[s]) + delay
+    if ta > t1 or (n > 0 and ta <= t0):
+        return -1.0
+    return ta
+
+
+@leaf
+def deliver_arrivals(GI, CI, CS, W, DS, c, n, t0, t1, lo, hi, src_t, src_i, src_v, ARR, Zend, RP, EV, n_ev, col):
     """Deliver the row arrivals (one delay for connection c) in step n, (t0, t1], from source entries
     lo..hi-1: the inputs or the spike log (src_t times, src_i rows [group, unit], src_v values or none: 1),
     listed in ev_* ([connection, unit], value) for the walks. Returns n_ev, or -1 when the list is full.
@@ -294,10 +306,8 @@ def deliver_arrivals(GI, CI, CS, W, DS, EM, c, n, t0, t1, lo, hi, src_t, src_i, 
     spiking = GI[post, SPIKING] == 1
     delay = DS[CS[c, CS_OFF]]
     for s in range(lo, hi):
-        if src_i[s, 0] != pre:
-            continue
-        ta = np.float64(src_t[s]) + delay
-        if ta > t1 or (n > 0 and ta <= t0):
+        ta = row_arrival(src_t, src_i, s, pre, delay, n, t0, t1)
+        if ta < 0.0:
             continue
         if n_ev >= ev_t.shape[0]:
             return -1
@@ -670,7 +680,7 @@ def clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, th0, W, PIECES, SMU, SBM, S
 
 
 @leaf
-def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot, sy_next, n_ev, PIECES,
+def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, sy_next, n_ev, PIECES,
                     SYO, n_sy, WT, LOG, counts, RO, y_out, first, scratch, log_limit, CLEAR, MF):
     """Walk each candidate m = cand[a] of g through its arrivals of the step in time order (the n_ev row
     arrivals as piece_tables lists them, and its own single-synapse arrivals, threaded from head[a] through
@@ -703,7 +713,6 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
                 sy_own[n_own] = r
                 n_own += 1
                 r = sy_next[r]
-            cslot[m] = -1
         for k in range(d):
             y[k] = Z[zo + k * ng + m]
         for a in range(1, n_own):  # insertion sort of the neuron's single-synapse arrivals by time
@@ -1001,8 +1010,8 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, Z0, dt, n_steps, to
     # candidate's own single-synapse arrivals (sy_own)
     work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
             np.empty(n_rows, np.float64), np.empty((n_rows, 2), np.int64), np.empty(n_rows, np.float64),
-            np.empty(n_rows, np.int64), np.empty(n_singles, np.int64),
-            np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), np.empty(biggest, np.int64),
+            np.empty(n_rows, np.int64), np.empty(n_singles, np.int64), np.empty(biggest, np.int64),
+            np.empty(biggest, np.int64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.float64),
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(dmax + 2, Z0.dtype),
             np.empty(dmax, np.float64), y, x, np.empty(dmax, np.float64), np.empty(STACK, np.float64),
@@ -1035,7 +1044,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                        RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
                        counts, sp_first, work, RING, PQ, OWN, MF):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
-    (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_own, cslot, head, cand, ubuf, fbuf,
+    (Z, Zend, RP, in_first, src_in, no_values, ev_t, ev_i, ev_v, ev_order, sy_own, head, cand, ubuf, fbuf,
      hbuf, cbuf, kbuf, col, e_src, y, x, tmp, stack, PEX, PAF, PT, PWO, PJ, cy0, cy1, cstop, cw, deposited,
      cur) = work
     # the arrays that inlined helpers take in groups (see deliver_arrivals)
@@ -1097,10 +1106,10 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                     continue
                 n_lo = larger(n - CS[c, CS_WINDOW], 0)
                 if from_inputs:
-                    n_ev = deliver_arrivals(GI, CI, CS, W, DS, EM, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
+                    n_ev = deliver_arrivals(GI, CI, CS, W, DS, c, n, t0, t1, in_first[n_lo], in_first[n + 1],
                                             in_time, src_in, in_value, ARR, Zend, RP, EV, n_ev, col)
                 else:
-                    n_ev = deliver_arrivals(GI, CI, CS, W, DS, EM, c, n, t0, t1, sp_first[n_lo], counts[0], log_t,
+                    n_ev = deliver_arrivals(GI, CI, CS, W, DS, c, n, t0, t1, sp_first[n_lo], counts[0], log_t,
                                             log_i, no_values, ARR, Zend, RP, EV, n_ev, col)
                 if n_ev < 0:
                     return ERR_ROOM
@@ -1120,7 +1129,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                     if d == 2 and n_sy == 0:
                         clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, STH[g], W, PIECES, SMU, SBM, SCK, CLEAR,
                                        counts)
-                    status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head, cslot,
+                    status = walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, head,
                                              own_next, n_ev, PIECES, SYO, n_sy, WT, LOG, counts, RO, y_out, first,
                                              scratch, sp_first[n] + budget, CLEAR, MF)
                     if status == ERR_BUDGET:
