@@ -1124,7 +1124,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                     sort_by_time(ev_t, ev_order, n_ev)
                     piece_tables(g, d, t0, t1, CI, ev_t, ev_i, ev_v, ev_order, n_ev, SMU, SBM, SPB, PIECES)
                     if pending:  # the candidates' own arrivals: the step's lists of their targets
-                        n_sy = 1
+                        n_sy = 1  # walk_candidates: the candidates have lists of their own (head)
                         own_from_pool(PQ, slot * ztot + zo, cand, n_cand, cur, head, OWN)
                     if d == 2 and n_sy == 0:
                         clear_pieces_2(g, zo, ng, Z, cand, n_cand, n_ev, STH[g], W, PIECES, SMU, SBM, SCK, CLEAR,
