@@ -133,6 +133,32 @@ def test_step_kernels_agree_with_generic_kernels(hh_delay):
         np.testing.assert_allclose(grads_s[key], g, rtol=1e-8, atol=1e-10 * np.abs(g).max(), err_msg=key)
 
 
+@pytest.mark.parametrize("dt", [1.0, 0.1])
+def test_step_kernels_agree_with_generic_kernels_on_delays_of_whole_steps(dt):
+    """Per-synapse delays of whole steps (and 0), with a dt of 1 ms and one that is no binary fraction: the
+    step kernels factor each arrival's exponentials by the delay's whole steps K = floor(d / dt) (computed
+    alike by the kernels and by the table of exp(-mu (d - K dt)) they read), which is where such delays sit
+    on the edge; the generic kernels take the exponentials directly. Same spikes, readouts and gradients."""
+    rng = np.random.default_rng(11)
+    net = linear_net(5, hh_delay=np.round(rng.integers(1, 9, (N_HID, N_HID)) * dt, 10),
+                     xh_delay=np.round(rng.integers(0, 7, (N_IN, N_HID)) * dt, 10),
+                     ho_delay=np.round(rng.integers(0, 5, (N_HID, N_OUT)) * dt, 10), alpha=False)
+    batch, labels = inputs(5, n_spikes=40)
+    generic, step = simulator(net, "generic", dt=dt), simulator(net, "auto", dt=dt)
+    res_g, res_s = generic.run(batch), step.run(batch)
+    assert step.kernels_used == "step"
+    for b in range(2):
+        tg, ug = res_g.spike_times("h", b)
+        ts, us = res_s.spike_times("h", b)
+        assert len(tg) > 5 and np.array_equal(ug, us)
+        np.testing.assert_allclose(ts, tg, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(res_s.readout, res_g.readout, rtol=1e-10, atol=1e-12)
+    _, grads_g = generic.loss_and_grad(batch, labels)
+    _, grads_s = step.loss_and_grad(batch, labels)
+    for key, g in grads_g.items():
+        np.testing.assert_allclose(grads_s[key], g, rtol=1e-8, atol=1e-10 * np.abs(g).max(), err_msg=key)
+
+
 def test_a_runaway_network_on_the_step_kernels_stops_at_the_spike_budget():
     """Input weights x1e4 make 'h' fire as fast as its reset allows: the step-parallel kernels stop at the
     first step past the spike budget with an error naming the population, instead of filling the log."""

@@ -153,17 +153,16 @@ def record_history(GI, g, slot, ETA, run_lo, run_hi, EH, RUN, dm):
 
 
 @leaf
-def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIST, log_t, seg, GW, GD, e_src,
-                     eta):
+def source_gradients(GI, CI, CS, W, DS, ER, c, ts, j, v, floor, dt, n_steps, HIST, log_t, seg, GW, GD, e_src,
+                     eta, need_shift):
     """Undo the single-synapse arrivals of source (ts, unit j, value v) through connection c, along its weight
     row, once every step they arrive in has been passed: each one's weight gradient v exp(mu (t1 - t_a))
     (V^-1 beta) . eta, eta its target's equivalent in that step from the ring EH (or, where the target spiked
-    in that step, the one of the stretch holding the arrival), and its time shift (dL/d its delay, returned
-    summed for the spike that sent it). The exponentials factor as deposit_row's do, and an arrival before
-    step ``floor`` comes at its start, as there."""
-    EH, RUN, POW, SMU, SPB = HIST
+    in that step, the one of the stretch holding the arrival), and its time shift (dL/d its delay; their sum
+    for the spike that sent it is returned where need_shift). The exponentials factor as deposit_row's do,
+    and an arrival before step ``floor`` comes at its start, as there."""
+    EH, RUN, SED, SMU, SPB, R, ROWS = HIST
     dm = SMU.shape[1]
-    R = POW.shape[0] // (SMU.shape[0] * dm)
     ztot = RUN.shape[0] // (2 * R)
     post = CI[c, POST]
     d = GI[post, DIM]
@@ -177,7 +176,9 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
     for k in range(d):
         e_src[k] = v * math.exp(SMU[post, k] * ((base + 1) * dt - ts)) * SPB[c, k]
     shift = 0.0
-    if d == 2:  # two modes: every constant in a register, unsigned indices
+    if d == 2:  # two modes: the row's factors first (a loop that vectorises), then the targets' equivalents
+        AI, AK0, AK1, AT, AF = ROWS
+        single_arrivals_2(DS, ER, row, ts, base, floor, dt, n_steps, SED[post, 0], SED[post, 1], ng, ROWS)
         c0 = e_src[0]
         c1 = e_src[1]
         mu0 = SMU[post, 0]
@@ -192,19 +193,23 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
         ung = np.uint64(ng)
         uzt = np.uint64(ztot)
         ue = udm + np.uint64(1)
-        p0 = np.uint64(post * dm * R)
-        p1 = p0 + np.uint64(R)
-        for m in range(ung):
-            nm, ta, slot_, i_, early = arrival_step(ts + DS[urow + m], floor, base, sb, R, dt, n_steps)
-            if nm >= n_steps:
-                continue
-            i = np.uint64(i_)
-            at = np.uint64(slot_) * uzt + uzo + m
-            a0 = c0 * POW[p0 + i] * EM[(urow + m) * udm]
-            a1 = c1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
-            if early or not (abs(a0) < 1e300 and abs(a1) < 1e300):  # exp(-mu delay) overflowed: a very long delay
+        for m in range(ung):  # AK0, AK1 := each arrival's two terms of the weight gradient
+            if AF[m]:  # the exact way (arrival_step)
+                nm, ta, slot_, i_, early = arrival_step(ts + DS[urow + m], floor, base, sb, R, dt, n_steps)
+                if nm >= n_steps:
+                    AK0[m] = 0.0
+                    AK1[m] = 0.0
+                    continue
                 a0 = b0 * math.exp(mu0 * ((nm + 1) * dt - ta))
                 a1 = b1 * math.exp(mu1 * ((nm + 1) * dt - ta))
+            else:
+                ta = AT[m]
+                slot_ = sb + AI[m]
+                if slot_ >= R:
+                    slot_ -= R
+                a0 = c0 * AK0[m]
+                a1 = c1 * AK1[m]
+            at = np.uint64(slot_) * uzt + uzo + m
             h0 = np.float64(EH[at * ue])
             h1 = np.float64(EH[at * ue + np.uint64(1)])
             if EH[at * ue + udm] != 0.0:  # the target spiked in that step: the stretch holding the arrival
@@ -213,17 +218,26 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
                         h0 = seg[r, 0]
                         h1 = seg[r, 1]
                         break
-            a0 *= h0
-            a1 *= h1
+            AK0[m] = a0 * h0
+            AK1[m] = a1 * h1
+        for m in range(ung):  # along the rows: a loop that vectorises
+            a0 = AK0[m]
+            a1 = AK1[m]
             GW[uw + m] += a0 + a1
             q = -(mu0 * a0 + mu1 * a1) * W[uw + m]
             GD[ug + m] += q
-            shift += q
+            AT[m] = q
+        if need_shift:
+            for m in range(ung):
+                shift += AT[m]
         return shift
     for m in range(ng):
-        nm, ta, slot, i, early = arrival_step(ts + DS[row + m], floor, base, sb, R, dt, n_steps)
+        d_m = np.float64(DS[row + m])
+        nm, ta, slot, i, early = arrival_step(ts + d_m, floor, base, sb, R, dt, n_steps)
         if nm >= n_steps:
             continue
+        jk = np.float64(i) - whole_steps(d_m, dt)
+        exact = early or not (jk == 0.0 or jk == 1.0)
         at = slot * ztot + zo + m
         for k in range(d):
             eta[k] = EH[at * (dm + 1) + k]
@@ -236,11 +250,10 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
         gw = 0.0
         q = 0.0
         for k in range(d):
-            em = EM[(row + m) * dm + k]
-            if em < 1e300 and not early:
-                a = e_src[k] * POW[(post * dm + k) * R + i] * em
-            else:  # exp(-mu delay) overflowed: a very long delay
+            if exact:
                 a = v * math.exp(SMU[post, k] * ((nm + 1) * dt - ta)) * SPB[c, k]
+            else:
+                a = e_src[k] * (1.0 if jk == 0.0 else SED[post, k]) * ER[k * DS.shape[0] + row + m]
             a *= eta[k]
             gw += a
             q -= SMU[post, k] * a
@@ -252,7 +265,7 @@ def source_gradients(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, HIS
 
 
 @flat_jit
-def sources_gradients(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, from_log, n, dt, n_steps, HIST, log_t,
+def sources_gradients(GI, CI, CS, W, DS, ER, c, lo, hi, src_t, src_i, src_v, from_log, n, dt, n_steps, HIST, log_t,
                       seg, GW, GD, shift, e_src, eta):
     """source_gradients for the source entries lo..hi-1 of connection c's source group; a spike's time shifts
     join its adjoint jump (shift). Not inlined: in a function of its own the row loop keeps its constants in
@@ -263,8 +276,8 @@ def sources_gradients(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, fro
             continue
         v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
         floor = n + CS[c, CS_FIRST] if from_log else 0  # the sources are step n's (see deposit_sources)
-        q = source_gradients(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, floor, dt, n_steps,
-                             HIST, log_t, seg, GW, GD, e_src, eta)
+        q = source_gradients(GI, CI, CS, W, DS, ER, c, np.float64(src_t[s]), src_i[s, 1], v, floor, dt, n_steps,
+                             HIST, log_t, seg, GW, GD, e_src, eta, from_log)
         if from_log:
             shift[s] += q
 
@@ -335,7 +348,7 @@ def readout_adjoint_modes(GI, RO, ws, dLdy, first, n, ETA, SV):
 
 
 @jit
-def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, in_time,
+def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, dt, n_steps, min_gdot, RO, ws, dLdy, SDT, in_time,
                   in_unit, in_group, in_value, log_t, log_i, n_events, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first,
                   GW, GD, PG, counts, MF):
     """Adjoint pass of one sample on the step-parallel engine: dL/dW into GW, dL/d delay into GD (laid out
@@ -355,21 +368,23 @@ def backward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, min_g
         lo = max(n - window, 0)
         most = max(most, in_first[n + 1] - in_first[lo] + sp_first[n + 1] - sp_first[lo])
     n_rows = (most + 1) * max(ICS[G] - ICS[0], 1)  # at most one per source and incoming connection
-    HIST = (np.zeros(R * ztot * (dmax + 1), W.dtype), np.full(2 * R * ztot, -1, np.int64), ring_powers(SMU, dt, R),
-            SMU, SPB)
+    # ROWS: one source's row of single-synapse arrivals at a time (single_arrivals_2)
+    ROWS = (np.empty(biggest, np.int64), np.empty(biggest, np.float64), np.empty(biggest, np.float64),
+            np.empty(biggest, np.float64), np.empty(biggest, np.bool_))
+    HIST = (np.zeros(R * ztot * (dmax + 1), W.dtype), np.full(2 * R * ztot, -1, np.int64), SED, SMU, SPB, R, ROWS)
     work = (np.zeros(ztot, W.dtype), np.empty((max(n_events, 1), dmax), np.float64), np.zeros(max(n_events, 1)),
             np.full(biggest, -1, np.int64), np.full(biggest, -1, np.int64), np.empty(biggest, np.int64), in_first,
             src_in, np.empty(0, log_t.dtype), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
             np.empty(dmax, np.float64), np.empty(dmax, np.float64), np.empty(dmax, np.float64),
             np.empty(n_rows, np.float64), np.empty((n_rows, 4), np.int64), np.empty(n_rows, np.float64),
             np.empty(n_rows, np.int64), np.empty(max(n_events, 1), np.int64))
-    return backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, min_gdot, RO, ws, dLdy,
+    return backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, dt, n_steps, min_gdot, RO, ws, dLdy,
                                SDT, in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW,
                                GD, PG, counts, work, HIST, MF)
 
 
 @flat_jit
-def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, min_gdot, RO, ws, dLdy, SDT,
+def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, dt, n_steps, min_gdot, RO, ws, dLdy, SDT,
                         in_time, in_value, log_t, log_i, sp_x, first, SMU, SV, SVI, SED, SPB, sp_first, GW, GD, PG,
                         counts, work, HIST, MF):
     """backward_step's steps in the work arrays it allocated (compiled without numba's runtime). A source's
@@ -379,7 +394,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps,
     (ETA, seg, shift, run_lo, run_hi, spk, in_first, src_in, no_values, eta, lam, out, cb, e_src, bw_t, bw_i,
      bw_v, bw_order, sp_order) = work
     BW = (bw_t, bw_i, bw_v)
-    R = HIST[2].shape[0] // (SMU.shape[0] * SMU.shape[1])
+    R = HIST[5]
     C = CI.shape[0]
     for n in range(n_steps - 1, -1, -1):
         t0 = n * dt
@@ -391,7 +406,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps,
             if GI[g, SPIKING] == 1:
                 for c in range(C):  # g's spikes of this step: their single-synapse arrivals, all passed now
                     if CI[c, PRE] == g and CS[c, CS_PER] == 1:
-                        sources_gradients(GI, CI, CS, W, DS, EM, c, sp_first[n], sp_first[n + 1], log_t, log_i,
+                        sources_gradients(GI, CI, CS, W, DS, ER, c, sp_first[n], sp_first[n + 1], log_t, log_i,
                                           no_values, np.bool_(True), n, dt, n_steps, HIST, log_t, seg, GW, GD,
                                           shift, e_src, eta)
                 n_spk = spike_adjoints(GI, PR, PG, g, n, dt, sp_first[n], sp_first[n + 1], log_t, log_i, sp_x, ETA,
@@ -421,7 +436,7 @@ def backward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps,
                 run_hi[m] = -1
         for c in range(C):  # the inputs of this step: their single-synapse arrivals, all passed now
             if GI[CI[c, PRE], IS_INPUT] == 1 and CS[c, CS_PER] == 1:
-                sources_gradients(GI, CI, CS, W, DS, EM, c, in_first[n], in_first[n + 1], in_time, src_in, in_value,
+                sources_gradients(GI, CI, CS, W, DS, ER, c, in_first[n], in_first[n + 1], in_time, src_in, in_value,
                                   np.bool_(False), n, dt, n_steps, HIST, log_t, seg, GW, GD, shift, e_src, eta)
         for g in range(GI.shape[0]):  # back to t0: eta(t0) = exp(mu dt) eta(t1)
             if GI[g, IS_INPUT] == 1:

@@ -12,8 +12,9 @@ step takes the populations in an order where connections shorter than dt point f
   read from a window of recent steps. Through one with a delay per synapse, each source is taken once,
   in the step it is sent: its whole weight row is deposited, in order, into a ring of the target's coming
   steps (each arrival's share of its step's end state and of the walks' bound, and the arrival itself in
-  its step's list, whose chunks come from a pool sized for the spikes that can be in flight), so every
-  row is read as a sequence and nothing is sorted or dropped (an arrival after the trial never happens);
+  its step's list, in entries of a pool taken in turn, sized for what the sources of a window can send), so
+  every row is read as a sequence and nothing is sorted or dropped (an arrival after the trial never
+  happens). The row's arrival steps, exponentials and shares come first, in loops that vectorise;
 * the state is kept in modal coordinates y = V^-1 x (A = V diag(mu) V^-1), in which the free flow is
   diagonal and an arrival of weight w at t_a adds ``w exp(mu (t1 - t_a)) V^-1 beta`` to the end-of-step
   modes: d multiply-adds per target, along a weight row;
@@ -34,11 +35,10 @@ again from the inputs and the spikes. Time convention: step n covers (n dt, (n +
 t = 0); an arrival at (n + 1) dt is applied in step n, before the readout samples the state there.
 """
 
-# columns of the step engine's connection table CS: where the connection's delays start in DS and EM; 1 for
+# columns of the step engine's connection table CS: where the connection's delays start in DS and ER; 1 for
 # one delay per synapse; how many past steps can still send arrivals; the first step after its sender's
 # that an arrival can reach (1 where every delay is at least dt, else 0)
 CS_OFF, CS_PER, CS_WINDOW, CS_FIRST = range(4)
-CHUNK = 64  # entries per chunk of the pending arrivals' lists (deposit_row)
 STACK = 64  # deepest subdivision of a piece while looking for its first crossing
 
 
@@ -358,67 +358,177 @@ def arrival_step(ta, floor, base, sb, R, dt, n_steps):
 
 
 @leaf
-def ring_push(PQ, q, at, ta, c, w):
-    """Append the arrival (ta, connection c, weight w) to target at's list of its step (HEADS[at], threaded
-    through pq_next, latest first); the entry comes from the tail chunk of the step's chunks (list q of chunks,
-    CHUNK entries each, from a shared pool: the step gives them back at once when it is over). False when
-    the pool is empty."""
-    pq_t, pq_c, pq_w, pq_next, HEADS, ch_next, free, QH, QT, QN = PQ
-    k = QN[q]
-    if k == CHUNK:  # the tail chunk is full, or the step has none: take a chunk from the pool
-        top = free[0]
-        if top == 0:
-            return False
-        ch = free[top]
-        free[0] = top - 1
-        ch_next[ch] = -1
-        if QT[q] < 0:
-            QH[q] = ch
-        else:
-            ch_next[QT[q]] = ch
-        QT[q] = ch
-        k = 0
-    i = QT[q] * CHUNK + k
-    QN[q] = k + 1
-    ui = np.uint64(i)
-    pq_t[ui] = ta
-    pq_c[ui] = c
-    pq_w[ui] = w
-    pq_next[ui] = HEADS[at]
-    HEADS[at] = i
-    return True
+def ring_room(PQ, ng):
+    """The first of ng entries of the lists' pool for a source's arrivals, or -1 when the pool has not that
+    much room. The pool is a ring of entries taken in turn (CUR[0] taken so far, the next at CUR[1]): an
+    entry is read in its arrival's step only, at most R - 1 steps after the step it was taken in, so the
+    entries taken in the last R steps (from CUR[2] on, set as each step starts) are all that is in use."""
+    pq_t, pq_c, pq_w, pq_next, HEADS, STEP_TOP, CUR = PQ
+    if CUR[0] - CUR[2] + ng > pq_t.shape[0]:
+        return -1
+    return CUR[1]
 
 
 @leaf
-def ring_release(PQ, q, at, ng):
-    """The step is over: give its chunks (list q) back to the pool, and empty the lists of its targets
-    at .. at + ng - 1."""
-    pq_t, pq_c, pq_w, pq_next, HEADS, ch_next, free, QH, QT, QN = PQ
-    ch = QH[q]
-    while ch >= 0:
-        free[0] += 1
-        free[free[0]] = ch
-        ch = ch_next[ch]
-    QH[q] = -1
-    QT[q] = -1
-    QN[q] = CHUNK
+def ring_push(PQ, e, at, ta, c, w):
+    """Put the arrival (ta, connection c, weight w) in pool entry e, at the head of target at's list of its
+    step (HEADS[at], threaded through pq_next, latest first); the next entry's index."""
+    pq_t, pq_c, pq_w, pq_next, HEADS, STEP_TOP, CUR = PQ
+    ue = np.uint64(e)
+    pq_t[ue] = ta
+    pq_c[ue] = c
+    pq_w[ue] = w
+    pq_next[ue] = HEADS[at]
+    HEADS[at] = e
+    e += 1
+    return 0 if e == pq_t.shape[0] else e
+
+
+@leaf
+def ring_taken(PQ, e, taken):
+    """Note ``taken`` more pool entries, the next at e."""
+    PQ[6][0] += taken
+    PQ[6][1] = e
+
+
+@leaf
+def ring_step(PQ, n, R):
+    """Step n starts: entries taken R - 1 or more steps ago are free (ring_room)."""
+    STEP_TOP = PQ[5]
+    CUR = PQ[6]
+    CUR[2] = STEP_TOP[(n + 1) % R] if n + 1 >= R else 0
+    STEP_TOP[n % R] = CUR[0]
+
+
+@leaf
+def ring_release(PQ, at, ng):
+    """The step is over: empty the lists of its targets at .. at + ng - 1 (their entries are free once
+    R - 1 more steps have passed: ring_room)."""
+    HEADS = PQ[4]
     uat = np.uint64(at)
     for m in range(np.uint64(ng)):
         HEADS[uat + m] = -1
 
 
 @leaf
-def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, RING, PQ, e_src):
+def whole_steps(d, dt):
+    """The whole steps K = floor(d / dt) of a delay d, as a float (a delay too long for any int): both
+    the kernels and delay_tables (which builds exp(-mu (d - K dt)) from it) compute it this way."""
+    return np.floor(d * (1.0 / dt))
+
+
+@flat_jit
+def single_arrivals_2(DS, ER, row, ts, base, floor, dt, n_steps, g0, g1, ng, ROWS):
+    """The arrivals of a source (time ts, sent in step base) along its row of single-synapse delays (DS from
+    ``row``) into a population with two modes, in a loop that vectorises (both passes read it first): per
+    target m, its step after the sender's (AI), its time (AT) and, per mode, exp(mu (t1(n) - t_a)) /
+    exp(mu (t1(base) - ts)) = exp(mu dt)^(i - K) exp(-mu (d - K dt)) (AK0, AK1; the second factor is the
+    synapse's ER, the first 1 or g = exp(mu dt): i - K is 0 or 1). AF flags what this cannot give:
+    arrivals after the trial, before step ``floor`` (arrival_step), or with i - K other than 0 and 1 (a
+    time on a step's edge): the row loops take those the exact way. Not inlined: inlined into the row loops,
+    the loop does not vectorise."""
+    AI, AK0, AK1, AT, AF = ROWS
+    urow = np.uint64(row)
+    uns = np.uint64(DS.shape[0])
+    fb = np.float64(base)
+    last = np.float64(n_steps - 1)
+    first = np.float64(floor)
+    for m in range(np.uint64(ng)):
+        d = np.float64(DS[urow + m])
+        ta = ts + d
+        k = smaller(whole_steps(d, dt), 2.0**40)  # a longer delay never arrives (flagged below)
+        c = fb + k  # ta's step is c or c + 1 (step_of's comparisons), else it sits on an edge: flagged
+        at_c = ta <= (c + 1.0) * dt and (c == 0.0 or ta > c * dt)
+        j1 = ta > (c + 1.0) * dt and ta <= (c + 2.0) * dt
+        nm = c + 1.0 if j1 else c
+        AI[m] = np.int64(k + 1.0 if j1 else k)
+        AT[m] = ta
+        AK0[m] = (g0 if j1 else 1.0) * np.float64(ER[urow + m])
+        AK1[m] = (g1 if j1 else 1.0) * np.float64(ER[uns + urow + m])
+        AF[m] = not (at_c or j1) or nm > last or nm < first
+
+
+@flat_jit
+def row_shares_2(W, wrow, v, e0, e1, b0, b1, q0, q1, ng, ROWS, AW, AB):
+    """deposit_row's shares of a row's arrivals from their factors (single_arrivals_2), in a loop that
+    vectorises: AK0, AK1 := the two modes' deposits, AB := the bound's, AW := the weights (v w). Flagged
+    arrivals get numbers here too, unused (deposit_row takes them the exact way)."""
+    AI, AK0, AK1, AT, AF = ROWS
+    uw = np.uint64(wrow)
+    for m in range(np.uint64(ng)):
+        w = np.float64(W[uw + m]) * v
+        k0 = e0 * AK0[m]
+        k1 = e1 * AK1[m]
+        AK0[m] = w * k0 * b0
+        AK1[m] = w * k1 * b1
+        k_hi = larger(larger(q0, q0 * k0) + larger(q1, q1 * k1), 0.0)
+        k_lo = smaller(smaller(q0, q0 * k0) + smaller(q1, q1 * k1), 0.0)
+        AB[m] = larger(k_hi * w, k_lo * w)
+        AW[m] = w
+
+
+@flat_jit
+def deposit_shares_2(RZ, PQ, DS, row, c, ts, floor, base, sb, R, dt, n_steps, post, zo, ng, dm, ztot, spiking, mu0,
+                     mu1, b0, b1, q0, q1, ROWS, RSH):
+    """deposit_row's last loop for two modes: each arrival's shares (row_shares_2, or the exact way where
+    flagged) into its step's ring slot, and the arrival into its target's list. Not inlined: on its own
+    the loop keeps its arrays in registers."""
+    AI, AK0, AK1, AT, AF = ROWS
+    AW, AB = RSH
+    urow = np.uint64(row)
+    udm = np.uint64(dm)
+    uzo = np.uint64(zo)
+    uzt = np.uint64(ztot)
+    ep = ring_room(PQ, ng)  # the pool entry of the next arrival
+    if ep < 0:
+        return False
+    taken = 0
+    for m in range(np.uint64(ng)):
+        if AF[m]:  # the exact way (arrival_step)
+            nm, ta, slot_, i_, early = arrival_step(ts + DS[urow + m], floor, base, sb, R, dt, n_steps)
+            if nm >= n_steps:
+                continue
+            k0 = math.exp(mu0 * ((nm + 1) * dt - ta))
+            k1 = math.exp(mu1 * ((nm + 1) * dt - ta))
+            w = AW[m]
+            z0 = w * k0 * b0
+            z1 = w * k1 * b1
+            k_hi = larger(larger(q0, q0 * k0) + larger(q1, q1 * k1), 0.0)
+            k_lo = smaller(smaller(q0, q0 * k0) + smaller(q1, q1 * k1), 0.0)
+            zb = larger(k_hi * w, k_lo * w)
+        else:
+            ta = AT[m]
+            slot_ = sb + AI[m]
+            if slot_ >= R:
+                slot_ -= R
+            w = AW[m]
+            z0 = AK0[m]
+            z1 = AK1[m]
+            zb = AB[m]
+        slot = np.uint64(slot_)
+        at = slot * uzt + uzo + m
+        ua = at * (udm + np.uint64(1))
+        RZ[ua] += z0
+        RZ[ua + np.uint64(1)] += z1
+        if spiking:
+            RZ[ua + udm] += zb
+        ep = ring_push(PQ, ep, at, ta, c, w)
+        taken += 1
+    ring_taken(PQ, ep, taken)
+    return True
+
+
+@leaf
+def deposit_row(GI, CI, CS, W, DS, ER, c, ts, j, v, floor, dt, n_steps, RING, PQ, e_src):
     """Deposit the arrivals of source (ts, unit j, value v) through connection c (one delay per synapse, read
     along the weight row) in its target's ring of pending steps, slot n % R for step n: each arrival's
     share of that step's end-of-step modes and of the walks' bound (RZ, side by side per target), and the
-    arrival itself in its target's list of the step (for the walks). exp(mu (t1 - t_a)) =
-    exp(mu (t1(n_s) - ts)) exp(mu dt)^(n - n_s) exp(-mu delay): one exponential per source and mode. An
-    arrival after the trial's last step never happens, and none comes before step ``floor``
-    (arrival_step). Returns False when the lists' pool is full."""
-    RZ, POW, SMU, SPB, SPQ = RING
+    arrival itself in its target's list of the step (for the walks). exp(mu (t1 - t_a)) factors as
+    exp(mu (t1(n_s) - ts)) exp(mu dt)^(i - K) exp(-mu (d - K dt)) (single_arrivals_2): one exponential per
+    source and mode. An arrival after the trial's last step never happens, and none comes before step
+    ``floor`` (arrival_step). Returns False when the lists' pool is full."""
+    RZ, SED, SMU, SPB, SPQ, R, ROWS, RSH = RING
     dm = SMU.shape[1]
-    R = POW.shape[0] // (SMU.shape[0] * dm)
     ztot = RZ.shape[0] // (R * (dm + 1))
     post = CI[c, POST]
     d = GI[post, DIM]
@@ -431,73 +541,51 @@ def deposit_row(GI, CI, CS, W, DS, EM, c, ts, j, v, floor, dt, n_steps, RING, PQ
     sb = base % R
     for k in range(d):
         e_src[k] = math.exp(SMU[post, k] * ((base + 1) * dt - ts))
-    if d == 2:  # two modes (a LIF neuron and its synapse): every constant in a register, unsigned indices
-        e0 = e_src[0]
-        e1 = e_src[1]
+    if d == 2:  # two modes (a LIF neuron and its synapse): factors and shares first, in loops that vectorise
+        single_arrivals_2(DS, ER, row, ts, base, floor, dt, n_steps, SED[post, 0], SED[post, 1], ng, ROWS)
         mu0 = SMU[post, 0]
         mu1 = SMU[post, 1]
         b0 = SPB[c, 0]
         b1 = SPB[c, 1]
         q0 = SPQ[c, 0]
         q1 = SPQ[c, 1]
-        urow = np.uint64(row)
-        uw = np.uint64(wrow)
-        udm = np.uint64(dm)
-        uzo = np.uint64(zo)
-        uzt = np.uint64(ztot)
-        p0 = np.uint64(post * dm * R)
-        p1 = p0 + np.uint64(R)
-        uq = np.uint64(post * R)
-        for m in range(np.uint64(ng)):
-            nm, ta, slot_, i_, early = arrival_step(ts + DS[urow + m], floor, base, sb, R, dt, n_steps)
-            if nm >= n_steps:
-                continue
-            i = np.uint64(i_)
-            slot = np.uint64(slot_)
-            w = W[uw + m] * v
-            k0 = e0 * POW[p0 + i] * EM[(urow + m) * udm]
-            k1 = e1 * POW[p1 + i] * EM[(urow + m) * udm + np.uint64(1)]
-            if early or not (k0 < 1e300 and k1 < 1e300):  # exp(-mu delay) overflowed (inf): a very long delay
-                k0 = math.exp(mu0 * ((nm + 1) * dt - ta))
-                k1 = math.exp(mu1 * ((nm + 1) * dt - ta))
-            at = slot * uzt + uzo + m
-            ua = at * (udm + np.uint64(1))
-            RZ[ua] += w * k0 * b0
-            RZ[ua + np.uint64(1)] += w * k1 * b1
-            if spiking:
-                k_hi = larger(larger(q0, q0 * k0) + larger(q1, q1 * k1), 0.0)
-                k_lo = smaller(smaller(q0, q0 * k0) + smaller(q1, q1 * k1), 0.0)
-                RZ[ua + udm] += larger(k_hi * w, k_lo * w)
-            if not ring_push(PQ, uq + slot, at, ta, c, w):
-                return False
-        return True
+        row_shares_2(W, wrow, v, e_src[0], e_src[1], b0, b1, q0, q1, ng, ROWS, RSH[0], RSH[1])
+        return deposit_shares_2(RZ, PQ, DS, row, c, ts, floor, base, sb, R, dt, n_steps, post, zo, ng, dm, ztot,
+                                spiking, mu0, mu1, b0, b1, q0, q1, ROWS, RSH)
+    ep = ring_room(PQ, ng)  # the pool entry of the next arrival
+    if ep < 0:
+        return False
+    taken = 0
     for m in range(ng):
-        nm, ta, slot, i, early = arrival_step(ts + DS[row + m], floor, base, sb, R, dt, n_steps)
+        d_m = np.float64(DS[row + m])
+        nm, ta, slot, i, early = arrival_step(ts + d_m, floor, base, sb, R, dt, n_steps)
         if nm >= n_steps:
             continue
+        jk = np.float64(i) - whole_steps(d_m, dt)
+        exact = early or not (jk == 0.0 or jk == 1.0)
         w = W[wrow + m] * v
         at = slot * ztot + zo + m
         k_hi = 0.0
         k_lo = 0.0
         for k in range(d):
-            em = EM[(row + m) * dm + k]
-            if em < 1e300 and not early:
-                e = e_src[k] * POW[(post * dm + k) * R + i] * em
-            else:  # exp(-mu delay) overflowed (inf): a very long delay
+            if exact:
                 e = math.exp(SMU[post, k] * ((nm + 1) * dt - ta))
+            else:
+                e = e_src[k] * (1.0 if jk == 0.0 else SED[post, k]) * ER[k * DS.shape[0] + row + m]
             RZ[at * (dm + 1) + k] += w * e * SPB[c, k]
             q = SPQ[c, k]
             k_hi += larger(q, q * e)
             k_lo += smaller(q, q * e)
         if spiking:
             RZ[at * (dm + 1) + dm] += larger(larger(k_hi, 0.0) * w, smaller(k_lo, 0.0) * w)
-        if not ring_push(PQ, post * R + slot, at, ta, c, w):
-            return False
+        ep = ring_push(PQ, ep, at, ta, c, w)
+        taken += 1
+    ring_taken(PQ, ep, taken)
     return True
 
 
 @flat_jit
-def deposit_sources(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, n, first_of_n, dt, n_steps, RING, PQ,
+def deposit_sources(GI, CI, CS, W, DS, ER, c, lo, hi, src_t, src_i, src_v, n, first_of_n, dt, n_steps, RING, PQ,
                     e_src):
     """deposit_row for the source entries lo..hi-1 of connection c's source group, taken in step n; False
     when the pool is full. Spikes (entries from first_of_n on were logged in step n, earlier ones in step
@@ -511,7 +599,7 @@ def deposit_sources(GI, CI, CS, W, DS, EM, c, lo, hi, src_t, src_i, src_v, n, fi
             continue
         v = np.float64(src_v[s]) if src_v.shape[0] > 0 else 1.0
         floor = ((n if s >= first_of_n else n - 1) + CS[c, CS_FIRST]) if from_log else 0
-        if not deposit_row(GI, CI, CS, W, DS, EM, c, np.float64(src_t[s]), src_i[s, 1], v, floor, dt, n_steps,
+        if not deposit_row(GI, CI, CS, W, DS, ER, c, np.float64(src_t[s]), src_i[s, 1], v, floor, dt, n_steps,
                            RING, PQ, e_src):
             return False
     return True
@@ -523,7 +611,7 @@ def own_from_pool(PQ, at, cand, n_cand, cur, head, OWN):
     weight, next: one list per candidate from head[a], in the layout the walks read), all chains advanced
     one entry per round: a chain's entries lie scattered in the pool, and following one to its end would
     wait for each entry's cache miss in turn."""
-    pq_t, pq_c, pq_w, pq_next, HEADS, ch_next, free, QH, QT, QN = PQ
+    pq_t, pq_c, pq_w, pq_next, HEADS, STEP_TOP, CUR = PQ
     own_t, own_c, own_w, own_next = OWN
     for a in range(n_cand):
         cur[a] = HEADS[at + cand[a]]
@@ -927,9 +1015,9 @@ def readout_sample(GI, RO, ws, Z, SV, n, y_out, first):
 def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room):
     """(row arrivals, own arrivals, pool, R): the room of the list of one step's row arrivals into one
     population, ``room``, or less where less can come; the most single-synapse arrivals one neuron can have
-    in one step (one per source of the windows); the pending single-synapse arrivals that can be in flight
-    at once (the pool of deposit_row's lists), and the ring's length R (steps an arrival can lie ahead of its
-    deposit, and one more). A source sends arrivals into steps n .. n + window(c) - 1 of its own step n:
+    in one step (one per source of the windows); the single-synapse arrivals that the pool of deposit_row's
+    lists can have in use at once (every target of the sources of a window: ring_room), and the ring's length
+    R (steps an arrival can lie ahead of its deposit, and one more). A source sends arrivals into steps n .. n + window(c) - 1 of its own step n:
     deliver_arrivals reads the sources of a step's window, and every single-synapse arrival in flight comes
     from one. The inputs are counted (all input populations together); spikes are at most ``budget`` per
     step (more stop the run: ERR_BUDGET), and their share of the pool is capped by ``room``. A step that
@@ -967,7 +1055,7 @@ def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room):
 
 
 @jit
-def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, Z0, dt, n_steps, tol, budget, room, in_time, in_unit,
+def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, Z0, dt, n_steps, tol, budget, room, in_time, in_unit,
                  in_group, in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                  y_out, first, counts, sp_first, MF):
     """Simulate one sample on the step-parallel engine (module docstring); returns a status. sp_first[n]: the
@@ -993,19 +1081,16 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, Z0, dt, n_steps, to
                 Z[zo + k * ng + m] = y[k]
     in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
     n_rows, n_singles, n_pool, R = arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room)
-    POW = ring_powers(SMU, dt, R)
-    n_chunks = (n_pool + CHUNK - 1) // CHUNK + G * R + 1  # each list's tail chunk may be part full
-    free = np.empty(n_chunks + 1, np.int64)  # free[0]: how many chunks are free, free[1..]: which
-    free[0] = n_chunks
-    for i in range(n_chunks):
-        free[i + 1] = i
+    n_pq = max(n_pool, 1)
     # the pending single-synapse arrivals: per target and step of the ring, its deposits (modes, then bound)
-    # and its list (HEADS); per population and step of the ring, the chunks its lists take from the pool
-    PQ = (np.empty(n_chunks * CHUNK, np.float64), np.empty(n_chunks * CHUNK, np.int32),
-          np.empty(n_chunks * CHUNK, np.float64), np.empty(n_chunks * CHUNK, np.int32), np.full(R * ztot, -1, np.int32),
-          np.empty(n_chunks, np.int64), free, np.full(G * R, -1, np.int64), np.full(G * R, -1, np.int64),
-          np.full(G * R, CHUNK, np.int64))
-    RING = (np.zeros(R * ztot * (dmax + 1), Z0.dtype), POW, SMU, SPB, SPQ)
+    # and its list (HEADS) of entries in a pool taken in turn (ring_room)
+    PQ = (np.empty(n_pq, np.float64), np.empty(n_pq, np.int32), np.empty(n_pq, np.float64),
+          np.empty(n_pq, np.int32), np.full(R * ztot, -1, np.int32), np.zeros(R, np.int64), np.zeros(3, np.int64))
+    # ROWS: one source's row of single-synapse arrivals at a time (single_arrivals_2)
+    ROWS = (np.empty(biggest, np.int64), np.empty(biggest, np.float64), np.empty(biggest, np.float64),
+            np.empty(biggest, np.float64), np.empty(biggest, np.bool_))
+    RSH = (np.empty(biggest, np.float64), np.empty(biggest, np.float64))  # row_shares_2's weights and bounds
+    RING = (np.zeros(R * ztot * (dmax + 1), Z0.dtype), SED, SMU, SPB, SPQ, R, ROWS, RSH)
     # one step's arrivals into one population: row arrivals (ev_*, and the walks' pieces between them); one
     # candidate's own single-synapse arrivals (sy_own)
     work = (Z, np.empty(ztot, Z0.dtype), np.zeros(ztot + 1, Z0.dtype), in_first, src_in, np.empty(0, log_t.dtype),
@@ -1020,27 +1105,16 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, Z0, dt, n_steps, to
             np.empty(biggest, np.float64), np.empty(biggest, np.float64), np.empty(biggest, np.int64),
             np.empty(biggest, np.float64), np.zeros(CS.shape[0], np.int64), np.empty(biggest, np.int64))
     # the candidates' own arrivals of one step, copied out of the pool (at most a step's list: the pool)
-    n_own = n_chunks * CHUNK if n_pool > 0 else 1
+    n_own = n_pq
     OWN = (np.empty(n_own, np.float64), np.empty(n_own, np.int32), np.empty(n_own, np.float64),
            np.empty(n_own, np.int64))
-    return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, tol, budget, in_time,
+    return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                               y_out, first, counts, sp_first, work, RING, PQ, OWN, MF)
 
 
-@jit
-def ring_powers(SMU, dt, R):
-    """POW[(g dmax + k) R + i] = exp(mu_k dt i), i < R: a mode's flow over i whole steps."""
-    POW = np.empty(SMU.shape[0] * SMU.shape[1] * R, np.float64)
-    for g in range(SMU.shape[0]):
-        for k in range(SMU.shape[1]):
-            for i in range(R):
-                POW[(g * SMU.shape[1] + k) * R + i] = math.exp(SMU[g, k] * dt * i)
-    return POW
-
-
 @flat_jit
-def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, tol, budget, in_time, in_value,
+def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, dt, n_steps, tol, budget, in_time, in_value,
                        RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x, y_out, first,
                        counts, sp_first, work, RING, PQ, OWN, MF):
     """forward_step's steps in the work arrays it allocated (compiled without numba's runtime)."""
@@ -1058,7 +1132,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
     scratch = (y, x, tmp, e_src, stack)
     CLEAR = (cy0, cy1, cstop, cw)
     dm = SMU.shape[1]
-    R = RING[1].shape[0] // (SMU.shape[0] * dm)
+    R = RING[5]
     ztot = Z.shape[0]
     counts[0] = 0
     sp_first[0] = 0
@@ -1066,6 +1140,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
         t0 = n * dt
         t1 = (n + 1) * dt
         slot = n % R
+        ring_step(PQ, n, R)
         for oi in range(ORDER.shape[0]):
             g = ORDER[oi]
             d = GI[g, DIM]
@@ -1095,11 +1170,11 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                     lo = deposited[c]
                     if from_inputs:
                         deposited[c] = in_first[n + 1]
-                        ok = deposit_sources(GI, CI, CS, W, DS, EM, c, lo, in_first[n + 1], in_time, src_in, in_value,
+                        ok = deposit_sources(GI, CI, CS, W, DS, ER, c, lo, in_first[n + 1], in_time, src_in, in_value,
                                              n, 0, dt, n_steps, RING, PQ, e_src)
                     else:
                         deposited[c] = counts[0]
-                        ok = deposit_sources(GI, CI, CS, W, DS, EM, c, lo, counts[0], log_t, log_i, no_values, n,
+                        ok = deposit_sources(GI, CI, CS, W, DS, ER, c, lo, counts[0], log_t, log_i, no_values, n,
                                              sp_first[n], dt, n_steps, RING, PQ, e_src)
                     if not ok:
                         return ERR_ROOM
@@ -1137,7 +1212,7 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, EM, dt, n_steps, 
                     if status != OK:
                         return status
             if pending:
-                ring_release(PQ, g * R + slot, slot * ztot + zo, ng)
+                ring_release(PQ, slot * ztot + zo, ng)
             for k in range(d):
                 base = np.uint64(zo + k * ng)
                 for m in range(ung):

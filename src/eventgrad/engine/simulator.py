@@ -366,7 +366,7 @@ class Simulator:
                 Zs = Zs[:0]
                 sp_first = np.zeros(self.n_steps + 1, np.int64)
                 status = L.engine.forward_step(GI, L.CI, step.CS, self._step_order, *step.incoming, PR, W, step.DS,
-                                               step.EM, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
+                                               step.ER, Z0, self.dtype.type(self.dt), self.n_steps, self.tol,
                                                self.max_spikes_per_step, room, t_in, u_in, g_in, v_in, RO, ws,
                                                *step.tables, log_t, log_i, sp_x, y, first, counts, sp_first,
                                                L.model_callbacks("step", self.dtype))
@@ -667,7 +667,7 @@ class Simulator:
                 if res.step is not None:
                     st = res.step
                     t_in, u_in, g_in, v_in = res.samples[b]  # merged again: not kept since the forward pass
-                    L.engine.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.EM,
+                    L.engine.backward_step(GI, L.CI, st.CS, self._step_order, *st.incoming, PR, W, st.DS, st.ER,
                                            self.dtype.type(self.dt), self.n_steps, self.min_threshold_rate, RO, ws,
                                            dLdy[b], spike_dldt[b], t_in, u_in, g_in, v_in, rec.log_t, rec.log_i,
                                            rec.n_events, rec.sp_x, rec.first, *st.backward_tables, rec.sp_first, GW,

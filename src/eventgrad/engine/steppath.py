@@ -136,28 +136,35 @@ def step_tables(layout, params_by_group: dict[int, list[float]], dt: float):
 
 
 def delay_tables(net, delays: dict[str, np.ndarray], SMU: np.ndarray, dt: float, dtype=np.float64):
-    """(CS, DS, EM): every connection's delays in DS (one, or one per synapse laid out like its weights),
-    exp(-mu_k delay) for the target's modes (EM, rows of SMU.shape[1]; inf where that overflows), and the
-    table CS. A connection without delay has one delay, 0. DS and EM in the simulation's type: the kernels
-    stream them once per source in each pass, and half the bytes is half the traffic in float32 (the delays
-    are the parameters' own values; EM's rounding is the type's)."""
+    """(CS, DS, ER): every connection's delays in DS (one, or one per synapse laid out like its weights),
+    for the target's modes exp(-mu_k (d - K dt)) (ER: mode k's of synapse i at k len(DS) + i), K = floor(d / dt) the delay's
+    whole steps as the kernels compute them (``whole_steps``: d as DS holds it, dt in the simulation's type,
+    as the kernels get it), and the table CS. The kernels factor an arrival's exp(mu_k (t1 - t_a)) with it
+    (single_arrivals_2): each factor lies between 1 and exp(-mu_k dt), so it neither overflows nor loses
+    digits for any delay. A connection without delay has one delay, 0. DS and ER in the simulation's type: the kernels stream them
+    once per source in each pass, and half the bytes is half the traffic in float32 (the delays are the
+    parameters' own values)."""
     CS = np.zeros((len(net.connections), N_STEP_COLUMNS), np.int64)
-    DS, EM = [], []
+    DS, ER = [], []
     off = 0
+    dt_k = float(np.dtype(dtype).type(dt))
+    inv = 1.0 / dt_k
     for c in net.connections:
         d = np.zeros(())
         if c.delay is not None:
             d = np.asarray(delays[f"{c.name}.delay"], np.float64).reshape(c.delay.shape)
-        flat = d.ravel()
+        flat = d.ravel().astype(dtype)
         DS.append(flat)
-        with np.errstate(over="ignore"):
-            em = np.exp(-np.outer(flat, SMU[c.post.index]))
-            EM.append(np.where(np.isfinite(em) & (em < 1e300), em, np.inf).ravel().astype(dtype))
+        held = flat.astype(np.float64)
+        rest = held - np.floor(held * inv) * dt_k
+        # a delay too long to arrive in any trial leaves no rest worth the name: never read (it never arrives)
+        rest = np.where(np.abs(rest) <= 2.0 * dt_k, rest, 0.0)
+        ER.append(np.exp(-np.outer(SMU[c.post.index], rest)).astype(dtype))
         # the window of steps a source can still send arrivals into (capped: the trial is never that long)
         CS[c.index] = (off, int(d.ndim == 2), int(min(np.floor(float(np.max(d)) / dt), 2**40)) + 2,
                        int(float(np.min(d)) >= dt))
         off += flat.size
-    return CS, np.concatenate(DS).astype(dtype), np.concatenate(EM)
+    return CS, np.concatenate(DS), np.concatenate(ER, axis=1).ravel()
 
 
 @dataclass
@@ -168,7 +175,7 @@ class StepPlan:
     tables: tuple  # forward_step's SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI
     CS: np.ndarray
     DS: np.ndarray
-    EM: np.ndarray
+    ER: np.ndarray
     incoming: tuple
 
     @property
@@ -187,10 +194,10 @@ class StepPlan:
         if tables is None:
             return None, reason
         net = sim.network
-        CS, DS, EM = delay_tables(net, sim.params, tables[0], sim.dt, sim.dtype)
+        CS, DS, ER = delay_tables(net, sim.params, tables[0], sim.dt, sim.dtype)
         ICS = np.zeros(len(net.groups) + 1, np.int64)
         ICL = []
         for g in net.groups:
             ICL += [c.index for c in net.connections if c.post is g]
             ICS[g.index + 1] = len(ICL)
-        return cls(tables, CS, DS, EM, (ICS, np.array(ICL, np.int64))), None
+        return cls(tables, CS, DS, ER, (ICS, np.array(ICL, np.int64))), None
