@@ -1016,13 +1016,13 @@ def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room):
     """(row arrivals, own arrivals, pool, R): the room of the list of one step's row arrivals into one
     population, ``room``, or less where less can come; the most single-synapse arrivals one neuron can have
     in one step (one per source of the windows); the single-synapse arrivals that the pool of deposit_row's
-    lists can have in use at once (every target of the sources of a window: ring_room), and the ring's length
-    R (steps an arrival can lie ahead of its deposit, and one more). A source sends arrivals into steps n .. n + window(c) - 1 of its own step n:
-    deliver_arrivals reads the sources of a step's window, and every single-synapse arrival in flight comes
-    from one. The inputs are counted (all input populations together); spikes are at most ``budget`` per
-    step (more stop the run: ERR_BUDGET), and their share of the pool is capped by ``room``. A step that
-    fills the list or the pool returns ERR_ROOM, and the caller runs the sample again with twice the room
-    (and keeps it for the next samples)."""
+    lists can have in use at once (every target of the sources of a window: ring_room), and the ring's
+    length R (steps an arrival can lie ahead of its deposit, and one more). A source sends arrivals into
+    steps n .. n + window(c) - 1 of its own step n: deliver_arrivals reads the sources of a step's window,
+    and every single-synapse arrival in flight comes from one. The inputs are counted (all input populations
+    together); spikes are at most ``budget`` per step (more stop the run: ERR_BUDGET), and their share of
+    the pool is capped by ``room``. A step that fills the list or the pool returns ERR_ROOM, and the caller
+    runs the sample again with twice the room (and keeps it for the next samples)."""
     rows = 1
     singles = 1
     from_inputs = 0

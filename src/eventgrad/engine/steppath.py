@@ -136,14 +136,14 @@ def step_tables(layout, params_by_group: dict[int, list[float]], dt: float):
 
 
 def delay_tables(net, delays: dict[str, np.ndarray], SMU: np.ndarray, dt: float, dtype=np.float64):
-    """(CS, DS, ER): every connection's delays in DS (one, or one per synapse laid out like its weights),
-    for the target's modes exp(-mu_k (d - K dt)) (ER: mode k's of synapse i at k len(DS) + i), K = floor(d / dt) the delay's
-    whole steps as the kernels compute them (``whole_steps``: d as DS holds it, dt in the simulation's type,
-    as the kernels get it), and the table CS. The kernels factor an arrival's exp(mu_k (t1 - t_a)) with it
-    (single_arrivals_2): each factor lies between 1 and exp(-mu_k dt), so it neither overflows nor loses
-    digits for any delay. A connection without delay has one delay, 0. DS and ER in the simulation's type: the kernels stream them
-    once per source in each pass, and half the bytes is half the traffic in float32 (the delays are the
-    parameters' own values)."""
+    """(CS, DS, ER): every connection's delays in DS (one, or one per synapse laid out like its weights);
+    exp(-mu_k (d - K dt)) for the target's modes (ER: mode k's of synapse i at k len(DS) + i), K = floor(d /
+    dt) the delay's whole steps as the kernels compute them (``whole_steps``: d as DS holds it, dt in the
+    simulation's type, as the kernels get it); and the table CS. The kernels factor an arrival's
+    exp(mu_k (t1 - t_a)) with it (single_arrivals_2): each factor lies between 1 and exp(-mu_k dt), so it
+    neither overflows nor loses digits for any delay. A connection without delay has one delay, 0. DS and ER
+    in the simulation's type: the kernels stream them once per source in each pass, and half the bytes is
+    half the traffic in float32 (the delays are the parameters' own values)."""
     CS = np.zeros((len(net.connections), N_STEP_COLUMNS), np.int64)
     DS, ER = [], []
     off = 0
