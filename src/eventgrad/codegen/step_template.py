@@ -421,7 +421,8 @@ def whole_steps(d, dt):
 def single_arrivals_2(DS, ER, row, ts, base, floor, dt, n_steps, g0, g1, ng, ROWS):
     """The arrivals of a source (time ts, sent in step base) along its row of single-synapse delays (DS from
     ``row``) into a population with two modes, in a loop that vectorises (both passes read it first): per
-    target m, its step after the sender's (AI), its time (AT) and, per mode, exp(mu (t1(n) - t_a)) /
+    target m, its step's distance i from the sender's (AI: K or K + 1, K = whole_steps(d), by step_of's
+    comparisons), its time (AT) and, per mode, exp(mu (t1(n) - t_a)) /
     exp(mu (t1(base) - ts)) = exp(mu dt)^(i - K) exp(-mu (d - K dt)) (AK0, AK1; the second factor is the
     synapse's ER, the first 1 or g = exp(mu dt): i - K is 0 or 1). AF flags what this cannot give:
     arrivals after the trial, before step ``floor`` (arrival_step), or with i - K other than 0 and 1 (a
