@@ -108,17 +108,10 @@ def test_nonlinear_neuron_delay_gradients_converge_with_dt():
     assert worst[1] < worst[0] and worst[1] < 1e-3, worst
 
 
-@pytest.mark.parametrize("hh_delay", [1.0, 12.5, "per synapse"])
-def test_step_kernels_agree_with_generic_kernels(hh_delay):
-    """A recurrent delay of exactly one step, one long enough to keep many spikes in flight, and one per
-    synapse (between one and eight steps: a population's spikes reach its own ring, taken the step after
-    they are sent): the two kernel families (a heap of arrivals against a ring of steps ahead) give the
-    same spikes, readouts and gradients to rounding."""
-    if hh_delay == "per synapse":
-        hh_delay = np.random.default_rng(7).uniform(1.0, 8.0, (N_HID, N_HID))
-    net = linear_net(3, hh_delay=hh_delay, alpha=False)
-    batch, labels = inputs(3, n_spikes=40)
-    generic, step = simulator(net, "generic"), simulator(net, "auto")
+def assert_step_kernels_agree_with_generic(net, batch, labels, dt=1.0):
+    """The kernels "auto" picks are the step kernels, and they give the generic kernels' spikes of 'h',
+    readouts and gradients to rounding."""
+    generic, step = simulator(net, "generic", dt=dt), simulator(net, "auto", dt=dt)
     res_g, res_s = generic.run(batch), step.run(batch)
     assert step.kernels_used == "step" and step.kernel_reason is None
     for b in range(2):
@@ -133,6 +126,19 @@ def test_step_kernels_agree_with_generic_kernels(hh_delay):
         np.testing.assert_allclose(grads_s[key], g, rtol=1e-8, atol=1e-10 * np.abs(g).max(), err_msg=key)
 
 
+@pytest.mark.parametrize("hh_delay", [1.0, 12.5, "per synapse"])
+def test_step_kernels_agree_with_generic_kernels(hh_delay):
+    """A recurrent delay of exactly one step, one long enough to keep many spikes in flight, and one per
+    synapse (between one and eight steps: a population's spikes reach its own ring, taken the step after
+    they are sent): the two kernel families (a heap of arrivals against a ring of steps ahead) give the
+    same spikes, readouts and gradients to rounding."""
+    if hh_delay == "per synapse":
+        hh_delay = np.random.default_rng(7).uniform(1.0, 8.0, (N_HID, N_HID))
+    net = linear_net(3, hh_delay=hh_delay, alpha=False)
+    batch, labels = inputs(3, n_spikes=40)
+    assert_step_kernels_agree_with_generic(net, batch, labels)
+
+
 @pytest.mark.parametrize("dt", [1.0, 0.1])
 def test_step_kernels_agree_with_generic_kernels_on_delays_of_whole_steps(dt):
     """Per-synapse delays of whole steps (and 0), with a dt of 1 ms and one that is no binary fraction: the
@@ -144,19 +150,7 @@ def test_step_kernels_agree_with_generic_kernels_on_delays_of_whole_steps(dt):
                      xh_delay=np.round(rng.integers(0, 7, (N_IN, N_HID)) * dt, 10),
                      ho_delay=np.round(rng.integers(0, 5, (N_HID, N_OUT)) * dt, 10), alpha=False)
     batch, labels = inputs(5, n_spikes=40)
-    generic, step = simulator(net, "generic", dt=dt), simulator(net, "auto", dt=dt)
-    res_g, res_s = generic.run(batch), step.run(batch)
-    assert step.kernels_used == "step"
-    for b in range(2):
-        tg, ug = res_g.spike_times("h", b)
-        ts, us = res_s.spike_times("h", b)
-        assert len(tg) > 5 and np.array_equal(ug, us)
-        np.testing.assert_allclose(ts, tg, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(res_s.readout, res_g.readout, rtol=1e-10, atol=1e-12)
-    _, grads_g = generic.loss_and_grad(batch, labels)
-    _, grads_s = step.loss_and_grad(batch, labels)
-    for key, g in grads_g.items():
-        np.testing.assert_allclose(grads_s[key], g, rtol=1e-8, atol=1e-10 * np.abs(g).max(), err_msg=key)
+    assert_step_kernels_agree_with_generic(net, batch, labels, dt)
 
 
 def test_a_runaway_network_on_the_step_kernels_stops_at_the_spike_budget():

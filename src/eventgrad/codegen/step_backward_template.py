@@ -232,12 +232,10 @@ def source_gradients(GI, CI, CS, W, DS, ER, c, ts, j, v, floor, dt, n_steps, HIS
                 shift += AT[m]
         return shift
     for m in range(ng):
-        d_m = np.float64(DS[row + m])
-        nm, ta, slot, i, early = arrival_step(ts + d_m, floor, base, sb, R, dt, n_steps)
+        nm, ta, slot, jk = single_arrival(DS, row + m, ts, floor, base, sb, R, dt, n_steps)
         if nm >= n_steps:
             continue
-        jk = np.float64(i) - whole_steps(d_m, dt)
-        exact = early or not (jk == 0.0 or jk == 1.0)
+        exact = jk < 0.0
         at = slot * ztot + zo + m
         for k in range(d):
             eta[k] = EH[at * (dm + 1) + k]

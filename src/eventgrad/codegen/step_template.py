@@ -449,6 +449,19 @@ def single_arrivals_2(DS, ER, row, ts, base, floor, dt, n_steps, g0, g1, ng, ROW
         AF[m] = not (at_c or j1) or nm > last or nm < first
 
 
+@leaf
+def single_arrival(DS, syn, ts, floor, base, sb, R, dt, n_steps):
+    """(step, time, ring slot, i - K) of the arrival through single synapse syn (arrival_step) for the row
+    loops of any number of modes: i - K is 0 or 1 where its exponentials factor as in single_arrivals_2,
+    -1 where they must be taken exactly (an early arrival, or one on a step's edge)."""
+    d = np.float64(DS[syn])
+    nm, ta, slot, i, early = arrival_step(ts + d, floor, base, sb, R, dt, n_steps)
+    jk = np.float64(i) - whole_steps(d, dt)
+    if early or not (jk == 0.0 or jk == 1.0):
+        jk = -1.0
+    return nm, ta, slot, jk
+
+
 @flat_jit
 def row_shares_2(W, wrow, v, e0, e1, b0, b1, q0, q1, ng, ROWS, AW, AB):
     """deposit_row's shares of a row's arrivals from their factors (single_arrivals_2), in a loop that
@@ -558,12 +571,10 @@ def deposit_row(GI, CI, CS, W, DS, ER, c, ts, j, v, floor, dt, n_steps, RING, PQ
         return False
     taken = 0
     for m in range(ng):
-        d_m = np.float64(DS[row + m])
-        nm, ta, slot, i, early = arrival_step(ts + d_m, floor, base, sb, R, dt, n_steps)
+        nm, ta, slot, jk = single_arrival(DS, row + m, ts, floor, base, sb, R, dt, n_steps)
         if nm >= n_steps:
             continue
-        jk = np.float64(i) - whole_steps(d_m, dt)
-        exact = early or not (jk == 0.0 or jk == 1.0)
+        exact = jk < 0.0
         w = W[wrow + m] * v
         at = slot * ztot + zo + m
         k_hi = 0.0
