@@ -108,31 +108,117 @@ def no_turning_point(g, d, y, y_end, SMU, SBM, SCK):
 
 
 @flat_jit
-def bracketed_root(g, d, y, lo, hi, f, rate, SMU, SBM, SCK, offset, tol):
-    """The root of f in [lo, hi] with f(lo) < 0 <= f(hi) = f (slope rate): safeguarded Newton steps from hi."""
-    s = hi
+def threshold_terms(g, d, y, s, SMU, SBM, SCK, offset, ys):
+    """f and its first three derivatives at time s into a piece that starts from modes y (the modes at s
+    into ys): the derivatives of a sum of exponentials come from f's exponentials (y_k' = mu_k y_k + bm_k,
+    y_k'' = mu_k y_k')."""
+    f = offset
+    f1 = 0.0
+    f2 = 0.0
+    f3 = 0.0
+    for k in range(d):
+        mu = SMU[g, k]
+        yk = mode_at(mu, SBM[g, k], y[k], s)
+        ys[k] = yk
+        ck = SCK[g, k]
+        r = ck * (mu * yk + SBM[g, k])
+        f += ck * yk
+        f1 += r
+        f2 += mu * r
+        f3 += mu * mu * r
+    return f, f1, f2, f3
+
+
+@leaf
+def hermite_guess(lo, hi, f_lo, r_lo, f_hi, r_hi):
+    """A point near the root in [lo, hi] (f_lo < 0 <= f_hi), without an exponential: three Newton steps,
+    from the chord's root, on the cubic that matches f and f' at both ends (within O((hi - lo)^4) of f),
+    kept in the interval and free of branches. Only a first guess: bracketed_root keeps the bracket."""
+    h = hi - lo
+    a1 = h * r_lo
+    a2 = 3.0 * (f_hi - f_lo) - 2.0 * a1 - h * r_hi
+    a3 = 2.0 * (f_lo - f_hi) + a1 + h * r_hi
+    u = f_lo / (f_lo - f_hi)
+    for _ in range(3):
+        p = f_lo + u * (a1 + u * (a2 + u * a3))
+        dp = a1 + u * (2.0 * a2 + 3.0 * u * a3)
+        u = smaller(larger(u - p / dp, 0.0), 1.0) if dp > 0.0 else u
+    return lo + u * h
+
+
+@flat_jit
+def bracketed_root(g, d, y, lo, hi, f_lo, r_lo, f_hi, r_hi, SMU, SBM, SCK, offset, tol, y_root):
+    """The root of f in [lo, hi], f(lo) = f_lo < 0 <= f(hi) = f_hi (slopes r_lo, r_hi), to tol: from
+    hermite_guess, Halley steps (cubic convergence; f'' comes with f's exponentials) kept inside the
+    bracket, else bisection. It stops once a step is below tol, or once the error the step leaves is
+    estimated below a quarter of tol (after a Halley step from an error e, about
+    (f2^2 / (4 f1^2) + |f3 / (6 f1)|) e^3; after a Newton step, |f2 / (2 f1)| e^2, with fk the k-th
+    derivative): most crossings then take one set of exponentials. The modes at the root go into y_root:
+    after a last step short enough for three terms of expm1's series (|mu step| <= 1e-4: the fourth is
+    below 1e-18 of the step's change), carried from the last point's modes without an exponential."""
+    s = hermite_guess(lo, hi, f_lo, r_lo, f_hi, r_hi)
     for _ in range(100):
-        s, lo, hi, done = safeguarded_newton(s, f, rate, lo, hi, tol)
-        if done:
-            break
-        f, rate = threshold_at(g, d, y, s, SMU, SBM, SCK, offset)
+        f, f1, f2, f3 = threshold_terms(g, d, y, s, SMU, SBM, SCK, offset, y_root)
+        if f == 0.0:
+            return s
+        if f > 0.0:
+            hi = s
+        else:
+            lo = s
+        new = 0.5 * (lo + hi)
+        err = math.inf  # the estimated error after the step
+        if f1 > 0.0:
+            inv = 1.0 / f1
+            step = -f * inv
+            c2 = 0.5 * f2 * inv
+            den = 1.0 + step * c2
+            if den > 0.5:  # Halley's correction of the Newton step, where it is a small one
+                step = step / den
+                err = (c2 * c2 + abs(f3 * inv) / 6.0) * abs(step * step * step)
+            else:
+                err = abs(c2) * step * step
+            if lo < s + step < hi:
+                new = s + step
+            else:
+                err = math.inf
+        if abs(new - s) <= tol or hi - lo <= tol or err <= 0.25 * tol:
+            root = smaller(larger(new, lo), hi)
+            u = root - s
+            short = True
+            for k in range(d):
+                short = short and abs(SMU[g, k] * u) <= 1e-4
+            for k in range(d):
+                mu = SMU[g, k]
+                if short:  # expm1(mu u) / mu = u (1 + x / 2 + x^2 / 6), x = mu u
+                    x = mu * u
+                    y_root[k] += (mu * y_root[k] + SBM[g, k]) * (u * (1.0 + x * (0.5 + x / 6.0)))
+                else:
+                    y_root[k] = mode_at(mu, SBM[g, k], y[k], root)
+            return root
+        s = new
+    for k in range(d):
+        y_root[k] = mode_at(SMU[g, k], SBM[g, k], y[k], s)
     return s
 
 
 @flat_jit
 def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
-    """The first s in [0, s_len] where f reaches 0 (f(0) < 0), or -1 if it stays below (then y_end holds the
-    modes at s_len, from the same exponentials as the test).
+    """The first s in [0, s_len] where f reaches 0 (f(0) < 0), with the modes there in y_end; or -1 if it
+    stays below (then y_end holds the modes at s_len, from the same exponentials as the test).
 
     Most pieces end below 0 with a bound below 0 too: one set of exponentials decides them. With up to two
     modes f has at most one turning point: a crossing needs f(s_len) >= 0 or f >= 0 at its maximum inside,
     and the bracketed root is then the first. With more, intervals are cleared left to right: one whose
     bound is below 0 holds no crossing; the others are halved until their end reaches 0 (then the root is
     bracketed) or they are shorter than the tolerance (a graze that does not reach 0)."""
+    fa = offset  # f and f' at the start: no exponentials
+    ra = 0.0
     fb = offset
     ub = offset
     rb = 0.0
     for k in range(d):
+        fa += SCK[g, k] * y[k]
+        ra += SCK[g, k] * (SMU[g, k] * y[k] + SBM[g, k])
         yk = mode_at(SMU[g, k], SBM[g, k], y[k], s_len)
         y_end[k] = yk
         ck = SCK[g, k]
@@ -142,7 +228,7 @@ def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
     if fb < 0.0 and ub < 0.0:
         return -1.0
     if fb >= 0.0:
-        return bracketed_root(g, d, y, 0.0, s_len, fb, rb, SMU, SBM, SCK, offset, tol)
+        return bracketed_root(g, d, y, 0.0, s_len, fa, ra, fb, rb, SMU, SBM, SCK, offset, tol, y_end)
     if d <= 2:
         s = turning_point(g, d, y, s_len, SMU, SBM, SCK)
         if s < 0.0:
@@ -150,13 +236,13 @@ def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
         f, rate = threshold_at(g, d, y, s, SMU, SBM, SCK, offset)
         if f < 0.0:
             return -1.0
-        return bracketed_root(g, d, y, 0.0, s, f, rate, SMU, SBM, SCK, offset, tol)
+        return bracketed_root(g, d, y, 0.0, s, fa, ra, f, rate, SMU, SBM, SCK, offset, tol, y_end)
     a = 0.0
     b = s_len
     depth = 0
     while True:
         if fb >= 0.0:
-            return bracketed_root(g, d, y, a, b, fb, rb, SMU, SBM, SCK, offset, tol)
+            return bracketed_root(g, d, y, a, b, fa, ra, fb, rb, SMU, SBM, SCK, offset, tol, y_end)
         if b - a > tol and depth < STACK and threshold_bound(g, d, y, a, b, SMU, SBM, SCK, offset) >= 0.0:
             stack[depth] = b
             depth += 1
@@ -164,16 +250,12 @@ def first_crossing(g, d, y, s_len, SMU, SBM, SCK, offset, tol, stack, y_end):
         elif depth == 0:
             return -1.0  # y_end still holds the piece's end
         else:
-            a = b
+            a = b  # cleared up to b: f and f' there start the next interval
+            fa = fb
+            ra = rb
             depth -= 1
             b = stack[depth]
         fb, rb = threshold_at(g, d, y, b, SMU, SBM, SCK, offset)
-
-
-@leaf
-def advance_modes(g, d, y, s, SMU, SBM):
-    for k in range(d):
-        y[k] = mode_at(SMU[g, k], SBM[g, k], y[k], s)
 
 
 @leaf
@@ -877,7 +959,9 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
                     for k in range(d):  # first_crossing left the modes at te in x
                         y[k] = x[k]
                     break
-                advance_modes(g, d, y, sc, SMU, SBM)
+                if f0 < 0.0:  # first_crossing left the modes at the crossing in x (else it is at t: sc = 0)
+                    for k in range(d):
+                        y[k] = x[k]
                 t = t + sc
                 use_table = False
                 for k in range(d):
