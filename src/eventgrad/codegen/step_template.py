@@ -440,42 +440,39 @@ def arrival_step(ta, floor, base, sb, R, dt, n_steps):
 
 
 @leaf
-def ring_room(PQ, ng):
-    """The first of ng entries of the lists' pool for a source's arrivals, or -1 when the pool has not that
-    much room. The pool is a ring of entries taken in turn (CUR[0] taken so far, the next at CUR[1]): an
-    entry is read in its arrival's step only, at most R - 1 steps after the step it was taken in, so the
-    entries taken in the last R steps (from CUR[2] on, set as each step starts) are all that is in use."""
-    pq_t, pq_c, pq_w, pq_next, HEADS, STEP_TOP, CUR = PQ
-    if CUR[0] - CUR[2] + ng > pq_t.shape[0]:
+def ring_block(PQ, ng):
+    """The first of ng entries in a row of the lists' pool for a source's arrivals, taken now, or -1 when
+    the pool has not that much room. The pool is a ring of entries taken in turn (CUR[0] taken so far, the
+    next at CUR[1]; where fewer than ng are left before the pool's end, the block starts at 0 and those
+    skipped count as taken): an entry is read in its arrival's step only, at most R - 1 steps after the step
+    it was taken in, so the entries taken in the last R steps (from CUR[2] on, set as each step starts) are
+    all that is in use. A block's entries whose arrival never comes stay out of every list."""
+    size = PQ[0].shape[0]
+    CUR = PQ[6]
+    e0 = CUR[1]
+    skip = size - e0 if e0 + ng > size else 0
+    if CUR[0] - CUR[2] + skip + ng > size:
         return -1
-    return CUR[1]
+    CUR[0] += skip + ng
+    if skip > 0:
+        e0 = 0
+    CUR[1] = 0 if e0 + ng == size else e0 + ng
+    return e0
 
 
 @leaf
-def ring_push(PQ, e, at, ta, c, w):
-    """Put the arrival (ta, connection c, weight w) in pool entry e, at the head of target at's list of its
-    step (HEADS[at], threaded through pq_next, latest first); the next entry's index."""
-    pq_t, pq_c, pq_w, pq_next, HEADS, STEP_TOP, CUR = PQ
-    ue = np.uint64(e)
-    pq_t[ue] = ta
-    pq_c[ue] = c
-    pq_w[ue] = w
-    pq_next[ue] = HEADS[at]
+def ring_link(PQ, e, at):
+    """Put pool entry e at the head of target at's list of its step (HEADS[at], threaded through pq_next,
+    latest first)."""
+    pq_next = PQ[3]
+    HEADS = PQ[4]
+    pq_next[np.uint64(e)] = HEADS[at]
     HEADS[at] = e
-    e += 1
-    return 0 if e == pq_t.shape[0] else e
-
-
-@leaf
-def ring_taken(PQ, e, taken):
-    """Note ``taken`` more pool entries, the next at e."""
-    PQ[6][0] += taken
-    PQ[6][1] = e
 
 
 @leaf
 def ring_step(PQ, n, R):
-    """Step n starts: entries taken R - 1 or more steps ago are free (ring_room)."""
+    """Step n starts: entries taken R - 1 or more steps ago are free (ring_block)."""
     STEP_TOP = PQ[5]
     CUR = PQ[6]
     CUR[2] = STEP_TOP[(n + 1) % R] if n + 1 >= R else 0
@@ -485,7 +482,7 @@ def ring_step(PQ, n, R):
 @leaf
 def ring_release(PQ, at, ng):
     """The step is over: empty the lists of its targets at .. at + ng - 1 (their entries are free once
-    R - 1 more steps have passed: ring_room)."""
+    R - 1 more steps have passed: ring_block)."""
     HEADS = PQ[4]
     uat = np.uint64(at)
     for m in range(np.uint64(ng)):
@@ -575,10 +572,15 @@ def deposit_shares_2(RZ, PQ, DS, row, c, ts, floor, base, sb, R, dt, n_steps, po
     udm = np.uint64(dm)
     uzo = np.uint64(zo)
     uzt = np.uint64(ztot)
-    ep = ring_room(PQ, ng)  # the pool entry of the next arrival
-    if ep < 0:
+    e0 = ring_block(PQ, ng)  # the row's pool entries
+    if e0 < 0:
         return False
-    taken = 0
+    pq_t, pq_c, pq_w = PQ[0], PQ[1], PQ[2]
+    ue0 = np.uint64(e0)
+    for m in range(np.uint64(ng)):  # the arrivals' entries, along the row: a loop that vectorises
+        pq_t[ue0 + m] = AT[m]
+        pq_c[ue0 + m] = c
+        pq_w[ue0 + m] = AW[m]
     for m in range(np.uint64(ng)):
         if AF[m]:  # the exact way (arrival_step)
             nm, ta, slot_, i_, early = arrival_step(ts + DS[urow + m], floor, base, sb, R, dt, n_steps)
@@ -592,12 +594,11 @@ def deposit_shares_2(RZ, PQ, DS, row, c, ts, floor, base, sb, R, dt, n_steps, po
             k_hi = larger(larger(q0, q0 * k0) + larger(q1, q1 * k1), 0.0)
             k_lo = smaller(smaller(q0, q0 * k0) + smaller(q1, q1 * k1), 0.0)
             zb = larger(k_hi * w, k_lo * w)
+            pq_t[ue0 + m] = ta  # an early arrival's time moves
         else:
-            ta = AT[m]
             slot_ = sb + AI[m]
             if slot_ >= R:
                 slot_ -= R
-            w = AW[m]
             z0 = AK0[m]
             z1 = AK1[m]
             zb = AB[m]
@@ -608,9 +609,7 @@ def deposit_shares_2(RZ, PQ, DS, row, c, ts, floor, base, sb, R, dt, n_steps, po
         RZ[ua + np.uint64(1)] += z1
         if spiking:
             RZ[ua + udm] += zb
-        ep = ring_push(PQ, ep, at, ta, c, w)
-        taken += 1
-    ring_taken(PQ, ep, taken)
+        ring_link(PQ, ue0 + m, at)
     return True
 
 
@@ -648,10 +647,10 @@ def deposit_row(GI, CI, CS, W, DS, ER, c, ts, j, v, floor, dt, n_steps, RING, PQ
         row_shares_2(W, wrow, v, e_src[0], e_src[1], b0, b1, q0, q1, ng, ROWS, RSH[0], RSH[1])
         return deposit_shares_2(RZ, PQ, DS, row, c, ts, floor, base, sb, R, dt, n_steps, post, zo, ng, dm, ztot,
                                 spiking, mu0, mu1, b0, b1, q0, q1, ROWS, RSH)
-    ep = ring_room(PQ, ng)  # the pool entry of the next arrival
-    if ep < 0:
+    e0 = ring_block(PQ, ng)  # the row's pool entries
+    if e0 < 0:
         return False
-    taken = 0
+    pq_t, pq_c, pq_w = PQ[0], PQ[1], PQ[2]
     for m in range(ng):
         nm, ta, slot, jk = single_arrival(DS, row + m, ts, floor, base, sb, R, dt, n_steps)
         if nm >= n_steps:
@@ -672,9 +671,10 @@ def deposit_row(GI, CI, CS, W, DS, ER, c, ts, j, v, floor, dt, n_steps, RING, PQ
             k_lo += smaller(q, q * e)
         if spiking:
             RZ[at * (dm + 1) + dm] += larger(larger(k_hi, 0.0) * w, smaller(k_lo, 0.0) * w)
-        ep = ring_push(PQ, ep, at, ta, c, w)
-        taken += 1
-    ring_taken(PQ, ep, taken)
+        pq_t[e0 + m] = ta
+        pq_c[e0 + m] = c
+        pq_w[e0 + m] = w
+        ring_link(PQ, e0 + m, at)
     return True
 
 
@@ -1112,7 +1112,7 @@ def arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room):
     """(row arrivals, own arrivals, pool, R): the room of the list of one step's row arrivals into one
     population, ``room``, or less where less can come; the most single-synapse arrivals one neuron can have
     in one step (one per source of the windows); the single-synapse arrivals that the pool of deposit_row's
-    lists can have in use at once (every target of the sources of a window: ring_room), and the ring's
+    lists can have in use at once (every target of the sources of a window: ring_block), and the ring's
     length R (steps an arrival can lie ahead of its deposit, and one more). A source sends arrivals into
     steps n .. n + window(c) - 1 of its own step n: deliver_arrivals reads the sources of a step's window,
     and every single-synapse arrival in flight comes from one. The inputs are counted (all input populations
@@ -1177,9 +1177,9 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, Z0, dt, n_steps, to
                 Z[zo + k * ng + m] = y[k]
     in_first, src_in, biggest = input_sources(GI, in_time, in_unit, in_group, n_steps, dt)
     n_rows, n_singles, n_pool, R = arrival_room(GI, CI, CS, ICS, ICL, in_first, n_steps, budget, room)
-    n_pq = max(n_pool, 1)
+    n_pq = n_pool + biggest  # room for one block skipped at the pool's end (ring_block)
     # the pending single-synapse arrivals: per target and step of the ring, its deposits (modes, then bound)
-    # and its list (HEADS) of entries in a pool taken in turn (ring_room)
+    # and its list (HEADS) of entries in a pool taken in turn (ring_block)
     PQ = (np.empty(n_pq, np.float64), np.empty(n_pq, np.int32), np.empty(n_pq, np.float64),
           np.empty(n_pq, np.int32), np.full(R * ztot, -1, np.int32), np.zeros(R, np.int64), np.zeros(3, np.int64))
     # ROWS: one source's row of single-synapse arrivals at a time (single_arrivals_2)
