@@ -305,7 +305,7 @@ def row_gradients_in_time(GI, CI, W, g, t1, bw_t, bw_i, bw_v, n_bw, bw_order, lo
     next_spike = n_sp - 1
     for r in range(n_bw - 1, -1, -1):
         k = bw_order[r]
-        ta = bw_t[k]
+        ta = bw_t[r]  # sorted in place
         while next_spike >= 0 and log_t[sp_order[next_spike]] > ta:
             e = sp_order[next_spike]
             for i in range(d):

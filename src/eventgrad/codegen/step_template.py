@@ -706,7 +706,7 @@ def own_from_pool(PQ, at, cand, n_cand, cur, head, OWN):
     one entry per round: a chain's entries lie scattered in the pool, and following one to its end would
     wait for each entry's cache miss in turn."""
     pq_t, pq_c, pq_w, pq_next, HEADS, STEP_TOP, CUR = PQ
-    own_t, own_c, own_w, own_next = OWN
+    own_t, own_c, own_w, own_next = OWN[0], OWN[1], OWN[2], OWN[3]
     for a in range(n_cand):
         cur[a] = HEADS[at + cand[a]]
         head[a] = -1
@@ -751,17 +751,19 @@ def take_pending(GI, g, slot, Zend, RP, RZ, dm):
 
 @leaf
 def sort_by_time(times, order, n):
-    """order[:n] = indices of times[:n] in ascending time (insertion sort, stable: the lists are short)."""
+    """Sort times[:n] in place, ascending, and set order[:n] to where each came from (insertion sort, stable:
+    the lists are short; the keys compared are read in place, not through order)."""
     for a in range(n):
         order[a] = a
     for a in range(1, n):
-        k = order[a]
-        t = times[k]
+        t = times[a]
         b = a - 1
-        while b >= 0 and times[order[b]] > t:
+        while b >= 0 and times[b] > t:
+            times[b + 1] = times[b]
             order[b + 1] = order[b]
             b -= 1
-        order[b + 1] = k
+        times[b + 1] = t
+        order[b + 1] = a
 
 
 @leaf
@@ -878,7 +880,7 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
     grouped in tuples (SYO: the single arrivals and a list, WT: the tables, LOG: the spike log, scratch): a
     call passes every array on the stack, and one with more than 30 arguments cannot be inlined."""
     PEX, PAF, PT, PWO, PJ = PIECES
-    sy_t, sy_c, sy_v, sy_own = SYO
+    sy_t, sy_c, sy_v, sy_own, sy_key = SYO
     SMU, SBM, SCK, STH, SPB, SV, SVI = WT
     log_t, log_i, sp_x = LOG
     y, x, tmp, dy, stack = scratch
@@ -893,17 +895,21 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
             r = head[a_cand]
             while r >= 0:
                 sy_own[n_own] = r
+                sy_key[n_own] = sy_t[r]
                 n_own += 1
                 r = sy_next[r]
         for k in range(d):
             y[k] = Z[zo + k * ng + m]
-        for a in range(1, n_own):  # insertion sort of the neuron's single-synapse arrivals by time
+        for a in range(1, n_own):  # insertion sort of the neuron's single-synapse arrivals by time (sy_key)
             q = sy_own[a]
+            tq = sy_key[a]
             b = a - 1
-            while b >= 0 and sy_t[sy_own[b]] > sy_t[q]:
+            while b >= 0 and sy_key[b] > tq:
                 sy_own[b + 1] = sy_own[b]
+                sy_key[b + 1] = sy_key[b]
                 b -= 1
             sy_own[b + 1] = q
+            sy_key[b + 1] = tq
         t = t0
         a_row = 0
         a_own = 0
@@ -928,8 +934,8 @@ def walk_candidates(GI, CI, PR, W, g, t0, t1, tol, Z, Zend, ubuf, cand, n_cand, 
             if a_row < n_ev:
                 te = PT[a_row]
                 which = 1
-            if a_own < n_own and (which == 0 or sy_t[sy_own[a_own]] < te):
-                te = sy_t[sy_own[a_own]]
+            if a_own < n_own and (which == 0 or sy_key[a_own] < te):
+                te = sy_key[a_own]
                 which = 2
             use_table = on_table and which != 2
             while True:  # crossings before te
@@ -1067,7 +1073,7 @@ def piece_tables(g, d, t0, t1, CI, ev_t, ev_i, ev_v, ev_order, n_ev, SMU, SBM, S
     for a in range(n_ev):
         r = ev_order[a]
         c = ev_i[r, 0]
-        PT[a] = ev_t[r]
+        PT[a] = ev_t[a]  # sort_by_time sorted the times in place
         PWO[a] = CI[c, WOFF] + ev_i[r, 1] * CI[c, NPOST]
         for k in range(d):
             PJ[a, k] = ev_v[r] * SPB[c, k]
@@ -1203,7 +1209,7 @@ def forward_step(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, Z0, dt, n_steps, to
     # the candidates' own arrivals of one step, copied out of the pool (at most a step's list: the pool)
     n_own = n_pq
     OWN = (np.empty(n_own, np.float64), np.empty(n_own, np.int32), np.empty(n_own, np.float64),
-           np.empty(n_own, np.int64))
+           np.empty(n_own, np.int64), np.empty(n_singles, np.float64))
     return forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, dt, n_steps, tol, budget, in_time,
                               in_value, RO, ws, SMU, SBM, SCK, STH, SED, SAD, SPB, SPQ, SV, SVI, log_t, log_i, sp_x,
                               y_out, first, counts, sp_first, work, RING, PQ, OWN, MF)
@@ -1221,8 +1227,8 @@ def forward_step_steps(GI, CI, CS, ORDER, ICS, ICL, PR, W, DS, ER, dt, n_steps, 
     ARR = (SMU, SPB, SPQ)
     EV = (ev_t, ev_i, ev_v)
     PIECES = (PEX, PAF, PT, PWO, PJ)
-    own_t, own_c, own_w, own_next = OWN
-    SYO = (own_t, own_c, own_w, sy_own)
+    own_t, own_c, own_w, own_next, sy_key = OWN
+    SYO = (own_t, own_c, own_w, sy_own, sy_key)
     WT = (SMU, SBM, SCK, STH, SPB, SV, SVI)
     LOG = (log_t, log_i, sp_x)
     scratch = (y, x, tmp, e_src, stack)
