@@ -141,6 +141,35 @@ def test_step_kernels_agree_with_generic_kernels(hh_delay):
     assert_step_kernels_agree_with_generic(net, batch, labels)
 
 
+def two_mode_net(seed, per_synapse):
+    """Like linear_net, but the hidden LIF neurons have one synapse type (two modes: the SHD network's
+    neurons, which the step kernels walk with loops of their own: a turning point in closed form, and,
+    where no connection into them has a delay per synapse, all candidates' pieces cleared in lockstep),
+    per-synapse delays on the output connection, and on the input and recurrent ones if ``per_synapse``."""
+    rng = np.random.default_rng(seed)
+    net = eg.Network()
+    x = net.add_input("x", N_IN)
+    h = net.add_population("h", N_HID, eg.neurons.LIF(tau_mem=10.0, trainable=("v_thresh",)))
+    o = net.add_population("o", N_OUT, eg.neurons.LI(tau_mem=15.0))
+    syn = eg.synapses.Exponential(tau=4.0)
+    xh_delay = rng.uniform(0.0, 6.0, (N_IN, N_HID)) if per_synapse else 2.5
+    hh_delay = rng.uniform(1.0, 8.0, (N_HID, N_HID)) if per_synapse else 1.0
+    net.connect(x, h, syn, weight=rng.uniform(0.3, 1.6, (N_IN, N_HID)), name="xh", delay=xh_delay, learn_delay=True)
+    net.connect(h, h, syn, weight=rng.normal(0.0, 0.6, (N_HID, N_HID)), name="hh", delay=hh_delay, learn_delay=True)
+    net.connect(h, o, syn, weight=rng.normal(0.0, 1.0, (N_HID, N_OUT)), name="ho",
+                delay=rng.uniform(0.0, 4.0, (N_HID, N_OUT)), learn_delay=True)
+    return net
+
+
+@pytest.mark.parametrize("per_synapse", [False, True], ids=["one delay per connection", "delays per synapse"])
+def test_step_kernels_agree_with_generic_kernels_on_two_mode_neurons(per_synapse):
+    """Hidden neurons whose threshold function is a sum of two exponentials (LIF, one exponential synapse):
+    the step kernels give the generic kernels' spikes, readouts and gradients to rounding."""
+    net = two_mode_net(6, per_synapse)
+    batch, labels = inputs(6, n_spikes=40)
+    assert_step_kernels_agree_with_generic(net, batch, labels)
+
+
 @pytest.mark.parametrize("dt", [1.0, 0.1])
 def test_step_kernels_agree_with_generic_kernels_on_delays_of_whole_steps(dt):
     """Per-synapse delays of whole steps (and 0), with a dt of 1 ms and one that is no binary fraction: the
