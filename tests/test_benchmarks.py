@@ -27,3 +27,14 @@ def test_shd_synthetic_prints_its_table_with_the_floor(options, kernels):
         value = float(table[column])
         assert math.isfinite(value) and value > 0.0, (column, value)
     assert float(table["in spikes"]) > 0.0 and float(table["hid Hz"]) > 0.0  # events on both passes of the floor
+
+
+def test_ring_scatter_prints_its_table():
+    """The scatter micro-benchmark (docs/benchmarks.md's reason to leave the ring untiled) runs: every case,
+    a finite time per arrival."""
+    cmd = [sys.executable, str(BENCHMARKS / "ring_scatter.py"), "--arrivals", "20000", "--repeats", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600).stdout
+    header, *rows = out.strip().splitlines()
+    assert header.split(" | ")[-1] == "ns/arrival" and len(rows) == 12
+    assert {row.split(" | ")[0] for row in rows} == {"ring only", "list per arrival", "list along the row"}
+    assert all(math.isfinite(float(row.split(" | ")[-1])) and float(row.split(" | ")[-1]) > 0 for row in rows)
