@@ -27,6 +27,11 @@ def test_shd_synthetic_prints_its_table_with_the_floor(options, kernels):
         value = float(table[column])
         assert math.isfinite(value) and value > 0.0, (column, value)
     assert float(table["in spikes"]) > 0.0 and float(table["hid Hz"]) > 0.0  # events on both passes of the floor
+    # the floor with each input arrival in its own delay's step: only where the input has per-synapse delays
+    delayed = "--input-delays" in options
+    for column in ("delay floor", "x delay floor"):
+        value = float(table[column])
+        assert (math.isfinite(value) and value > 0.0) if delayed else math.isnan(value), (column, value)
 
 
 def test_ring_scatter_prints_its_table():
