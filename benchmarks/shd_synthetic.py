@@ -179,6 +179,33 @@ def _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, n_steps, b0, 
                 grad[i, m, 1] += mu0 * a0 + mu1 * a1  # the delay's
 
 
+def _event_rows(rows):
+    """(pre, ptr): the samples' event rows (one array of sources per sample) end to end, and where each
+    sample's start."""
+    pre = np.concatenate([np.asarray(r, np.int64) for r in rows])
+    ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    return pre, ptr
+
+
+def _hidden_events(sim, res, n):
+    """(pre, ptr, w): the hidden spikes of n samples as event rows, and the weights they read (the recurrent
+    and output rows side by side)."""
+    w = np.ascontiguousarray(np.concatenate([sim.params["hh.weight"], sim.params["ho.weight"]], axis=1))
+    return (*_event_rows([res.spike_times("h", b)[1] for b in range(n)]), w)
+
+
+def _best_ms_per_sample(pool, threads, chunk, repeats, n):
+    """The best of ``repeats`` runs of chunk(0..threads-1) on the pool, in ms per sample of n samples, after
+    one run of chunk(0) that compiles (the first time) and warms the caches."""
+    chunk(0)
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        list(pool.map(chunk, range(threads)))
+        best = min(best, time.perf_counter() - t0)
+    return 1000 * best / n
+
+
 def delay_floor(sim, batch, res, threads, repeats):
     """Milliseconds per sample of the two-row synaptic work with the input connection's delays per synapse
     (``_delayed_input_work`` for the input events, ``_synaptic_work`` with two rows for the hidden ones), for
@@ -192,32 +219,22 @@ def delay_floor(sim, batch, res, threads, repeats):
     frac = d - K * sim.dt
     WF = np.stack([np.exp(frac / 20.0) * w, np.exp(frac / 5.0) * w], axis=2).astype(w.dtype)  # w exp(-mu (d - K dt))
     times = np.concatenate([np.asarray(t, w.dtype) for t in batch.times])
-    pre = np.concatenate([np.asarray(u, np.int64) for u in batch.units])
-    ptr = np.concatenate([[0], np.cumsum([len(u) for u in batch.units])]).astype(np.int64)
-    hidden_w = np.ascontiguousarray(np.concatenate([sim.params["hh.weight"], sim.params["ho.weight"]], axis=1))
-    rows = [res.spike_times("h", b)[1] for b in range(len(batch.units))]
-    h_pre = np.concatenate([np.asarray(r, np.int64) for r in rows])
-    h_ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
+    pre, ptr = _event_rows(batch.units)
     n = len(batch.units)
+    h_pre, h_ptr, h_w = _hidden_events(sim, res, n)
     bounds = np.linspace(0, n, threads + 1).astype(np.int64)
     R = int(K.max()) + 2
     T = w.shape[1]
     work = [(np.zeros(WF.shape, w.dtype), np.zeros((R, T, 2), w.dtype), np.zeros((T, 2), w.dtype),
-             np.zeros_like(hidden_w), np.zeros((2, hidden_w.shape[1]), w.dtype)) for _ in range(threads)]
+             np.zeros_like(h_w), np.zeros((2, h_w.shape[1]), w.dtype)) for _ in range(threads)]
 
     def chunk(k):
         grad, ring, z, h_grad, h_z = work[k]
         _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, sim.n_steps, bounds[k], bounds[k + 1])
-        _synaptic_work(h_pre, h_ptr, hidden_w, h_grad, h_z, bounds[k], bounds[k + 1])
+        _synaptic_work(h_pre, h_ptr, h_w, h_grad, h_z, bounds[k], bounds[k + 1])
 
     with ThreadPoolExecutor(threads) as pool:
-        chunk(0)  # compile (the first time), warm the caches
-        best = np.inf
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            list(pool.map(chunk, range(threads)))
-            best = min(best, time.perf_counter() - t0)
-    return 1000 * best / n
+        return _best_ms_per_sample(pool, threads, chunk, repeats, n)
 
 
 def synaptic_floors(sim, batch, res, threads, repeats):
@@ -227,32 +244,21 @@ def synaptic_floors(sim, batch, res, threads, repeats):
     this says how far they are from the bound of events x row length. Two rows: each event changes two
     state rows of its targets and its gradient row reads two adjoint rows, as exact event times need for a
     LIF neuron with an exponential synapse."""
-    hidden_w = np.ascontiguousarray(np.concatenate([sim.params["hh.weight"], sim.params["ho.weight"]], axis=1))
-    passes = []
-    for w, rows in ((sim.params["xh.weight"], batch.units),
-                    (hidden_w, [res.spike_times("h", b)[1] for b in range(len(batch.units))])):
-        pre = np.concatenate([np.asarray(r, np.int64) for r in rows])
-        ptr = np.concatenate([[0], np.cumsum([len(r) for r in rows])]).astype(np.int64)
-        passes.append((pre, ptr, w))
     n = len(batch.units)
+    h_pre, h_ptr, h_w = _hidden_events(sim, res, n)
+    passes = [(*_event_rows(batch.units), sim.params["xh.weight"]), (h_pre, h_ptr, h_w)]
     bounds = np.linspace(0, n, threads + 1).astype(np.int64)
-
-    def chunk(k, work):
-        for (pre, ptr, w), (grad, z) in zip(passes, work):
-            _synaptic_work(pre, ptr, w, grad, z, bounds[k], bounds[k + 1])
-
     floors = {}
     with ThreadPoolExecutor(threads) as pool:
         for state_rows in (1, 2):
             work = [[(np.zeros_like(w), np.zeros((state_rows, w.shape[1]), w.dtype)) for _, _, w in passes]
                     for _ in range(threads)]
-            chunk(0, work[0])  # compile (the first time), warm the caches
-            best = np.inf
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                list(pool.map(chunk, range(threads), work))
-                best = min(best, time.perf_counter() - t0)
-            floors[state_rows] = 1000 * best / n
+
+            def chunk(k, work=work):
+                for (pre, ptr, w), (grad, z) in zip(passes, work[k]):
+                    _synaptic_work(pre, ptr, w, grad, z, bounds[k], bounds[k + 1])
+
+            floors[state_rows] = _best_ms_per_sample(pool, threads, chunk, repeats, n)
     return floors
 
 
