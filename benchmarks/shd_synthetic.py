@@ -110,6 +110,13 @@ def _synaptic_work(pre, ptr, w, grad, z, b0, b1):
 
 
 @numba.njit(nogil=True)
+def _step_end_factors(t, s, dt, mu0, mu1):
+    """exp(mu (t1 - t)) for both modes, t1 the end of step s: an event's factors to its own step's end."""
+    t1 = (s + 1) * dt
+    return np.exp(mu0 * (t1 - t)), np.exp(mu1 * (t1 - t))
+
+
+@numba.njit(nogil=True)
 def _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, n_steps, b0, b1):
     """Samples b0..b1-1 of the input events with a delay per synapse: each event of sample b (time
     ``times[e]``, source ``pre[e]``) adds its two shares into each target's cell of the ring slot of the step
@@ -143,9 +150,7 @@ def _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, n_steps, b0, 
             if e == ptr[b + 1]:
                 break
             i = pre[e]
-            t1 = (s + 1) * dt
-            c0 = one * np.exp(mu0 * (t1 - times[e]))
-            c1 = one * np.exp(mu1 * (t1 - times[e]))
+            c0, c1 = _step_end_factors(times[e], s, dt, mu0, mu1)
             s0 = s % R
             for m in range(T):
                 slot = s0 + K[i, m]
@@ -165,9 +170,7 @@ def _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, n_steps, b0, 
                         ring[slot, m, k] = z[m, k]
                         z[m, k] *= decay
             i = pre[e]
-            t1 = (s + 1) * dt
-            c0 = one * np.exp(mu0 * (t1 - times[e]))
-            c1 = one * np.exp(mu1 * (t1 - times[e]))
+            c0, c1 = _step_end_factors(times[e], s, dt, mu0, mu1)
             s0 = s % R
             for m in range(T):
                 slot = s0 + K[i, m]
