@@ -117,6 +117,13 @@ def _step_end_factors(t, s, dt, mu0, mu1):
 
 
 @numba.njit(nogil=True)
+def _ring_slot(s0, k, R):
+    """The ring slot k steps after slot s0 (k < R), without a division."""
+    slot = s0 + k
+    return slot - R if slot >= R else slot
+
+
+@numba.njit(nogil=True)
 def _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, n_steps, b0, b1):
     """Samples b0..b1-1 of the input events with a delay per synapse: each event of sample b (time
     ``times[e]``, source ``pre[e]``) adds its two shares into each target's cell of the ring slot of the step
@@ -153,9 +160,7 @@ def _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, n_steps, b0, 
             c0, c1 = _step_end_factors(times[e], s, dt, mu0, mu1)
             s0 = s % R
             for m in range(T):
-                slot = s0 + K[i, m]
-                if slot >= R:
-                    slot -= R
+                slot = _ring_slot(s0, K[i, m], R)
                 ring[slot, m, 0] += c0 * WF[i, m, 0]
                 ring[slot, m, 1] += c1 * WF[i, m, 1]
         ring[:] = 0.0  # backwards: the ring holds the adjoint of the last R steps reached
@@ -173,9 +178,7 @@ def _delayed_input_work(times, pre, ptr, WF, K, grad, ring, z, dt, n_steps, b0, 
             c0, c1 = _step_end_factors(times[e], s, dt, mu0, mu1)
             s0 = s % R
             for m in range(T):
-                slot = s0 + K[i, m]
-                if slot >= R:
-                    slot -= R
+                slot = _ring_slot(s0, K[i, m], R)
                 a0 = c0 * WF[i, m, 0] * ring[slot, m, 0]
                 a1 = c1 * WF[i, m, 1] * ring[slot, m, 1]
                 grad[i, m, 0] += a0 + a1  # the weight's gradient (times the weight: the same work)
